@@ -1,0 +1,199 @@
+#include "agent/cli.h"
+
+#include <boost/asio/io_context.hpp>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "agent/classifier.h"
+#include "agent/config.h"
+#include "agent/daemon.h"
+#include "agent/report.h"
+#include "agent/sys/http.h"
+#include "agent/sys/log.h"
+#include "probes/register.h"
+
+namespace vigil {
+namespace {
+
+constexpr const char* kUsage = R"(vigil - host-side monitoring agent with guarded auto-mitigation
+
+Usage:
+  vigil run [--config FILE] [--dry-run] [--verbose]
+  vigil check-config [FILE]
+  vigil test-check NAME [--config FILE]
+  vigil --version
+  vigil --help
+
+Commands:
+  run            Run the agent in the foreground (systemd runs it as vigil.service).
+                 SIGHUP reloads the config; an invalid new config is refused and the
+                 running one is kept. SIGTERM/SIGINT stop cleanly.
+  check-config   Validate a config file. Prints every error as FILE:LINE:COL: message
+                 and exits 1, or one summary line per check and exits 0.
+  test-check     Run one check once, now (with its confirmation re-probes), and print
+                 the observation and the finding it would give. No actions are taken.
+                 Exit 0 healthy, 1 failing, 2 error.
+
+Options:
+  --config FILE  Config file (default /etc/vigil/vigil.toml).
+  --dry-run      Observe and record, never act (overrides the file's agent.dry_run).
+  --verbose      Also log every observation (debug level).
+
+Examples:
+  vigil check-config /etc/vigil/vigil.toml
+  vigil test-check app
+  vigil run --config ./etc/vigil.toml --dry-run
+)";
+
+int usage_error(const std::string& message) {
+  std::cerr << "vigil: " << message << "\nTry 'vigil --help'.\n";
+  return 2;
+}
+
+struct Args {
+  std::string command;
+  std::string config = kDefaultConfigPath;
+  bool dry_run = false;
+  bool verbose = false;
+  std::vector<std::string> positional;
+};
+
+// Returns an error message, or empty on success.
+std::string parse_args(int argc, char** argv, Args& a) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--config" || arg == "-c") {
+      if (i + 1 >= argc) return "option " + arg + " needs a file";
+      a.config = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      a.config = arg.substr(9);
+    } else if (arg == "--dry-run") {
+      a.dry_run = true;
+    } else if (arg == "--verbose" || arg == "-v") {
+      a.verbose = true;
+    } else if (!arg.empty() && arg[0] == '-' && arg != "-") {
+      return "unknown option '" + arg + "'";
+    } else if (a.command.empty()) {
+      a.command = arg;
+    } else {
+      a.positional.push_back(arg);
+    }
+  }
+  return {};
+}
+
+bool print_errors(const LoadResult& loaded) {
+  for (const ConfigError& e : loaded.errors) std::cerr << e.to_string() << "\n";
+  return !loaded.errors.empty();
+}
+
+int cmd_check_config(const Args& a) {
+  if (a.positional.size() > 1) return usage_error("check-config takes at most one FILE");
+  const std::string path = a.positional.empty() ? a.config : a.positional[0];
+  LoadResult loaded = load_config_file(path);
+  if (print_errors(loaded)) {
+    std::cerr << path << ": " << loaded.errors.size() << " error(s); config refused\n";
+    return 1;
+  }
+  for (const CheckConfig& c : loaded.config->checks) std::cout << describe_check(c) << "\n";
+  std::cout << path << ": OK, " << loaded.config->checks.size() << " check(s)"
+            << (loaded.config->agent.dry_run == DryRun::yes ? ", dry-run" : "") << "\n";
+  return 0;
+}
+
+int cmd_run(const Args& a) {
+  if (!a.positional.empty()) return usage_error("run takes no arguments besides options");
+  sys::init_logging(a.verbose);
+  LoadResult loaded = load_config_file(a.config);
+  if (!loaded.config) {
+    for (const ConfigError& e : loaded.errors) sys::log_error(e.to_string());
+    sys::log_error("config " + a.config + " refused with " + std::to_string(loaded.errors.size()) +
+                   " error(s); not starting");
+    return 1;
+  }
+  boost::asio::io_context io(1);
+  Daemon daemon(io, DaemonOptions{a.config, a.dry_run ? DryRun::yes : DryRun::no},
+                std::move(*loaded.config));
+  daemon.start();
+  io.run();
+  sys::log_info("stopped");
+  return 0;
+}
+
+int cmd_test_check(const Args& a) {
+  if (a.positional.size() != 1) return usage_error("test-check needs exactly one check NAME");
+  LoadResult loaded = load_config_file(a.config);
+  if (print_errors(loaded)) return 2;
+  const CheckConfig* check = loaded.config->find_check(a.positional[0]);
+  if (check == nullptr) {
+    std::cerr << "vigil: no check named '" << a.positional[0] << "' in " << a.config << "\n";
+    return 2;
+  }
+  boost::asio::io_context io(1);
+  sys::HttpClient http(io);
+  std::shared_ptr<Probe> probe = make_probe(ProbeContext{io, http}, *check);
+  if (!probe) {
+    std::cerr << "vigil: check '" << check->name << "' has no runnable probe\n";
+    return 2;
+  }
+  std::optional<Observation> result;
+  probe->run([&result](Observation obs) { result = std::move(obs); });
+  io.run();
+  if (!result) {
+    std::cerr << "vigil: the probe finished without an observation\n";
+    return 2;
+  }
+  std::cout << format_observation(*result);
+  const std::optional<Severity> sev = rate(*check, *result);
+  if (sev) {
+    std::cout << "finding:  " << to_string(*sev) << " firing";
+    if (check->fail_after > 1) {
+      std::cout << " (once " << check->fail_after << " runs in a row look like this)";
+    }
+    std::cout << "\n";
+    return 1;
+  }
+  std::cout << "finding:  none (healthy)\n";
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  Args a;
+  if (std::string err = parse_args(argc, argv, a); !err.empty()) {
+    // --help / --version are recognised before other options complain.
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (arg == "--help" || arg == "-h") {
+        std::cout << kUsage;
+        return 0;
+      }
+      if (arg == "--version" || arg == "-V") {
+        std::cout << "vigil " VIGIL_VERSION "\n";
+        return 0;
+      }
+    }
+    return usage_error(err);
+  }
+  if (a.command.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  if (a.command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (a.command == "version") {
+    std::cout << "vigil " VIGIL_VERSION "\n";
+    return 0;
+  }
+  if (a.command == "run") return cmd_run(a);
+  if (a.command == "check-config") return cmd_check_config(a);
+  if (a.command == "test-check") return cmd_test_check(a);
+  return usage_error("unknown command '" + a.command + "'");
+}
+
+}  // namespace vigil

@@ -1,0 +1,559 @@
+#include "agent/config.h"
+
+#include <re2/re2.h>
+#include <unistd.h>
+
+#include <toml++/toml.h>
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "agent/sys/http.h"
+
+namespace vigil {
+
+std::string ConfigError::to_string() const {
+  std::ostringstream out;
+  out << where.file << ':' << where.line << ':' << where.column << ": " << message;
+  return out.str();
+}
+
+bool HttpSettings::status_expected(long status) const {
+  return std::any_of(expect_status.begin(), expect_status.end(), [status](const StatusRange& r) {
+    return status >= r.low && status <= r.high;
+  });
+}
+
+SeverityRules SeverityRules::defaults() {
+  SeverityRules r;
+  for (FailureKind k :
+       {FailureKind::refused, FailureKind::timeout, FailureKind::reset, FailureKind::dns,
+        FailureKind::tls, FailureKind::protocol, FailureKind::http_5xx, FailureKind::error}) {
+    r.on_failure[k] = Severity::sev1;
+  }
+  for (FailureKind k : {FailureKind::http_4xx, FailureKind::http_status, FailureKind::body}) {
+    r.on_failure[k] = Severity::sev2;
+  }
+  return r;
+}
+
+Severity SeverityRules::for_failure(FailureKind k) const {
+  auto it = on_failure.find(k);
+  return it == on_failure.end() ? Severity::sev1 : it->second;
+}
+
+const CheckConfig* Config::find_check(std::string_view name) const {
+  for (const CheckConfig& c : checks) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+namespace {
+
+// Why 100ms: a tighter loop measures the agent rather than the service, and hammers it.
+constexpr Duration kMinInterval{100};
+// Why 10: more re-probes than that is a slow check, not a confirmation.
+constexpr int kMaxConfirm = 10;
+constexpr int kMaxStreak = 1000;
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string_view type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    default:
+      return "nothing";
+  }
+}
+
+class Validator {
+ public:
+  explicit Validator(std::string file) : file_(std::move(file)) {}
+
+  SourcePos pos(const toml::source_region& r) const {
+    return SourcePos{file_, static_cast<int>(r.begin.line), static_cast<int>(r.begin.column)};
+  }
+  void error(const toml::source_region& r, std::string message) {
+    errors_.push_back(ConfigError{pos(r), std::move(message)});
+  }
+  std::vector<ConfigError> take_errors() { return std::move(errors_); }
+
+  // Reports every key of `table` not in `allowed`, suggesting the closest allowed key.
+  void check_keys(const toml::table& table, std::initializer_list<std::string_view> allowed,
+                  const std::string& where) {
+    for (auto&& [key, value] : table) {
+      const std::string_view k = key.str();
+      if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
+      std::string msg = where + "unknown key '" + std::string(k) + "'";
+      std::string_view best;
+      std::size_t best_d = 3;  // suggest only close typos (distance <= 2)
+      for (std::string_view a : allowed) {
+        std::size_t d = edit_distance(k, a);
+        if (d < best_d) {
+          best_d = d;
+          best = a;
+        }
+      }
+      if (!best.empty()) msg += " (did you mean '" + std::string(best) + "'?)";
+      error(key.source(), msg);
+    }
+  }
+
+  std::optional<std::string> get_string(const toml::table& t, std::string_view key,
+                                        const std::string& where) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return std::nullopt;
+    if (const auto* s = n->as_string()) return s->get();
+    error(n->source(),
+          where + "'" + std::string(key) + "' must be a string, not " + std::string(type_name(*n)));
+    return std::nullopt;
+  }
+
+  std::optional<bool> get_bool(const toml::table& t, std::string_view key,
+                               const std::string& where) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return std::nullopt;
+    if (const auto* b = n->as_boolean()) return b->get();
+    error(n->source(), where + "'" + std::string(key) + "' must be true or false, not " +
+                           std::string(type_name(*n)));
+    return std::nullopt;
+  }
+
+  std::optional<int> get_int(const toml::table& t, std::string_view key, int low, int high,
+                             const std::string& where) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return std::nullopt;
+    const auto* i = n->as_integer();
+    if (i == nullptr) {
+      error(n->source(), where + "'" + std::string(key) + "' must be an integer, not " +
+                             std::string(type_name(*n)));
+      return std::nullopt;
+    }
+    if (i->get() < low || i->get() > high) {
+      error(n->source(), where + "'" + std::string(key) + "' must be between " +
+                             std::to_string(low) + " and " + std::to_string(high) + ", not " +
+                             std::to_string(i->get()));
+      return std::nullopt;
+    }
+    return static_cast<int>(i->get());
+  }
+
+  // A duration string; `min` is the smallest accepted value.
+  std::optional<Duration> get_duration(const toml::table& t, std::string_view key, Duration min,
+                                       const std::string& where) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return std::nullopt;
+    const auto* s = n->as_string();
+    if (s == nullptr) {
+      std::string hint;
+      if (n->is_integer() || n->is_floating_point()) {
+        hint = " (write a string with a unit, e.g. \"" +
+               std::string(key == "interval" ? "10s" : "5s") + "\")";
+      }
+      error(n->source(), where + "'" + std::string(key) +
+                             "' must be a duration string like \"250ms\", \"5s\" or \"10m\", not " +
+                             std::string(type_name(*n)) + hint);
+      return std::nullopt;
+    }
+    Result<Duration> d = parse_duration(s->get());
+    if (!d) {
+      error(n->source(), where + "'" + std::string(key) + "': " + d.error().message);
+      return std::nullopt;
+    }
+    if (d->count() == 0) {
+      error(n->source(), where + "'" + std::string(key) + "' must be greater than zero");
+      return std::nullopt;
+    }
+    if (*d < min) {
+      error(n->source(), where + "'" + std::string(key) + "' must be at least " +
+                             format_duration(min) + ", not \"" + s->get() + "\"");
+      return std::nullopt;
+    }
+    return *d;
+  }
+
+  std::optional<Severity> get_severity(const toml::node& n, const std::string& what) {
+    const auto* s = n.as_string();
+    if (s == nullptr) {
+      error(n.source(), what + " must be a severity string \"SEV1\", \"SEV2\" or \"SEV3\", not " +
+                            std::string(type_name(n)));
+      return std::nullopt;
+    }
+    auto sev = parse_severity(s->get());
+    if (!sev) {
+      error(n.source(), what + ": unknown severity \"" + s->get() +
+                            "\" (expected \"SEV1\", \"SEV2\" or \"SEV3\")");
+    }
+    return sev;
+  }
+
+  void agent(const toml::node& node, AgentSettings& out) {
+    const auto* t = node.as_table();
+    if (t == nullptr) {
+      error(node.source(), "'agent' must be a table: write [agent]");
+      return;
+    }
+    const std::string where = "[agent]: ";
+    check_keys(*t, {"hostname", "state_dir", "dry_run"}, where);
+    if (auto h = get_string(*t, "hostname", where)) {
+      const bool valid =
+          !h->empty() && h->size() <= 253 && std::all_of(h->begin(), h->end(), [](unsigned char c) {
+            return std::isalnum(c) || c == '-' || c == '.' || c == '_';
+          });
+      if (valid) {
+        out.hostname = *h;
+      } else {
+        error(t->get("hostname")->source(),
+              where + "'hostname' \"" + *h + "\" is not a valid host name");
+      }
+    }
+    if (auto s = get_string(*t, "state_dir", where)) {
+      if (s->empty() || s->front() != '/') {
+        error(t->get("state_dir")->source(),
+              where + "'state_dir' must be an absolute path, not \"" + *s + "\"");
+      } else {
+        out.state_dir = *s;
+      }
+    }
+    if (auto b = get_bool(*t, "dry_run", where)) out.dry_run = *b ? DryRun::yes : DryRun::no;
+  }
+
+  void status_item(const toml::node& n, std::vector<StatusRange>& out, const std::string& where) {
+    auto valid = [](long long c) { return c >= 100 && c <= 599; };
+    if (const auto* i = n.as_integer()) {
+      if (!valid(i->get())) {
+        error(n.source(), where + "'expect_status': " + std::to_string(i->get()) +
+                              " is not an HTTP status code (100-599)");
+        return;
+      }
+      out.push_back({static_cast<int>(i->get()), static_cast<int>(i->get())});
+      return;
+    }
+    if (const auto* s = n.as_string()) {
+      const std::string& v = s->get();
+      // "2xx" style classes
+      if (v.size() == 3 && v[0] >= '1' && v[0] <= '5' && (v[1] == 'x' || v[1] == 'X') &&
+          (v[2] == 'x' || v[2] == 'X')) {
+        int base = (v[0] - '0') * 100;
+        out.push_back({base, base + 99});
+        return;
+      }
+      // "200-399" ranges
+      int low = 0, high = 0;
+      char dash = 0;
+      std::istringstream in(v);
+      if ((in >> low >> dash >> high) && dash == '-' && in.peek() == EOF && valid(low) &&
+          valid(high) && low <= high) {
+        out.push_back({low, high});
+        return;
+      }
+      error(n.source(), where + "'expect_status': \"" + v +
+                            "\" is not a status code, a class like \"2xx\" or a range like "
+                            "\"200-399\"");
+      return;
+    }
+    error(n.source(), where + "'expect_status' items must be integers or strings, not " +
+                          std::string(type_name(n)));
+  }
+
+  void http(const toml::table& t, CheckConfig& c, const std::string& where) {
+    HttpSettings h;
+    const toml::node* url = t.get("url");
+    if (url == nullptr) {
+      error(t.source(), where + "missing required key 'url' for probe \"http\"");
+    } else if (auto u = get_string(t, "url", where)) {
+      if (auto problem = sys::validate_http_url(*u)) {
+        error(url->source(), where + "'url' \"" + *u + "\": " + *problem);
+      } else {
+        h.url = *u;
+      }
+    }
+    if (auto m = get_string(t, "method", where)) {
+      if (*m == "GET") {
+        h.method = HttpMethod::get;
+      } else if (*m == "HEAD") {
+        h.method = HttpMethod::head;
+      } else {
+        error(t.get("method")->source(),
+              where + "'method' must be \"GET\" or \"HEAD\", not \"" + *m + "\"");
+      }
+    }
+    if (const toml::node* es = t.get("expect_status")) {
+      std::vector<StatusRange> ranges;
+      if (const auto* arr = es->as_array()) {
+        if (arr->empty()) error(es->source(), where + "'expect_status' must not be empty");
+        for (const toml::node& item : *arr) status_item(item, ranges, where);
+      } else {
+        status_item(*es, ranges, where);
+      }
+      if (!ranges.empty()) h.expect_status = std::move(ranges);
+    }
+    if (auto s = get_string(t, "body_contains", where)) h.body_contains = *s;
+    if (auto s = get_string(t, "body_regex", where)) {
+      re2::RE2::Options opts;
+      opts.set_log_errors(false);
+      auto re = std::make_shared<re2::RE2>(*s, opts);
+      if (!re->ok()) {
+        error(t.get("body_regex")->source(),
+              where + "'body_regex' is not a valid RE2 pattern: " + re->error());
+      } else {
+        h.body_regex = *s;
+        h.body_regex_compiled = std::move(re);
+      }
+    }
+    if (h.method == HttpMethod::head && (!h.body_contains.empty() || !h.body_regex.empty())) {
+      error(t.source(), where +
+                            "a HEAD request has no body: 'body_contains'/'body_regex' need "
+                            "method = \"GET\"");
+    }
+    if (const toml::node* hn = t.get("headers")) {
+      if (const auto* ht = hn->as_table()) {
+        for (auto&& [key, value] : *ht) {
+          const std::string_view name = key.str();
+          const bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+            return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
+          });
+          if (!name_ok) {
+            error(key.source(), where + "header name '" + std::string(name) + "' is not valid");
+            continue;
+          }
+          const auto* v = value.as_string();
+          if (v == nullptr) {
+            error(value.source(), where + "header '" + std::string(name) +
+                                      "' must be a string, not " + std::string(type_name(value)));
+            continue;
+          }
+          if (v->get().find_first_of("\r\n") != std::string::npos) {
+            error(value.source(),
+                  where + "header '" + std::string(name) + "' must not contain a line break");
+            continue;
+          }
+          h.headers.emplace_back(std::string(name), v->get());
+        }
+      } else {
+        error(hn->source(), where +
+                                "'headers' must be a table, e.g. headers = { Host = "
+                                "\"example.org\" }");
+      }
+    }
+    if (auto b = get_bool(t, "verify_tls", where)) h.verify_tls = *b;
+    c.settings = std::move(h);
+  }
+
+  void severity(const toml::node& node, SeverityRules& rules, const std::string& where) {
+    const auto* t = node.as_table();
+    if (t == nullptr) {
+      error(node.source(), where +
+                               "'severity' must be a table, e.g. severity = { http_5xx = "
+                               "\"SEV1\", latency_warn = \"SEV3\" }");
+      return;
+    }
+    for (auto&& [key, value] : *t) {
+      const std::string_view k = key.str();
+      const std::string what = where + "severity." + std::string(k);
+      if (k == "latency_warn") {
+        if (auto s = get_severity(value, what)) rules.latency_warn = *s;
+      } else if (k == "latency_crit") {
+        if (auto s = get_severity(value, what)) rules.latency_crit = *s;
+      } else if (auto kind = parse_failure_kind(k)) {
+        if (auto s = get_severity(value, what)) rules.on_failure[*kind] = *s;
+      } else {
+        error(key.source(), where + "unknown severity rule '" + std::string(k) +
+                                "' (known: refused, timeout, reset, dns, tls, protocol, "
+                                "http_5xx, http_4xx, http_status, body, error, latency_warn, "
+                                "latency_crit)");
+      }
+    }
+  }
+
+  void check(const toml::table& t, CheckConfig& c, std::map<std::string, SourcePos>& names) {
+    c.where = pos(t.source());
+    std::string where = "check: ";
+    const toml::node* name_node = t.get("name");
+    if (name_node == nullptr) {
+      error(t.source(), "check: missing required key 'name'");
+    } else if (auto n = get_string(t, "name", where)) {
+      const bool valid = !n->empty() && n->size() <= 64 &&
+                         std::isalnum(static_cast<unsigned char>(n->front())) &&
+                         std::all_of(n->begin(), n->end(), [](unsigned char ch) {
+                           return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+                         });
+      if (!valid) {
+        error(name_node->source(), "check: name \"" + *n +
+                                       "\" must be 1-64 letters, digits, '-', '_' or '.', "
+                                       "starting with a letter or digit");
+      }
+      where = "check '" + *n + "': ";
+      auto [it, inserted] = names.emplace(*n, pos(name_node->source()));
+      if (!inserted) {
+        error(name_node->source(), "duplicate check name '" + *n + "' (first defined at " +
+                                       it->second.file + ":" + std::to_string(it->second.line) +
+                                       ":" + std::to_string(it->second.column) + ")");
+      }
+      c.name = *n;
+    }
+
+    const toml::node* probe_node = t.get("probe");
+    std::string probe;
+    if (probe_node == nullptr) {
+      error(t.source(), where + "missing required key 'probe' (e.g. probe = \"http\")");
+    } else if (auto p = get_string(t, "probe", where)) {
+      probe = *p;
+      if (probe != "http") {
+        error(probe_node->source(), where + "unknown probe \"" + probe + "\" (known: \"http\")");
+      }
+    }
+    c.probe = probe;
+
+    const bool is_http = probe == "http";
+    if (is_http) {
+      check_keys(t,
+                 {"name", "probe", "interval", "timeout", "fail_after", "recover_after", "confirm",
+                  "confirm_interval", "latency_warn", "latency_crit", "severity", "url", "method",
+                  "expect_status", "body_contains", "body_regex", "headers", "verify_tls"},
+                 where);
+    }
+
+    const auto interval = get_duration(t, "interval", kMinInterval, where);
+    if (interval) c.interval = *interval;
+    const auto timeout = get_duration(t, "timeout", Duration(1), where);
+    // Default timeout: 5 s, but never longer than the interval so runs do not pile up.
+    c.timeout = timeout ? *timeout : std::min(Duration(5'000), c.interval);
+    if (timeout && interval && *timeout > *interval) {
+      error(t.get("timeout")->source(), where + "'timeout' (" + format_duration(*timeout) +
+                                            ") must not exceed 'interval' (" +
+                                            format_duration(*interval) + ")");
+    }
+    if (auto v = get_int(t, "fail_after", 1, kMaxStreak, where)) c.fail_after = *v;
+    if (auto v = get_int(t, "recover_after", 1, kMaxStreak, where)) c.recover_after = *v;
+    if (auto v = get_int(t, "confirm", 0, kMaxConfirm, where)) c.confirm = *v;
+    if (auto v = get_duration(t, "confirm_interval", Duration(10), where)) c.confirm_interval = *v;
+    c.latency_warn = get_duration(t, "latency_warn", Duration(1), where);
+    c.latency_crit = get_duration(t, "latency_crit", Duration(1), where);
+    if (c.latency_warn && c.latency_crit && *c.latency_warn >= *c.latency_crit) {
+      error(t.get("latency_warn")->source(),
+            where + "'latency_warn' (" + format_duration(*c.latency_warn) +
+                ") must be below 'latency_crit' (" + format_duration(*c.latency_crit) + ")");
+    }
+    for (const char* key : {"latency_warn", "latency_crit"}) {
+      const auto& v = std::string_view(key) == "latency_warn" ? c.latency_warn : c.latency_crit;
+      if (v && *v >= c.timeout) {
+        error(t.get(key)->source(), where + "'" + key + "' (" + format_duration(*v) +
+                                        ") is not below 'timeout' (" + format_duration(c.timeout) +
+                                        "): it could never fire");
+      }
+    }
+    if (const toml::node* s = t.get("severity")) severity(*s, c.severity, where);
+    if (is_http) http(t, c, where);
+  }
+
+  Config document(const toml::table& root) {
+    Config cfg;
+    check_keys(root, {"agent", "check"}, "");
+    if (const toml::node* a = root.get("agent")) agent(*a, cfg.agent);
+    if (const toml::node* checks = root.get("check")) {
+      const auto* arr = checks->as_array();
+      if (arr == nullptr || !arr->is_array_of_tables()) {
+        error(checks->source(), "'check' must be an array of tables: write [[check]]");
+      } else {
+        std::map<std::string, SourcePos> names;
+        for (const toml::node& n : *arr) {
+          CheckConfig c;
+          check(*n.as_table(), c, names);
+          cfg.checks.push_back(std::move(c));
+        }
+      }
+    }
+    return cfg;
+  }
+
+ private:
+  std::string file_;
+  std::vector<ConfigError> errors_;
+};
+
+std::string default_hostname() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+LoadResult parse_config(std::string_view text, const std::string& path) {
+  LoadResult result;
+  toml::table root;
+  try {
+    root = toml::parse(text, std::string_view(path));
+  } catch (const toml::parse_error& e) {
+    const auto& r = e.source();
+    result.errors.push_back(ConfigError{
+        SourcePos{path, static_cast<int>(r.begin.line), static_cast<int>(r.begin.column)},
+        "syntax error: " + std::string(e.description())});
+    return result;
+  }
+  Validator v(path);
+  Config cfg = v.document(root);
+  result.errors = v.take_errors();
+  std::stable_sort(
+      result.errors.begin(), result.errors.end(), [](const ConfigError& a, const ConfigError& b) {
+        return std::tie(a.where.line, a.where.column) < std::tie(b.where.line, b.where.column);
+      });
+  if (result.errors.empty()) {
+    cfg.path = path;
+    if (cfg.agent.hostname.empty()) cfg.agent.hostname = default_hostname();
+    result.config = std::move(cfg);
+  }
+  return result;
+}
+
+LoadResult load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult r;
+    r.errors.push_back(ConfigError{
+        SourcePos{path, 0, 0}, "cannot read config file: " + std::string(std::strerror(errno))});
+    return r;
+  }
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return parse_config(buf.str(), path);
+}
+
+}  // namespace vigil

@@ -1,0 +1,22 @@
+// Durations as operators write them: "250ms", "5s", "10m", "1h", or combined ("1m30s").
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "agent/result.h"
+
+namespace vigil {
+
+using Duration = std::chrono::milliseconds;
+
+// Parses a duration string. Units: ms, s, m, h, d. Components may be combined in decreasing
+// order ("1h30m"). A bare number, a negative value, an unknown unit or an overflow is an error
+// whose message says what was expected.
+Result<Duration> parse_duration(std::string_view text);
+
+// Formats a duration the way parse_duration reads it, with the largest units first ("1m30s").
+std::string format_duration(Duration d);
+
+}  // namespace vigil

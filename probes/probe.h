@@ -1,0 +1,32 @@
+// A probe watches one kind of thing and reports Observations. It never decides severity.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <functional>
+#include <memory>
+
+#include "agent/config.h"
+#include "agent/observation.h"
+#include "agent/sys/http.h"
+
+namespace vigil {
+
+// What probes may use: the loop and the shared I/O adapters.
+struct ProbeContext {
+  boost::asio::io_context& io;
+  sys::HttpClient& http;
+};
+
+class Probe {
+ public:
+  using Done = std::function<void(Observation)>;
+  virtual ~Probe() = default;
+  // Runs the check once, including its confirmation re-probes. `done` runs exactly once on the
+  // loop thread, unless cancel() is called first. Never blocks.
+  virtual void run(Done done) = 0;
+  // Cancels a run in flight; its `done` will not be called. Safe when nothing runs.
+  virtual void cancel() = 0;
+  virtual bool running() const = 0;
+};
+
+}  // namespace vigil

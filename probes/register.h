@@ -1,0 +1,18 @@
+// Maps a check's `probe = "..."` kind to its factory. Explicit registration, no static tricks.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "probes/probe.h"
+
+namespace vigil {
+
+// The probe kinds this build knows (for messages).
+std::vector<std::string_view> probe_kinds();
+
+// Builds the probe for a validated check; nullptr if its kind is unknown.
+std::shared_ptr<Probe> make_probe(ProbeContext ctx, const CheckConfig& check);
+
+}  // namespace vigil
