@@ -1,0 +1,203 @@
+// The real `vigil` binary, as a separate process: findings on stderr, SIGHUP reload (valid and
+// invalid), clean SIGTERM, the sd_notify protocol, check-config and test-check exit codes.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "tests/integration/child.h"
+#include "tests/support/http_server.h"
+
+namespace vigil {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Child;
+using testing::HttpServer;
+using testing::Mode;
+using testing::run_command;
+
+// Deadlines are generous: they bound a hung test, they do not measure speed (bench/ does).
+constexpr auto kWait = 10s;
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.start_thread();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("vigil-daemon-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+    config_ = (dir_ / "vigil.toml").string();
+    write(config_, good_config("app"));
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string good_config(const std::string& name) const {
+    return "[agent]\nstate_dir = \"" + dir_.string() + "\"\n\n[[check]]\nname = \"" + name +
+           "\"\nprobe = \"http\"\nurl = \"" + server_.url("/health") +
+           "\"\ninterval = \"200ms\"\ntimeout = \"150ms\"\nconfirm_interval = \"20ms\"\n";
+  }
+  static void write(const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+  }
+
+  HttpServer server_;
+  std::filesystem::path dir_;
+  std::string config_;
+};
+
+TEST_F(DaemonTest, FiresRecoversReloadsAndStopsCleanly) {
+  Child vigil({VIGIL_BINARY, "run", "--config", config_});
+  ASSERT_TRUE(vigil.wait_for_line("started: Watching 1 check(s)", kWait));
+
+  server_.set_mode(Mode::fail);
+  auto fired = vigil.wait_for_line("app: SEV1 firing", kWait);
+  ASSERT_TRUE(fired);
+  EXPECT_NE(fired->find("HTTP 503"), std::string::npos) << *fired;
+  EXPECT_NE(fired->find("CRIT"), std::string::npos) << *fired;
+
+  // An invalid config on SIGHUP: every error with FILE:LINE:COL, and the old config keeps going.
+  const std::string bad = (dir_ / "vigil.toml").string();
+  write(bad,
+        "[[check]]\nname = \"app\"\nprobe = \"http\"\nurl = \"ftp://nope\"\nintreval = "
+        "\"1s\"\n[check.severity]\nhttp_5xx = \"SEV9\"\n");
+  vigil.signal(SIGHUP);
+  EXPECT_TRUE(vigil.wait_for_line(bad + ":4:7: check 'app': 'url'", kWait));
+  EXPECT_TRUE(vigil.wait_for_line(bad + ":5:1: check 'app': unknown key 'intreval'", kWait));
+  EXPECT_TRUE(vigil.wait_for_line(bad + ":7:12: check 'app': severity.http_5xx", kWait));
+  EXPECT_TRUE(vigil.wait_for_line("reload refused: 3 error(s)", kWait));
+  server_.set_mode(Mode::ok);
+  EXPECT_TRUE(vigil.wait_for_line("app: recovered after", kWait))
+      << "the old configuration must keep running after a refused reload";
+
+  // A valid config on SIGHUP replaces the checks.
+  write(config_, good_config("renamed"));
+  vigil.signal(SIGHUP);
+  EXPECT_TRUE(vigil.wait_for_line("configuration reloaded: Watching 1 check(s)", kWait));
+  server_.set_mode(Mode::garbage);
+  EXPECT_TRUE(vigil.wait_for_line("renamed: SEV1 firing: invalid HTTP answer", kWait));
+
+  vigil.signal(SIGTERM);
+  EXPECT_EQ(vigil.wait_exit(kWait), 0);
+  EXPECT_TRUE(vigil.wait_for_line("stopped", 1s));
+}
+
+TEST_F(DaemonTest, SlowAnswersAreGradedByLatency) {
+  write(config_, good_config("app") +
+                     "latency_warn = \"50ms\"\nlatency_crit = \"120ms\"\nrecover_after = 1\n");
+  server_.set_slow_ms(80);
+  Child vigil({VIGIL_BINARY, "run", "--config", config_});
+  ASSERT_TRUE(vigil.wait_for_line("started", kWait));
+  server_.set_mode(Mode::slow);
+  EXPECT_TRUE(vigil.wait_for_line("app: SEV3 firing", kWait));
+  server_.set_slow_ms(130);
+  EXPECT_TRUE(vigil.wait_for_line("app: SEV2 (was SEV3)", kWait));
+  server_.set_mode(Mode::ok);
+  EXPECT_TRUE(vigil.wait_for_line("app: recovered", kWait));
+  vigil.signal(SIGINT);
+  EXPECT_EQ(vigil.wait_exit(kWait), 0);
+}
+
+TEST_F(DaemonTest, RefusesToStartOnInvalidConfig) {
+  write(config_, "[[check]]\nname = \"x\"\nprobe = \"http\"\nurl = \"http://h/\"\ninterval = 5\n");
+  Child vigil({VIGIL_BINARY, "run", "--config", config_});
+  EXPECT_EQ(vigil.wait_exit(kWait), 1);
+  EXPECT_TRUE(vigil.wait_for_line(config_ + ":5:12: check 'x': 'interval' must be a duration", 1s));
+}
+
+// The systemd notification protocol, spoken to a socket of our own (no systemd needed).
+TEST_F(DaemonTest, SpeaksSdNotify) {
+  const std::string sock_path = (dir_ / "notify.sock").string();
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock_path.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  auto next_message = [fd](std::chrono::milliseconds wait) -> std::string {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(wait.count())) <= 0) return "";
+    char buf[4096];
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
+  };
+  auto wait_message = [&](const std::string& needle) {
+    const auto until = std::chrono::steady_clock::now() + kWait;
+    while (std::chrono::steady_clock::now() < until) {
+      if (next_message(500ms).find(needle) != std::string::npos) return true;
+    }
+    return false;
+  };
+
+  // WatchdogSec=400ms: vigil must ping at about half of it, from its loop.
+  Child vigil({VIGIL_BINARY, "run", "--config", config_},
+              {"NOTIFY_SOCKET=" + sock_path, "WATCHDOG_USEC=400000"});
+  EXPECT_TRUE(wait_message("READY=1"));
+  int pings = 0;
+  for (int i = 0; i < 50 && pings < 3; ++i) {
+    if (next_message(1s).find("WATCHDOG=1") != std::string::npos) ++pings;
+  }
+  EXPECT_EQ(pings, 3);
+  vigil.signal(SIGHUP);
+  EXPECT_TRUE(wait_message("RELOADING=1"));
+  EXPECT_TRUE(wait_message("READY=1"));
+  vigil.signal(SIGTERM);
+  EXPECT_TRUE(wait_message("STOPPING=1"));
+  EXPECT_EQ(vigil.wait_exit(kWait), 0);
+  close(fd);
+}
+
+TEST_F(DaemonTest, CheckConfigCountsEveryMistake) {
+  const std::string bad = (dir_ / "bad.toml").string();
+  write(bad,
+        "[agent]\ndry_run = \"yes\"\n[[check]]\nname = \"a\"\nprobe = \"http\"\nurl = "
+        "\"http://127.0.0.1/\"\ninterval = \"-1s\"\n[[check]]\nname = \"a\"\nprobe = \"http\"\nurl "
+        "= \"http://127.0.0.1/\"\n");
+  auto [rc, out] = run_command({VIGIL_BINARY, "check-config", bad});
+  EXPECT_EQ(rc, 1) << out;
+  const std::regex located("^" + bad + ":[0-9]+:[0-9]+: ");
+  int located_lines = 0;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (std::regex_search(line, located)) ++located_lines;
+  }
+  EXPECT_EQ(located_lines, 3) << out;
+
+  auto [ok_rc, ok_out] = run_command({VIGIL_BINARY, "check-config", config_});
+  EXPECT_EQ(ok_rc, 0) << ok_out;
+  EXPECT_NE(ok_out.find("app: http GET " + server_.url("/health")), std::string::npos) << ok_out;
+  EXPECT_NE(ok_out.find("OK, 1 check(s)"), std::string::npos) << ok_out;
+}
+
+TEST_F(DaemonTest, TestCheckExitCodes) {
+  auto [rc_ok, out_ok] = run_command({VIGIL_BINARY, "test-check", "app", "--config", config_});
+  EXPECT_EQ(rc_ok, 0) << out_ok;
+  EXPECT_NE(out_ok.find("finding:  none (healthy)"), std::string::npos) << out_ok;
+  server_.set_mode(Mode::fail);
+  auto [rc_bad, out_bad] = run_command({VIGIL_BINARY, "test-check", "app", "--config", config_});
+  EXPECT_EQ(rc_bad, 1) << out_bad;
+  EXPECT_NE(out_bad.find("finding:  SEV1 firing"), std::string::npos) << out_bad;
+  EXPECT_NE(out_bad.find("connection pool exhausted"), std::string::npos) << out_bad;
+  auto [rc_err, out_err] = run_command({VIGIL_BINARY, "test-check", "nope", "--config", config_});
+  EXPECT_EQ(rc_err, 2) << out_err;
+}
+
+TEST(CliTest, HelpAndVersion) {
+  auto [rc_h, help] = run_command({VIGIL_BINARY, "--help"});
+  EXPECT_EQ(rc_h, 0);
+  EXPECT_NE(help.find("Examples:"), std::string::npos);
+  auto [rc_v, version] = run_command({VIGIL_BINARY, "--version"});
+  EXPECT_EQ(rc_v, 0);
+  EXPECT_EQ(version.rfind("vigil ", 0), 0u) << version;
+  auto [rc_u, unknown] = run_command({VIGIL_BINARY, "frobnicate"});
+  EXPECT_EQ(rc_u, 2) << unknown;
+}
+
+}  // namespace
+}  // namespace vigil
