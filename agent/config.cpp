@@ -183,8 +183,15 @@ class Validator {
     if (s == nullptr) {
       std::string hint;
       if (n->is_integer() || n->is_floating_point()) {
-        hint = " (write a string with a unit, e.g. \"" +
-               std::string(key == "interval" ? "10s" : "5s") + "\")";
+        std::ostringstream number;
+        if (const auto* i = n->as_integer()) number << i->get();
+        // A float of seconds becomes whole milliseconds: the parser takes no fractions.
+        if (const auto* f = n->as_floating_point()) {
+          number << format_duration(Duration(static_cast<long long>(f->get() * 1000 + 0.5)));
+        } else {
+          number << "s";
+        }
+        hint = " (write a string with a unit, e.g. \"" + number.str() + "\")";
       }
       error(n->source(), where + "'" + std::string(key) +
                              "' must be a duration string like \"250ms\", \"5s\" or \"10m\", not " +
@@ -274,6 +281,15 @@ class Validator {
         out.push_back({base, base + 99});
         return;
       }
+      // "503": a code written as a string
+      if (v.size() == 3 &&
+          std::all_of(v.begin(), v.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+        const int code = std::stoi(v);
+        if (valid(code)) {
+          out.push_back({code, code});
+          return;
+        }
+      }
       // "200-399" ranges
       int low = 0, high = 0;
       char dash = 0;
@@ -338,9 +354,10 @@ class Validator {
       }
     }
     if (h.method == HttpMethod::head && (!h.body_contains.empty() || !h.body_regex.empty())) {
-      error(t.source(), where +
-                            "a HEAD request has no body: 'body_contains'/'body_regex' need "
-                            "method = \"GET\"");
+      const toml::node* body_key = t.get(h.body_contains.empty() ? "body_regex" : "body_contains");
+      error(body_key->source(), where +
+                                    "a HEAD request has no body: 'body_contains'/'body_regex' need "
+                                    "method = \"GET\"");
     }
     if (const toml::node* hn = t.get("headers")) {
       if (const auto* ht = hn->as_table()) {
@@ -455,10 +472,10 @@ class Validator {
     const auto timeout = get_duration(t, "timeout", Duration(1), where);
     // Default timeout: 5 s, but never longer than the interval so runs do not pile up.
     c.timeout = timeout ? *timeout : std::min(Duration(5'000), c.interval);
-    if (timeout && interval && *timeout > *interval) {
-      error(t.get("timeout")->source(), where + "'timeout' (" + format_duration(*timeout) +
-                                            ") must not exceed 'interval' (" +
-                                            format_duration(*interval) + ")");
+    if (timeout && *timeout > c.interval) {
+      error(t.get("timeout")->source(),
+            where + "'timeout' (" + format_duration(*timeout) + ") must not exceed 'interval' (" +
+                format_duration(c.interval) + (interval ? ")" : ", the default)"));
     }
     if (auto v = get_int(t, "fail_after", 1, kMaxStreak, where)) c.fail_after = *v;
     if (auto v = get_int(t, "recover_after", 1, kMaxStreak, where)) c.recover_after = *v;

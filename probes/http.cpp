@@ -10,6 +10,8 @@ namespace {
 // Why 256: enough of an error page to recognise it in a page or a log line, small enough to
 // keep per observation.
 constexpr std::size_t kBodyHeadBytes = 256;
+// Why 120: the part of an error body that fits on one log line next to the verdict.
+constexpr std::size_t kSummaryBodyBytes = 120;
 
 std::string status_ranges(const HttpSettings& s) {
   std::string out;
@@ -44,6 +46,7 @@ std::string_view transport_words(FailureKind k) {
 
 std::string body_head(const std::string& body, std::size_t limit) {
   std::string out = body.substr(0, limit);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
   for (char& c : out) {
     const auto u = static_cast<unsigned char>(c);
     if (u < 0x20 || u == 0x7f) c = '.';
@@ -60,8 +63,10 @@ HttpVerdict judge_http(const HttpSettings& s, const sys::HttpResponse& r) {
     FailureKind k = FailureKind::http_status;
     if (r.status >= 500 && r.status <= 599) k = FailureKind::http_5xx;
     if (r.status >= 400 && r.status <= 499) k = FailureKind::http_4xx;
+    // The start of an error page often names the cause ("connection pool exhausted").
+    const std::string head = body_head(r.body, kSummaryBodyBytes);
     return {k, "HTTP " + std::to_string(r.status) + " in " + ms + " (expected " + status_ranges(s) +
-                   ")"};
+                   ")" + (head.empty() ? "" : ": \"" + head + "\"")};
   }
   if (!s.body_contains.empty() && r.body.find(s.body_contains) == std::string::npos) {
     return {FailureKind::body, "HTTP " + std::to_string(r.status) + " in " + ms +

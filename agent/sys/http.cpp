@@ -29,6 +29,10 @@ std::optional<std::string> validate_http_url(std::string_view url) {
       problem = "scheme must be http or https";
     } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
       problem = "has no host";
+    } else if (url.find(":///") != std::string_view::npos) {
+      // curl reads "http:///health" as host "health": never probe a host the operator did
+      // not write.
+      problem = "has no host";
     }
     curl_free(scheme);
     curl_free(host);

@@ -70,7 +70,7 @@ TEST_F(HttpProbeTest, HealthyAnswerIsOkWithTimings) {
   EXPECT_TRUE(o.ok()) << o.summary;
   EXPECT_EQ(o.http.status, 200);
   EXPECT_EQ(o.http.attempts, 1);
-  EXPECT_EQ(o.http.body_head, "ok.");
+  EXPECT_EQ(o.http.body_head, "ok");
   EXPECT_GE(o.http.total, o.http.connect);
   EXPECT_NE(o.summary.find("HTTP 200"), std::string::npos);
 }

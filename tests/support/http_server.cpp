@@ -74,6 +74,9 @@ struct HttpServer::Impl {
             return garbage();
         }
       }
+      if (target == "/_stats") {
+        return respond(200, "requests " + std::to_string(srv->requests.load()) + "\n", head_only);
+      }
       if (target == "/200") return respond(200, "ok\n", head_only);
       if (target == "/503") return respond(503, "unavailable\n", head_only);
       if (target == "/body") return respond(200, "status: green\n", head_only);

@@ -9,6 +9,7 @@
 //   /reset       closes the connection with an RST before answering
 //   /garbage     answers with a line that is not an HTTP status line
 //   /body        200 with the body "status: green"
+//   /_stats      "requests N": requests served so far (for the benchmark)
 //   /_mode/NAME  switches the /health mode (ok, fail, slow, reset, garbage); answers 200
 #pragma once
 

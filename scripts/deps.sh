@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything vigil needs to build, test and demo, from Debian/Ubuntu packages only.
+# Sourced by scripts/test.sh and scripts/demo.sh; safe to run again (apt-get is idempotent).
+set -euo pipefail
+
+VIGIL_BUILD_DEPS=(
+  g++ make cmake pkg-config git
+  libboost-dev          # Asio (header-only)
+  libcurl4-openssl-dev  # HTTP probe (curl multi)
+  libsystemd-dev        # sd_notify, journal, sd-bus
+  libtomlplusplus-dev   # config
+  libre2-dev            # linear-time regexes
+  libgtest-dev libgmock-dev
+  clang-format          # style check
+  openssl               # the TLS integration test makes a self-signed certificate and server
+  curl                  # the demo drives the sample app with it
+  procps                # ps/pkill in scripts
+)
+
+vigil_install_deps() {
+  local missing=()
+  local p
+  for p in "${VIGIL_BUILD_DEPS[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "vigil: missing packages: ${missing[*]}; run as root so they can be installed" >&2
+    exit 1
+  fi
+  echo "==> apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

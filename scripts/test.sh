@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds vigil and runs every test: style check, unit and integration tests, then the same
+# tests again under AddressSanitizer + UndefinedBehaviorSanitizer. Ends with ctest's summary.
+# Usage (as root on a fresh Debian 12 / Ubuntu 22.04+ machine):  scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+vigil_install_deps
+
+jobs=$(nproc)
+
+echo "==> clang-format check"
+git ls-files -- '*.cpp' '*.h' | xargs clang-format --dry-run --Werror
+
+echo "==> build (RelWithDebInfo) and test"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
+
+echo "==> build with ASan+UBSan and test"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVIGIL_SANITIZE=ON >/dev/null
+cmake --build build-asan -j "$jobs"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600

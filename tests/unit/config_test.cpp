@@ -1,0 +1,1065 @@
+// vigil.toml validation. The error messages are golden: an operator reads them to fix a file, so
+// each test freezes the exact "FILE:LINE:COL: message", and each position was checked to point at
+// the offending key or value (or at the [[check]] header when a required key is missing).
+#include "agent/config.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vigil {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+// The TOML texts below start with a newline right after R"toml( for readability; it is dropped
+// so that the first line of the text is line 1.
+std::string_view Text(std::string_view text) {
+  if (!text.empty() && text.front() == '\n') text.remove_prefix(1);
+  return text;
+}
+
+// Every error of `text`, as the operator sees it.
+std::vector<std::string> Errors(std::string_view text) {
+  const LoadResult r = parse_config(Text(text), "vigil.toml");
+  EXPECT_EQ(r.config.has_value(), r.errors.empty()) << "a config must come without errors only";
+  std::vector<std::string> out;
+  for (const ConfigError& e : r.errors) out.push_back(e.to_string());
+  return out;
+}
+
+using Lines = std::vector<std::string>;
+
+// A valid config, or a test failure listing its errors.
+Config Valid(std::string_view text) {
+  LoadResult r = parse_config(Text(text), "vigil.toml");
+  for (const ConfigError& e : r.errors) ADD_FAILURE() << e.to_string();
+  EXPECT_TRUE(r.config.has_value());
+  return r.config ? std::move(*r.config) : Config{};
+}
+
+// ---------------------------------------------------------------------------------------------
+// ConfigError
+
+TEST(ConfigError, ToStringIsFileLineColumnMessage) {
+  const ConfigError e{SourcePos{"/etc/vigil/vigil.toml", 12, 5}, "something is wrong"};
+  EXPECT_EQ(e.to_string(), "/etc/vigil/vigil.toml:12:5: something is wrong");
+}
+
+// ---------------------------------------------------------------------------------------------
+// TOML syntax and document structure
+
+TEST(ConfigErrors, TomlSyntaxError) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web
+probe = "http"
+)toml"),
+            Lines{"vigil.toml:2:12: syntax error: Error while parsing string: unescaped control "
+                  "characters other than TAB (U+0009) are explicitly prohibited"});
+}
+
+TEST(ConfigErrors, UnknownTopLevelKeyWithSuggestion) {
+  EXPECT_EQ(Errors(R"toml(
+[agnet]
+state_dir = "/var/lib/vigil"
+)toml"),
+            Lines{"vigil.toml:1:2: unknown key 'agnet' (did you mean 'agent'?)"});
+}
+
+TEST(ConfigErrors, UnknownTopLevelKeyWithoutSuggestion) {
+  EXPECT_EQ(Errors(R"toml(
+log_level = "debug"
+)toml"),
+            Lines{"vigil.toml:1:1: unknown key 'log_level'"});
+}
+
+TEST(ConfigErrors, CheckWrittenAsTableInsteadOfArrayOfTables) {
+  EXPECT_EQ(Errors(R"toml(
+[check]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+)toml"),
+            Lines{"vigil.toml:1:1: 'check' must be an array of tables: write [[check]]"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// [agent]
+
+TEST(ConfigErrors, AgentStateDirMustBeAbsolute) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+state_dir = "var/lib/vigil"
+)toml"),
+            Lines{"vigil.toml:2:13: [agent]: 'state_dir' must be an absolute path, not "
+                  "\"var/lib/vigil\""});
+}
+
+TEST(ConfigErrors, AgentDryRunWrongType) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+dry_run = "yes"
+)toml"),
+            Lines{"vigil.toml:2:11: [agent]: 'dry_run' must be true or false, not a string"});
+}
+
+TEST(ConfigErrors, AgentUnknownKeyWithSuggestion) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+stat_dir = "/var/lib/vigil"
+)toml"),
+            Lines{"vigil.toml:2:1: [agent]: unknown key 'stat_dir' (did you mean 'state_dir'?)"});
+}
+
+TEST(ConfigErrors, AgentInvalidHostname) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+hostname = "web 1"
+)toml"),
+            Lines{"vigil.toml:2:12: [agent]: 'hostname' \"web 1\" is not a valid host name"});
+}
+
+TEST(ConfigErrors, AgentNotATable) {
+  EXPECT_EQ(Errors(R"toml(
+agent = "web-1"
+)toml"),
+            Lines{"vigil.toml:1:9: 'agent' must be a table: write [agent]"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// [[check]]: required keys, names and probe
+
+TEST(ConfigErrors, UnknownCheckKeyWithSuggestion) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+intreval = "10s"
+)toml"),
+            Lines{"vigil.toml:5:1: check 'web': unknown key 'intreval' (did you mean "
+                  "'interval'?)"});
+}
+
+TEST(ConfigErrors, UnknownCheckKeyWithoutSuggestion) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+colour = "red"
+)toml"),
+            Lines{"vigil.toml:5:1: check 'web': unknown key 'colour'"});
+}
+
+TEST(ConfigErrors, DuplicateCheckNameMentionsFirstDefinition) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://a.example/"
+
+[[check]]
+name = "web"
+probe = "http"
+url = "http://b.example/"
+)toml"),
+            Lines{"vigil.toml:7:8: duplicate check name 'web' (first defined at vigil.toml:2:8)"});
+}
+
+TEST(ConfigErrors, MissingName) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+probe = "http"
+url = "http://127.0.0.1:8080/"
+)toml"),
+            Lines{"vigil.toml:1:1: check: missing required key 'name'"});
+}
+
+TEST(ConfigErrors, MissingProbe) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+url = "http://127.0.0.1:8080/"
+)toml"),
+            Lines{"vigil.toml:1:1: check 'web': missing required key 'probe' (e.g. probe = "
+                  "\"http\")"});
+}
+
+TEST(ConfigErrors, MissingUrl) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+)toml"),
+            Lines{"vigil.toml:1:1: check 'web': missing required key 'url' for probe \"http\""});
+}
+
+TEST(ConfigErrors, MissingRequiredKeysPointAtTheirOwnCheck) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "a"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+
+[[check]]
+name = "b"
+probe = "http"
+)toml"),
+            Lines{"vigil.toml:6:1: check 'b': missing required key 'url' for probe \"http\""});
+}
+
+TEST(ConfigErrors, InvalidCheckName) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "my web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+)toml"),
+            Lines{"vigil.toml:2:8: check: name \"my web\" must be 1-64 letters, digits, '-', '_' "
+                  "or '.', starting with a letter or digit"});
+}
+
+TEST(ConfigErrors, NameWrongType) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = 42
+probe = "http"
+url = "http://127.0.0.1:8080/"
+)toml"),
+            Lines{"vigil.toml:2:8: check: 'name' must be a string, not an integer"});
+}
+
+TEST(ConfigErrors, UnknownProbeKind) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "db"
+probe = "tcp"
+)toml"),
+            Lines{"vigil.toml:3:9: check 'db': unknown probe \"tcp\" (known: \"http\")"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// [[check]]: URL
+
+TEST(ConfigErrors, UrlWithFtpScheme) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "ftp://example.org/file"
+)toml"),
+            Lines{"vigil.toml:4:7: check 'web': 'url' \"ftp://example.org/file\": scheme must be "
+                  "http or https"});
+}
+
+TEST(ConfigErrors, UrlThatIsNotAUrl) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "example.org/health"
+)toml"),
+            Lines{"vigil.toml:4:7: check 'web': 'url' \"example.org/health\": is not a valid URL "
+                  "(Bad scheme)"});
+}
+
+TEST(ConfigErrors, UrlWithWhiteSpace) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://example.org/my page"
+)toml"),
+            Lines{"vigil.toml:4:7: check 'web': 'url' \"http://example.org/my page\": contains "
+                  "white space"});
+}
+
+TEST(ConfigErrors, UrlWithoutHost) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "https://:8443/health"
+)toml"),
+            Lines{"vigil.toml:4:7: check 'web': 'url' \"https://:8443/health\": is not a valid "
+                  "URL (No host part in the URL)"});
+}
+
+TEST(ConfigErrors, UrlWithEmptyAuthorityIsNotReadAsAHost) {
+  // "http:///health" has an empty host (RFC 3986); the operator forgot it. libcurl's lenient
+  // parser reads "health" as the host, but vigil must not probe a host nobody wrote.
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http:///health"
+)toml"),
+            Lines{"vigil.toml:4:7: check 'web': 'url' \"http:///health\": has no host"});
+}
+
+TEST(ConfigErrors, EmptyUrl) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = ""
+)toml"),
+            Lines{"vigil.toml:4:7: check 'web': 'url' \"\": is empty"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// [[check]]: durations
+
+TEST(ConfigErrors, ZeroInterval) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+interval = "0s"
+)toml"),
+            Lines{"vigil.toml:5:12: check 'web': 'interval' must be greater than zero"});
+}
+
+TEST(ConfigErrors, NegativeInterval) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+interval = "-5s"
+)toml"),
+            Lines{"vigil.toml:5:12: check 'web': 'interval': negative duration \"-5s\" is not "
+                  "allowed"});
+}
+
+TEST(ConfigErrors, IntervalBelowMinimum) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+interval = "50ms"
+)toml"),
+            Lines{"vigil.toml:5:12: check 'web': 'interval' must be at least 100ms, not "
+                  "\"50ms\""});
+}
+
+TEST(ConfigErrors, DurationWithoutUnit) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+interval = "10"
+)toml"),
+            Lines{"vigil.toml:5:12: check 'web': 'interval': duration \"10\" has no unit; write "
+                  "e.g. \"10s\" (units: ms, s, m, h, d)"});
+}
+
+TEST(ConfigErrors, DurationWithUnknownUnit) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+timeout = "3x"
+)toml"),
+            Lines{"vigil.toml:5:11: check 'web': 'timeout': duration \"3x\" has an unknown unit "
+                  "'x' (units: ms, s, m, h, d)"});
+}
+
+TEST(ConfigErrors, DurationGivenAsInteger) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+interval = 10
+)toml"),
+            Lines{"vigil.toml:5:12: check 'web': 'interval' must be a duration string like "
+                  "\"250ms\", \"5s\" or \"10m\", not an integer (write a string with a unit, e.g. "
+                  "\"10s\")"});
+}
+
+TEST(ConfigErrors, DurationGivenAsFloat) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+timeout = 1.5
+)toml"),
+            Lines{"vigil.toml:5:11: check 'web': 'timeout' must be a duration string like "
+                  "\"250ms\", \"5s\" or \"10m\", not a float (write a string with a unit, e.g. "
+                  "\"1s500ms\")"});
+}
+
+TEST(ConfigErrors, DurationGivenAsBoolean) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+confirm_interval = true
+)toml"),
+            Lines{"vigil.toml:5:20: check 'web': 'confirm_interval' must be a duration string "
+                  "like \"250ms\", \"5s\" or \"10m\", not a boolean"});
+}
+
+TEST(ConfigErrors, LatencyWarnNotBelowLatencyCrit) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+latency_warn = "2s"
+latency_crit = "1s"
+)toml"),
+            Lines{"vigil.toml:5:16: check 'web': 'latency_warn' (2s) must be below "
+                  "'latency_crit' (1s)"});
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+latency_warn = "1s"
+latency_crit = "1s"
+)toml"),
+            Lines{"vigil.toml:5:16: check 'web': 'latency_warn' (1s) must be below "
+                  "'latency_crit' (1s)"});
+}
+
+TEST(ConfigErrors, LatencyCritNotBelowTimeout) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+timeout = "1s"
+latency_crit = "1s500ms"
+)toml"),
+            Lines{"vigil.toml:6:16: check 'web': 'latency_crit' (1s500ms) is not below "
+                  "'timeout' (1s): it could never fire"});
+}
+
+TEST(ConfigErrors, LatencyWarnNotBelowDefaultTimeout) {
+  // No timeout given: it defaults to 5s.
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+latency_warn = "5s"
+)toml"),
+            Lines{"vigil.toml:5:16: check 'web': 'latency_warn' (5s) is not below 'timeout' "
+                  "(5s): it could never fire"});
+}
+
+TEST(ConfigErrors, TimeoutExceedsInterval) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+interval = "1s"
+timeout = "2s"
+)toml"),
+            Lines{"vigil.toml:6:11: check 'web': 'timeout' (2s) must not exceed 'interval' "
+                  "(1s)"});
+}
+
+TEST(ConfigErrors, TimeoutExceedsDefaultInterval) {
+  // No interval given: it defaults to 10s, and the timeout must not exceed it either.
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+timeout = "20s"
+)toml"),
+            Lines{"vigil.toml:5:11: check 'web': 'timeout' (20s) must not exceed 'interval' "
+                  "(10s, the default)"});
+}
+
+TEST(ConfigErrors, ConfirmIntervalBelowMinimum) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+confirm_interval = "5ms"
+)toml"),
+            Lines{"vigil.toml:5:20: check 'web': 'confirm_interval' must be at least 10ms, not "
+                  "\"5ms\""});
+}
+
+// ---------------------------------------------------------------------------------------------
+// [[check]]: integers
+
+TEST(ConfigErrors, FailAfterZero) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+fail_after = 0
+)toml"),
+            Lines{"vigil.toml:5:14: check 'web': 'fail_after' must be between 1 and 1000, not 0"});
+}
+
+TEST(ConfigErrors, ConfirmTooLarge) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+confirm = 11
+)toml"),
+            Lines{"vigil.toml:5:11: check 'web': 'confirm' must be between 0 and 10, not 11"});
+}
+
+TEST(ConfigErrors, RecoverAfterWrongType) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+recover_after = "2"
+)toml"),
+            Lines{"vigil.toml:5:17: check 'web': 'recover_after' must be an integer, not a "
+                  "string"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// [[check]]: severity
+
+TEST(ConfigErrors, UnknownSeverity) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+severity = { http_5xx = "SEV4" }
+)toml"),
+            Lines{"vigil.toml:5:25: check 'web': severity.http_5xx: unknown severity \"SEV4\" "
+                  "(expected \"SEV1\", \"SEV2\" or \"SEV3\")"});
+}
+
+TEST(ConfigErrors, SeverityWrongType) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+
+[check.severity]
+latency_warn = 3
+)toml"),
+            Lines{"vigil.toml:7:16: check 'web': severity.latency_warn must be a severity string "
+                  "\"SEV1\", \"SEV2\" or \"SEV3\", not an integer"});
+}
+
+TEST(ConfigErrors, UnknownSeverityRule) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+severity = { http5xx = "SEV1" }
+)toml"),
+            Lines{"vigil.toml:5:14: check 'web': unknown severity rule 'http5xx' (known: refused, "
+                  "timeout, reset, dns, tls, protocol, http_5xx, http_4xx, http_status, body, "
+                  "error, latency_warn, latency_crit)"});
+}
+
+TEST(ConfigErrors, SeverityNotATable) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+severity = "SEV1"
+)toml"),
+            Lines{"vigil.toml:5:12: check 'web': 'severity' must be a table, e.g. severity = { "
+                  "http_5xx = \"SEV1\", latency_warn = \"SEV3\" }"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// [[check]]: HTTP settings
+
+TEST(ConfigErrors, ExpectStatusOutOfRange) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+expect_status = 700
+)toml"),
+            Lines{"vigil.toml:5:17: check 'web': 'expect_status': 700 is not an HTTP status code "
+                  "(100-599)"});
+}
+
+TEST(ConfigErrors, ExpectStatusNotAStatus) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+expect_status = ["2xx", "abc"]
+)toml"),
+            Lines{"vigil.toml:5:25: check 'web': 'expect_status': \"abc\" is not a status code, a "
+                  "class like \"2xx\" or a range like \"200-399\""});
+}
+
+TEST(ConfigErrors, ExpectStatusReversedRange) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+expect_status = "399-200"
+)toml"),
+            Lines{"vigil.toml:5:17: check 'web': 'expect_status': \"399-200\" is not a status "
+                  "code, a class like \"2xx\" or a range like \"200-399\""});
+}
+
+TEST(ConfigErrors, ExpectStatusEmpty) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+expect_status = []
+)toml"),
+            Lines{"vigil.toml:5:17: check 'web': 'expect_status' must not be empty"});
+}
+
+TEST(ConfigErrors, InvalidBodyRegex) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+body_regex = "status: [a-"
+)toml"),
+            Lines{"vigil.toml:5:14: check 'web': 'body_regex' is not a valid RE2 pattern: missing "
+                  "]: [a-"});
+}
+
+TEST(ConfigErrors, UnknownMethod) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+method = "POST"
+)toml"),
+            Lines{"vigil.toml:5:10: check 'web': 'method' must be \"GET\" or \"HEAD\", not "
+                  "\"POST\""});
+}
+
+TEST(ConfigErrors, HeadWithBodyContains) {
+  // The mistake is the body check that a HEAD answer can never satisfy: point at it.
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+method = "HEAD"
+body_contains = "ok"
+)toml"),
+            Lines{"vigil.toml:6:17: check 'web': a HEAD request has no body: "
+                  "'body_contains'/'body_regex' need method = \"GET\""});
+}
+
+TEST(ConfigErrors, HeaderWithBadName) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+headers = { "X Probe" = "vigil" }
+)toml"),
+            Lines{"vigil.toml:5:13: check 'web': header name 'X Probe' is not valid"});
+}
+
+TEST(ConfigErrors, HeaderValueWithLineBreak) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+headers = { X-Probe = "vigil\r\nX-Evil: 1" }
+)toml"),
+            Lines{"vigil.toml:5:23: check 'web': header 'X-Probe' must not contain a line "
+                  "break"});
+}
+
+TEST(ConfigErrors, HeadersNotATable) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+headers = "Host: example.org"
+)toml"),
+            Lines{"vigil.toml:5:11: check 'web': 'headers' must be a table, e.g. headers = { Host "
+                  "= \"example.org\" }"});
+}
+
+TEST(ConfigErrors, VerifyTlsWrongType) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "https://127.0.0.1:8443/"
+verify_tls = "no"
+)toml"),
+            Lines{"vigil.toml:5:14: check 'web': 'verify_tls' must be true or false, not a "
+                  "string"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// All errors at once, in file order
+
+TEST(ConfigErrors, ThreeMistakesGiveThreeErrorsSortedByLine) {
+  // [agent] is validated before the checks; the errors still come out in file order.
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+interval = "0s"
+probe = "http"
+fail_after = 0
+url = "http://127.0.0.1:8080/"
+
+[agent]
+dry_run = 1
+)toml"),
+            (Lines{"vigil.toml:3:12: check 'web': 'interval' must be greater than zero",
+                   "vigil.toml:5:14: check 'web': 'fail_after' must be between 1 and 1000, not 0",
+                   "vigil.toml:9:11: [agent]: 'dry_run' must be true or false, not an integer"}));
+}
+
+TEST(ConfigErrors, ErrorsOnOneLineAreSortedByColumn) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+expect_status = [700, "abc", 99]
+)toml"),
+            (Lines{"vigil.toml:5:18: check 'web': 'expect_status': 700 is not an HTTP status code "
+                   "(100-599)",
+                   "vigil.toml:5:23: check 'web': 'expect_status': \"abc\" is not a status code, "
+                   "a class like \"2xx\" or a range like \"200-399\"",
+                   "vigil.toml:5:30: check 'web': 'expect_status': 99 is not an HTTP status code "
+                   "(100-599)"}));
+}
+
+TEST(ConfigErrors, ErrorsInSeveralChecksAreAllReported) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "a"
+probe = "http"
+url = "ftp://a.example/"
+
+[[check]]
+name = "b"
+probe = "http"
+url = "http://b.example/"
+intreval = "10s"
+)toml"),
+            (Lines{"vigil.toml:4:7: check 'a': 'url' \"ftp://a.example/\": scheme must be http or "
+                   "https",
+                   "vigil.toml:10:1: check 'b': unknown key 'intreval' (did you mean "
+                   "'interval'?)"}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Valid configs
+
+constexpr std::string_view kFullConfig = R"toml(
+[agent]
+hostname = "probe-1.example.org"
+state_dir = "/srv/vigil"
+dry_run = true
+
+[[check]]
+name = "api"
+probe = "http"
+url = "https://api.example.org/health"
+method = "GET"
+interval = "1m30s"
+timeout = "2s"
+fail_after = 3
+recover_after = 4
+confirm = 1
+confirm_interval = "500ms"
+latency_warn = "300ms"
+latency_crit = "1s"
+expect_status = ["2xx", "300-304", 418]
+body_contains = "ok"
+body_regex = '"status":\s*"up"'
+headers = { Host = "api.internal", X-Probe = "vigil" }
+verify_tls = false
+
+[check.severity]
+http_5xx = "SEV2"
+body = "sev3"
+latency_warn = "SEV2"
+latency_crit = "SEV1"
+
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+interval = "2s"
+method = "HEAD"
+expect_status = 204
+
+[[check]]
+name = "slow"
+probe = "http"
+url = "http://127.0.0.1:8080/slow"
+)toml";
+
+TEST(ConfigValid, FullConfigAgent) {
+  const Config cfg = Valid(kFullConfig);
+  EXPECT_EQ(cfg.path, "vigil.toml");
+  EXPECT_EQ(cfg.agent.hostname, "probe-1.example.org");
+  EXPECT_EQ(cfg.agent.state_dir, "/srv/vigil");
+  EXPECT_EQ(cfg.agent.dry_run, DryRun::yes);
+  ASSERT_EQ(cfg.checks.size(), 3u);
+  EXPECT_EQ(cfg.checks[0].name, "api");
+  EXPECT_EQ(cfg.checks[1].name, "web");
+  EXPECT_EQ(cfg.checks[2].name, "slow");
+  EXPECT_EQ(cfg.find_check("web"), &cfg.checks[1]);
+  EXPECT_EQ(cfg.find_check("nope"), nullptr);
+}
+
+TEST(ConfigValid, FullConfigExplicitCheck) {
+  const Config cfg = Valid(kFullConfig);
+  ASSERT_EQ(cfg.checks.size(), 3u);
+  const CheckConfig& c = cfg.checks[0];
+  EXPECT_EQ(c.probe, "http");
+  EXPECT_EQ(c.where.file, "vigil.toml");
+  EXPECT_EQ(c.where.line, 6);
+  EXPECT_EQ(c.interval, seconds(90));
+  EXPECT_EQ(c.timeout, seconds(2));
+  EXPECT_EQ(c.fail_after, 3);
+  EXPECT_EQ(c.recover_after, 4);
+  EXPECT_EQ(c.confirm, 1);
+  EXPECT_EQ(c.confirm_interval, milliseconds(500));
+  EXPECT_EQ(c.latency_warn, milliseconds(300));
+  EXPECT_EQ(c.latency_crit, seconds(1));
+
+  const HttpSettings* h = c.http();
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->url, "https://api.example.org/health");
+  EXPECT_EQ(h->method, HttpMethod::get);
+  EXPECT_EQ(h->expect_status, (std::vector<StatusRange>{{200, 299}, {300, 304}, {418, 418}}));
+  EXPECT_EQ(h->body_contains, "ok");
+  EXPECT_EQ(h->body_regex, R"("status":\s*"up")");
+  ASSERT_NE(h->body_regex_compiled, nullptr);
+  EXPECT_EQ(h->headers, (std::vector<std::pair<std::string, std::string>>{{"Host", "api.internal"},
+                                                                          {"X-Probe", "vigil"}}));
+  EXPECT_FALSE(h->verify_tls);
+
+  EXPECT_TRUE(h->status_expected(200));
+  EXPECT_TRUE(h->status_expected(299));
+  EXPECT_TRUE(h->status_expected(304));
+  EXPECT_TRUE(h->status_expected(418));
+  EXPECT_FALSE(h->status_expected(305));
+  EXPECT_FALSE(h->status_expected(404));
+}
+
+TEST(ConfigValid, FullConfigSeverityOverrides) {
+  const Config cfg = Valid(kFullConfig);
+  ASSERT_EQ(cfg.checks.size(), 3u);
+  const SeverityRules& s = cfg.checks[0].severity;
+  EXPECT_EQ(s.for_failure(FailureKind::http_5xx), Severity::sev2);
+  EXPECT_EQ(s.for_failure(FailureKind::body), Severity::sev3);  // "sev3": case-insensitive
+  EXPECT_EQ(s.latency_warn, Severity::sev2);
+  EXPECT_EQ(s.latency_crit, Severity::sev1);
+  // Not overridden: defaults.
+  EXPECT_EQ(s.for_failure(FailureKind::refused), Severity::sev1);
+  EXPECT_EQ(s.for_failure(FailureKind::http_4xx), Severity::sev2);
+}
+
+TEST(ConfigValid, FullConfigHeadCheckWithSingleStatus) {
+  const Config cfg = Valid(kFullConfig);
+  ASSERT_EQ(cfg.checks.size(), 3u);
+  const CheckConfig& c = cfg.checks[1];
+  EXPECT_EQ(c.interval, seconds(2));
+  EXPECT_EQ(c.timeout, seconds(2));  // default timeout is capped by the interval
+  const HttpSettings* h = c.http();
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->method, HttpMethod::head);
+  EXPECT_EQ(h->expect_status, (std::vector<StatusRange>{{204, 204}}));
+}
+
+TEST(ConfigValid, Defaults) {
+  const Config cfg = Valid(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+)toml");
+  EXPECT_FALSE(cfg.agent.hostname.empty());  // from gethostname()
+  EXPECT_EQ(cfg.agent.state_dir, "/var/lib/vigil");
+  EXPECT_EQ(cfg.agent.dry_run, DryRun::no);
+  ASSERT_EQ(cfg.checks.size(), 1u);
+  const CheckConfig& c = cfg.checks[0];
+  EXPECT_EQ(c.where.line, 1);
+  EXPECT_EQ(c.interval, seconds(10));
+  EXPECT_EQ(c.timeout, seconds(5));
+  EXPECT_EQ(c.fail_after, 1);
+  EXPECT_EQ(c.recover_after, 2);
+  EXPECT_EQ(c.confirm, 2);
+  EXPECT_EQ(c.confirm_interval, milliseconds(200));
+  EXPECT_FALSE(c.latency_warn.has_value());
+  EXPECT_FALSE(c.latency_crit.has_value());
+  const HttpSettings* h = c.http();
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->method, HttpMethod::get);
+  EXPECT_EQ(h->expect_status, (std::vector<StatusRange>{{200, 399}}));
+  EXPECT_TRUE(h->body_contains.empty());
+  EXPECT_TRUE(h->body_regex.empty());
+  EXPECT_EQ(h->body_regex_compiled, nullptr);
+  EXPECT_TRUE(h->headers.empty());
+  EXPECT_TRUE(h->verify_tls);
+}
+
+TEST(ConfigValid, DefaultTimeoutIsFiveSecondsOrTheIntervalIfShorter) {
+  const Config cfg = Valid(R"toml(
+[[check]]
+name = "long"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+interval = "30s"
+
+[[check]]
+name = "short"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+interval = "1s"
+
+[[check]]
+name = "equal"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+interval = "1s"
+timeout = "1s"
+)toml");
+  ASSERT_EQ(cfg.checks.size(), 3u);
+  EXPECT_EQ(cfg.checks[0].timeout, seconds(5));
+  EXPECT_EQ(cfg.checks[1].timeout, seconds(1));
+  EXPECT_EQ(cfg.checks[2].timeout, seconds(1));  // timeout == interval is allowed
+}
+
+TEST(ConfigValid, DefaultSeverityRules) {
+  const Config cfg = Valid(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+)toml");
+  ASSERT_EQ(cfg.checks.size(), 1u);
+  const SeverityRules& s = cfg.checks[0].severity;
+  for (FailureKind k :
+       {FailureKind::refused, FailureKind::timeout, FailureKind::reset, FailureKind::dns,
+        FailureKind::tls, FailureKind::protocol, FailureKind::http_5xx, FailureKind::error}) {
+    EXPECT_EQ(s.for_failure(k), Severity::sev1) << to_string(k);
+  }
+  for (FailureKind k : {FailureKind::http_4xx, FailureKind::http_status, FailureKind::body}) {
+    EXPECT_EQ(s.for_failure(k), Severity::sev2) << to_string(k);
+  }
+  EXPECT_EQ(s.latency_warn, Severity::sev3);
+  EXPECT_EQ(s.latency_crit, Severity::sev2);
+}
+
+TEST(ConfigValid, StatusClassesAndRanges) {
+  const Config cfg = Valid(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+expect_status = ["1XX", "5xx", "200-200", 302]
+)toml");
+  ASSERT_EQ(cfg.checks.size(), 1u);
+  ASSERT_NE(cfg.checks[0].http(), nullptr);
+  EXPECT_EQ(cfg.checks[0].http()->expect_status,
+            (std::vector<StatusRange>{{100, 199}, {500, 599}, {200, 200}, {302, 302}}));
+}
+
+TEST(ConfigValid, EmptyFileHasNoChecks) {
+  const Config cfg = Valid("");
+  EXPECT_TRUE(cfg.checks.empty());
+  EXPECT_EQ(cfg.agent.state_dir, "/var/lib/vigil");
+}
+
+// ---------------------------------------------------------------------------------------------
+// load_config_file
+
+TEST(LoadConfigFile, MissingFileIsOneError) {
+  const std::string path = testing::TempDir() + "vigil-no-such-dir/vigil.toml";
+  const LoadResult r = load_config_file(path);
+  EXPECT_FALSE(r.config.has_value());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].where.file, path);
+  EXPECT_EQ(r.errors[0].where.line, 0);
+  EXPECT_EQ(r.errors[0].to_string(),
+            path + ":0:0: cannot read config file: No such file or directory");
+}
+
+TEST(LoadConfigFile, ReadsAndValidatesTheFile) {
+  const std::string path = testing::TempDir() + "vigil_config_test.toml";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << Text(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+interval = "0s"
+)toml");
+  }
+  const LoadResult r = load_config_file(path);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].to_string(),
+            path + ":5:12: check 'web': 'interval' must be greater than zero");
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace vigil
+
+namespace vigil {
+namespace {
+
+TEST(ConfigValid, StatusCodeWrittenAsString) {
+  const Config cfg = Valid(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+expect_status = ["503", 200]
+)toml");
+  const HttpSettings* h = cfg.checks.at(0).http();
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->expect_status, (std::vector<StatusRange>{{503, 503}, {200, 200}}));
+}
+
+}  // namespace
+}  // namespace vigil
