@@ -31,20 +31,16 @@ bool HttpSettings::status_expected(long status) const {
 
 SeverityRules SeverityRules::defaults() {
   SeverityRules r;
+  r.on_failure.fill(Severity::sev1);  // anything not named below is treated as an outage
   for (FailureKind k :
        {FailureKind::refused, FailureKind::timeout, FailureKind::reset, FailureKind::dns,
         FailureKind::tls, FailureKind::protocol, FailureKind::http_5xx, FailureKind::error}) {
-    r.on_failure[k] = Severity::sev1;
+    r.set(k, Severity::sev1);
   }
   for (FailureKind k : {FailureKind::http_4xx, FailureKind::http_status, FailureKind::body}) {
-    r.on_failure[k] = Severity::sev2;
+    r.set(k, Severity::sev2);
   }
   return r;
-}
-
-Severity SeverityRules::for_failure(FailureKind k) const {
-  auto it = on_failure.find(k);
-  return it == on_failure.end() ? Severity::sev1 : it->second;
 }
 
 const CheckConfig* Config::find_check(std::string_view name) const {
@@ -409,7 +405,7 @@ class Validator {
       } else if (k == "latency_crit") {
         if (auto s = get_severity(value, what)) rules.latency_crit = *s;
       } else if (auto kind = parse_failure_kind(k)) {
-        if (auto s = get_severity(value, what)) rules.on_failure[*kind] = *s;
+        if (auto s = get_severity(value, what)) rules.set(*kind, *s);
       } else {
         error(key.source(), where + "unknown severity rule '" + std::string(k) +
                                 "' (known: refused, timeout, reset, dns, tls, protocol, "

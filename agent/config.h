@@ -5,6 +5,7 @@
 // must never be silently ignored.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <optional>
@@ -67,14 +68,16 @@ struct HttpSettings {
 
 // Severity per kind of failure, plus the two latency thresholds.
 struct SeverityRules {
-  std::map<FailureKind, Severity> on_failure;
+  // Indexed by FailureKind: a flat array, not a map, since a thousand checks each carry a copy.
+  std::array<Severity, kFailureKindCount> on_failure{};
   Severity latency_warn = Severity::sev3;
   Severity latency_crit = Severity::sev2;
 
   // Defaults: a service that cannot be reached or answers 5xx is down for everyone (SEV1);
   // a wrong answer (4xx, unexpected status or body) is a broken feature (SEV2).
   static SeverityRules defaults();
-  Severity for_failure(FailureKind k) const;
+  Severity for_failure(FailureKind k) const { return on_failure[static_cast<std::size_t>(k)]; }
+  void set(FailureKind k, Severity s) { on_failure[static_cast<std::size_t>(k)] = s; }
 };
 
 struct CheckConfig {

@@ -61,6 +61,7 @@ class Daemon {
   boost::asio::steady_timer watchdog_;
   std::optional<Duration> watchdog_every_;
   std::map<std::string, std::shared_ptr<Runner>> runners_;
+  boost::asio::steady_timer::time_point grid_start_{};  // origin of the first-run grid
   bool stopping_ = false;
 };
 

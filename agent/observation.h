@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,7 @@ enum class FailureKind {
   body,         // body did not contain / match what was expected
   error,        // anything else (local resource error, ...)
 };
+inline constexpr std::size_t kFailureKindCount = static_cast<std::size_t>(FailureKind::error) + 1;
 
 std::string_view to_string(FailureKind k);
 // Parses the names used in `[check.severity]` (the to_string names plus "latency_warn" and

@@ -24,7 +24,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-build-bench/tests/support/vigil-sample-app --port "$port" 2>/dev/null &
+# Pinned apart (server on CPU 1, vigil on CPU 0) so runs are comparable: on this VM the cost
+# of a wake-up depends on whether the two share a core.
+taskset -c 1 build-bench/tests/support/vigil-sample-app --port "$port" 2>/dev/null &
 app_pid=$!
 sleep 0.3
 
@@ -38,7 +40,7 @@ sleep 0.3
 } >"$work/bench.toml"
 build-bench/vigil check-config "$work/bench.toml" | tail -n 1
 
-build-bench/vigil run --config "$work/bench.toml" 2>"$work/vigil.log" &
+taskset -c 0 build-bench/vigil run --config "$work/bench.toml" 2>"$work/vigil.log" &
 vigil_pid=$!
 sleep "$warmup"
 
@@ -50,6 +52,8 @@ sleep "$seconds"
 c1=$(cpu); r1=$(served); t1=$(date +%s%N)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$vigil_pid/status")
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$vigil_pid/status")
+anon=$(awk '/RssAnon/ {print $2}' "/proc/$vigil_pid/status")
+file=$(awk '/RssFile/ {print $2}' "/proc/$vigil_pid/status")
 
 wall=$(echo "($t1 - $t0) / 1000000000" | bc -l)
 cpu_s=$(echo "($c1 - $c0) / $ticks" | bc -l)
@@ -61,6 +65,8 @@ findings=$(grep -c "firing" "$work/vigil.log" || true)
 printf 'checks=%d interval=1s window=%.1fs\n' "$checks" "$wall"
 printf 'vigil CPU: %.2f s = %.2f%% of one core\n' "$cpu_s" "$pct"
 printf 'vigil peak RSS (VmHWM): %.1f MiB (VmRSS now %.1f MiB)\n' "$(echo "$hwm/1024" | bc -l)" "$(echo "$rss/1024" | bc -l)"
+printf '  of which private heap/stack (RssAnon) %.1f MiB, mapped shared libraries (RssFile) %.1f MiB\n' \
+  "$(echo "$anon/1024" | bc -l)" "$(echo "$file/1024" | bc -l)"
 printf 'probes made: %d of %.0f expected (%.1f%%); findings logged: %d\n' "$reqs" "$expected" \
   "$(echo "100 * $reqs / $expected" | bc -l)" "$findings"
 printf 'per probe: %.1f us of CPU\n' "$(echo "1000000 * $cpu_s / $reqs" | bc -l)"

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstring>
@@ -169,14 +170,47 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     return 0;
   }
 
+  // curl's timer. Each re-arm of an Asio timer that becomes the earliest costs a
+  // timerfd_settime, and curl updates its timeout several times per request, so: a zero timeout
+  // is a post (no timer at all), and a later deadline never moves a pending earlier one. Firing
+  // early is harmless: on_timer_fired asks curl for its real next timeout and re-arms.
   void arm_timer(long timeout_ms) {
-    timer.cancel();
-    if (timeout_ms < 0) return;
-    timer.expires_after(std::chrono::milliseconds(timeout_ms));
+    if (timeout_ms < 0) {
+      timer.cancel();
+      timer_armed = false;
+      return;
+    }
+    if (timeout_ms == 0) {
+      if (!zero_posted) {
+        zero_posted = true;
+        asio::post(io, [weak = weak_from_this()] {
+          if (auto self = weak.lock()) {
+            self->zero_posted = false;
+            self->on_timer_fired();
+          }
+        });
+      }
+      return;
+    }
+    const auto deadline =
+        asio::steady_timer::clock_type::now() + std::chrono::milliseconds(timeout_ms);
+    if (timer_armed && timer.expiry() <= deadline) return;
+    timer_armed = true;
+    timer.expires_at(deadline);
     timer.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
       if (ec) return;
-      if (auto self = weak.lock()) self->action(CURL_SOCKET_TIMEOUT, 0);
+      if (auto self = weak.lock()) {
+        self->timer_armed = false;
+        self->on_timer_fired();
+      }
     });
+  }
+
+  void on_timer_fired() {
+    action(CURL_SOCKET_TIMEOUT, 0);
+    long next = -1;
+    curl_multi_timeout(multi, &next);
+    if (next >= 0) arm_timer(next);
   }
 
   void socket_changed(curl_socket_t fd, int what) {
@@ -345,6 +379,8 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
 
   asio::io_context& io;
   asio::steady_timer timer;
+  bool timer_armed = false;  // an async_wait on `timer` is pending
+  bool zero_posted = false;  // a zero-timeout action is already posted
   CURLM* multi = nullptr;
   HttpClient::RequestId next_id = 0;
   std::unordered_map<HttpClient::RequestId, std::unique_ptr<Request>> requests;

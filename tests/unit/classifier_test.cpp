@@ -187,7 +187,7 @@ TEST(Classifier, LatencyOverCritFiresSev2) {
 
 TEST(Classifier, CustomSeverityRulesAreHonoured) {
   CheckConfig c = Check();
-  c.severity.on_failure[FailureKind::http_5xx] = Severity::sev2;
+  c.severity.set(FailureKind::http_5xx, Severity::sev2);
   c.severity.latency_warn = Severity::sev2;
   c.latency_warn = milliseconds(200);
   {
