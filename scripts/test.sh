@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds vigil and runs every test: style check, unit and integration tests, then the same
-# tests again under AddressSanitizer + UndefinedBehaviorSanitizer. Ends with ctest's summary.
+# Builds vigil and runs every test: style check; unit, integration and end-to-end tests (the
+# .deb installed in a systemd-nspawn test-bed); then the unit and integration tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer. Ends with ctest's summary.
 # Usage (as root on a fresh Debian 12 / Ubuntu 22.04+ machine):  scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
-vigil_install_deps
+# debhelper/dpkg-dev/lintian build the .deb; the test-bed installs its own host packages.
+vigil_install_deps debhelper dpkg-dev lintian
 
 jobs=$(nproc)
 
@@ -13,12 +15,12 @@ echo "==> clang-format check"
 git ls-files -- '*.cpp' '*.h' | xargs clang-format --dry-run --Werror
 
 echo "==> build (RelWithDebInfo) and test"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIGIL_E2E=ON >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
 
 echo "==> build with ASan+UBSan and test"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVIGIL_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVIGIL_SANITIZE=ON -DVIGIL_E2E=OFF >/dev/null
 cmake --build build-asan -j "$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -13,8 +13,8 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 struct HttpServer::Impl {
-  explicit Impl(std::uint16_t port)
-      : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)) {}
+  Impl(std::uint16_t port, const std::string& address)
+      : acceptor(io, tcp::endpoint(asio::ip::make_address(address), port)) {}
 
   asio::io_context io;
   tcp::acceptor acceptor;
@@ -148,7 +148,8 @@ struct HttpServer::Impl {
   };
 };
 
-HttpServer::HttpServer(std::uint16_t port) : impl_(std::make_unique<Impl>(port)) {
+HttpServer::HttpServer(std::uint16_t port, const std::string& address)
+    : impl_(std::make_unique<Impl>(port, address)) {
   impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
   impl_->accept();
 }
@@ -161,7 +162,8 @@ HttpServer::~HttpServer() {
 std::uint16_t HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 
 std::string HttpServer::url(const std::string& path) const {
-  return "http://127.0.0.1:" + std::to_string(port()) + path;
+  return "http://" + impl_->acceptor.local_endpoint().address().to_string() + ":" +
+         std::to_string(port()) + path;
 }
 
 void HttpServer::set_mode(Mode m) { impl_->mode = m; }

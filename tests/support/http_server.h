@@ -25,8 +25,8 @@ enum class Mode { ok, fail, slow, reset, garbage };
 
 class HttpServer {
  public:
-  // Binds 127.0.0.1:port (0 = any free port). Throws on failure.
-  explicit HttpServer(std::uint16_t port = 0);
+  // Binds address:port (0 = any free port); loopback unless told otherwise. Throws on failure.
+  explicit HttpServer(std::uint16_t port = 0, const std::string& address = "127.0.0.1");
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

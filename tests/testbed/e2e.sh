@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# End-to-end tests: vigil's .deb installed in a real systemd host (the nspawn test-bed) and run
+# as the installed, sandboxed service. Each case boots its own throw-away container and checks,
+# on the way out, that the host's netfilter state is what it was.
+#
+#   e2e.sh setup DEBDIR               build the .deb into DEBDIR and the cached root file system
+#   e2e.sh CASE DEBDIR SUPPORTDIR     run one case (SUPPORTDIR holds vigil-sample-app)
+#   e2e.sh all DEBDIR SUPPORTDIR      run every case
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/testbed.sh"
+
+CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts stop_is_clean
+  http_fires_and_recovers peer_network)
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+tb() { testbed_exec "$TB" "$@"; }
+# Polls CMD every 0.2 s until it succeeds or SECONDS pass. Bounds a hung step, measures nothing.
+wait_until() {
+  local seconds=$1
+  shift
+  local i
+  for i in $(seq $((seconds * 5))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  return 1
+}
+journal_has() { tb journalctl --no-pager -q -o cat "$@" | grep -q .; }
+unit_prop() { tb systemctl show -P "$2" "$1"; }
+
+# Boots a container with the .deb and the sample app available, starts the sample app on
+# 127.0.0.1:8080 (what the default /etc/vigil/vigil.toml watches) and installs the .deb.
+start_case() {
+  local short=${1//_/-}
+  TB="e2e-${short:0:24}-$$" # a machine name: letters, digits and '-' only
+  NETFILTER_BEFORE=$(testbed_netfilter)
+  trap end_case EXIT
+  trap 'exit 130' INT TERM
+  testbed_up "$TB" "$DEBDIR:/opt/vigil-deb" "$SUPPORTDIR:/opt/vigil-test"
+  tb systemd-run --quiet --unit=sample-app -p Restart=no \
+    /opt/vigil-test/vigil-sample-app --address 0.0.0.0 --port 8080
+  wait_until 10 tb curl -fsS http://127.0.0.1:8080/health || fail "sample app did not start"
+  local deb
+  deb=$(cd "$DEBDIR" && ls vigil_*.deb | head -n 1)
+  tb dpkg -i "/opt/vigil-deb/$deb" >/dev/null || fail "dpkg -i $deb failed"
+  wait_until 20 tb systemctl is-active --quiet vigil || {
+    tb systemctl status vigil --no-pager >&2 || true
+    fail "vigil.service did not become active after dpkg -i"
+  }
+}
+
+end_case() {
+  local rc=$?
+  trap - EXIT
+  if ((rc != 0)) && [[ -n "${TB:-}" && -f "$TESTBED_RUN/$TB/leader" ]]; then
+    echo "--- journal of vigil.service in $TB ---" >&2
+    tb journalctl -u vigil --no-pager -n 40 >&2 || true
+  fi
+  [[ -n "${TB:-}" ]] && testbed_down "$TB"
+  if [[ "$(testbed_netfilter)" != "$NETFILTER_BEFORE" ]]; then
+    echo "FAIL: the host's netfilter state changed during the test" >&2
+    rc=1
+  fi
+  exit "$rc"
+}
+
+case_install_ready() {
+  [[ "$(unit_prop vigil ActiveState)/$(unit_prop vigil SubState)" == active/running ]] ||
+    fail "vigil is not active (running)"
+  # Type=notify: "active" is reached only through READY=1, whose STATUS= is shown here.
+  [[ "$(unit_prop vigil Type)" == notify ]] || fail "unit is not Type=notify"
+  unit_prop vigil StatusText | grep -q "Watching 1 check(s)" || fail "no READY status text"
+  [[ "$(unit_prop vigil UnitFileState)" == enabled ]] || fail "unit not enabled by the package"
+  journal_has -u vigil MESSAGE_ID=5f1ae5c0b3b94a64a1e2e0d5a3b1c7e4 || fail "no 'started' entry"
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "shipped config is invalid"
+  tb test -d /var/lib/vigil || fail "StateDirectory missing"
+}
+
+case_security_score() {
+  local line score
+  line=$(tb systemd-analyze security vigil.service --no-pager | grep "Overall exposure level")
+  score=$(echo "$line" | sed -E 's/.*: ([0-9.]+) .*/\1/')
+  echo "$line"
+  awk -v s="$score" 'BEGIN { exit !(s <= 3.0) }' || fail "exposure $score > 3.0"
+}
+
+case_reload_invalid_keeps_old() {
+  local pid
+  pid=$(unit_prop vigil MainPID)
+  tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
+[[check]]
+name = "app"
+probe = "http"
+url = "ftp://127.0.0.1/"
+intreval = "1s"
+[check.severity]
+http_5xx = "SEV9"
+TOML
+  tb systemctl reload vigil
+  wait_until 10 journal_has -u vigil --grep "reload refused: 3 error" || fail "no 'reload refused'"
+  local errors
+  errors=$(tb journalctl -u vigil --no-pager -q -o cat --grep '^/etc/vigil/vigil.toml:[0-9]+:[0-9]+: ' | wc -l)
+  ((errors == 3)) || fail "expected 3 FILE:LINE:COL errors in the journal, got $errors"
+  [[ "$(unit_prop vigil MainPID)" == "$pid" ]] || fail "vigil restarted on a bad reload"
+  tb systemctl is-active --quiet vigil || fail "vigil not active after a bad reload"
+  # The old config still runs: it sees the app go down.
+  tb systemctl stop sample-app
+  wait_until 10 journal_has -u vigil VIGIL_CHECK=app VIGIL_STATE=firing ||
+    fail "the old configuration stopped watching after a refused reload"
+}
+
+case_watchdog_restarts() {
+  # A short watchdog so the test is quick; the shipped unit uses 10s.
+  tb mkdir -p /etc/systemd/system/vigil.service.d
+  tb sh -c 'printf "[Service]\nWatchdogSec=2s\n" > /etc/systemd/system/vigil.service.d/wd.conf'
+  tb systemctl daemon-reload
+  tb systemctl restart vigil
+  local pid
+  pid=$(unit_prop vigil MainPID)
+  tb kill -STOP "$pid"
+  wait_until 20 journal_has -u vigil --grep "Watchdog timeout" || fail "no watchdog timeout"
+  wait_until 20 sh -c "[ \"\$(nsenter --target $(testbed_leader "$TB") --all systemctl show -P MainPID vigil)\" != $pid ]" ||
+    fail "vigil was not restarted"
+  wait_until 20 tb systemctl is-active --quiet vigil || fail "vigil not active after the restart"
+  (($(unit_prop vigil NRestarts) >= 1)) || fail "NRestarts did not go up"
+}
+
+case_stop_is_clean() {
+  tb systemctl stop vigil
+  [[ "$(unit_prop vigil ActiveState)" == inactive ]] || fail "not inactive after stop"
+  [[ "$(unit_prop vigil Result)" == success ]] || fail "Result=$(unit_prop vigil Result) after stop"
+  journal_has -u vigil --grep "^stopped$" || fail "no 'stopped' line"
+  ! tb pgrep -x vigil || fail "a vigil process is left running"
+}
+
+case_http_fires_and_recovers() {
+  wait_until 5 tb vigil test-check app || fail "the app is not healthy to start with"
+  tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/fail
+  wait_until 10 journal_has -u vigil VIGIL_CHECK=app VIGIL_SEVERITY=SEV1 VIGIL_STATE=firing \
+    VIGIL_HTTP_STATUS=503 || fail "no SEV1 firing entry with VIGIL_HTTP_STATUS=503"
+  journal_has -u vigil VIGIL_CHECK=app VIGIL_STATE=firing --grep "connection pool exhausted" ||
+    fail "the firing entry lacks the body's evidence"
+  tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/ok
+  wait_until 10 journal_has -u vigil VIGIL_CHECK=app VIGIL_STATE=recovered || fail "no recovery"
+  tb systemctl kill -s KILL sample-app
+  wait_until 10 journal_has -u vigil VIGIL_CHECK=app VIGIL_FAILURE=refused VIGIL_STATE=firing ||
+    fail "no firing entry for the killed app"
+  tb journalctl -u vigil --no-pager -o cat VIGIL_CHECK=app
+}
+
+case_peer_network() {
+  testbed_peer "$TB" attacker 203.0.113.45/24 203.0.113.10/24
+  ip netns exec "$TB-attacker" curl -fsS --max-time 5 http://203.0.113.10:8080/health >/dev/null ||
+    fail "the attacker namespace cannot reach the container"
+  # The veth lives only between the two namespaces, never on the host.
+  ! ip link show | grep -q "v-attacker" || fail "a test link appeared on the host"
+}
+
+cmd=${1:-}
+case "$cmd" in
+  setup)
+    DEBDIR=$(realpath -m "${2:?DEBDIR}")
+    "$here/../../scripts/build-deb.sh" "$DEBDIR" >/dev/null
+    testbed_build >/dev/null
+    ;;
+  all)
+    for c in "${CASES[@]}"; do
+      echo "=== $c"
+      "$0" "$c" "$2" "$3"
+    done
+    ;;
+  *)
+    [[ " ${CASES[*]} " == *" $cmd "* ]] || {
+      sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+      exit 2
+    }
+    DEBDIR=$(realpath "${2:?DEBDIR}")
+    SUPPORTDIR=$(realpath "${3:?SUPPORTDIR}")
+    start_case "$cmd"
+    "case_$cmd"
+    echo "ok: $cmd"
+    ;;
+esac
