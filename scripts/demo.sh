@@ -1,110 +1,128 @@
 #!/usr/bin/env bash
-# The demo: builds vigil, starts a small sample web service on 127.0.0.1:8080, runs vigil on
-# the shipped default config (etc/vigil.toml), then breaks the service (5xx, slow, down) and
-# restores it, showing vigil's findings as they happen. Stops everything it started, also on
-# Ctrl-C.  Usage (as root on a fresh Debian 12 / Ubuntu 22.04+ machine):  scripts/demo.sh
+# The demo: vigil detecting real incidents on a real systemd host.
+#
+# Builds vigil's .deb, boots the test-bed (a minimal Debian with systemd, journald and ufw, in a
+# systemd-nspawn container with its own network: nothing on this host is touched), installs the
+# .deb there as the sandboxed vigil.service on the shipped default config, starts a small sample
+# web service, then breaks it (5xx, slow, killed) and restores it, showing vigil's journal as it
+# happens and how long each finding took. Then a broken config on `systemctl reload`, refused
+# with file:line:col while the old config keeps running. Everything is torn down at the end,
+# also on Ctrl-C.
+#
+# Usage (as root on a fresh Debian 12 / Ubuntu 22.04+ machine):  scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 source scripts/deps.sh
-vigil_install_deps
+vigil_install_deps debhelper dpkg-dev lintian bc
+source tests/testbed/testbed.sh
 
-PORT=8080
-APP_URL="http://127.0.0.1:${PORT}"
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+TB=vigil-demo
 work=$(mktemp -d /tmp/vigil-demo.XXXXXX)
-app_pid=""
-vigil_pid=""
-
+follower=""
 cleanup() {
   trap - EXIT INT TERM
-  [[ -n "$vigil_pid" ]] && kill -TERM "$vigil_pid" 2>/dev/null && wait "$vigil_pid" 2>/dev/null || true
-  [[ -n "$app_pid" ]] && kill -TERM "$app_pid" 2>/dev/null && wait "$app_pid" 2>/dev/null || true
+  [[ -n "$follower" ]] && kill "$follower" 2>/dev/null || true
+  testbed_down "$TB" || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'echo; echo "demo interrupted"; exit 130' INT TERM
+tb() { testbed_exec "$TB" "$@"; }
 
-say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-
-say "building vigil"
+say "building vigil, its .deb and the sample app (first run: a few minutes)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc)" --target vigil vigil-sample-app >/dev/null
+cmake --build build -j "$(nproc)" --target vigil-sample-app >/dev/null
+deb=$(scripts/build-deb.sh "$root/build-deb")
+echo "$deb"
 
-if (exec 3<>"/dev/tcp/127.0.0.1/${PORT}") 2>/dev/null; then
-  echo "demo: 127.0.0.1:${PORT} is already in use; stop what listens there and try again" >&2
-  exit 1
-fi
+say "booting the test-bed (systemd in a container; root file system cached after the first run)"
+testbed_build >/dev/null
+testbed_up "$TB" "$root/build-deb:/opt/vigil-deb" "$root/build/tests/support:/opt/vigil-test"
+tb sh -c 'cat > /etc/systemd/system/sample-app.service' <<'UNIT'
+[Unit]
+Description=sample web app (the service vigil watches in the demo)
+[Service]
+# slow mode answers after 200ms: above latency_warn (150ms) in the default vigil.toml.
+ExecStart=/opt/vigil-test/vigil-sample-app --port 8080 --slow-ms 200
+UNIT
+tb systemctl daemon-reload
+tb systemctl start sample-app
+for _ in $(seq 50); do tb curl -fsS -o /dev/null http://127.0.0.1:8080/health && break; sleep 0.1; done
 
-start_app() {
-  # slow mode answers after 200ms: above latency_warn (150ms) in etc/vigil.toml, so SEV3.
-  build/tests/support/vigil-sample-app --port "$PORT" --slow-ms 200 2>>"$work/app.log" &
-  app_pid=$!
-  for _ in $(seq 50); do
-    curl -fsS -o /dev/null "$APP_URL/health" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "demo: the sample app did not start" >&2
-  exit 1
-}
-set_mode() { curl -fsS -o /dev/null "$APP_URL/_mode/$1"; }
+say "dpkg -i $(basename "$deb")   (the package enables and starts vigil.service)"
+tb dpkg -i "/opt/vigil-deb/$(basename "$deb")" | grep -v "^(Reading"
+for _ in $(seq 50); do tb systemctl is-active --quiet vigil && break; sleep 0.1; done
+tb systemctl status vigil --no-pager --lines=0 | sed -n '1,8p'
 
-# Waits until vigil's log has a new line matching $1; prints how long it took.
+say "vigil's journal, live (journalctl -u vigil -f)"
+: >"$work/journal.log"
+nsenter --target "$(testbed_leader "$TB")" --all -- env -i PATH=/usr/bin:/bin \
+  journalctl -u vigil -f -n 3 -o short-unix --no-hostname >"$work/journal.log" 2>&1 &
+follower=$!
+# Shown with a readable clock; the file keeps the unix timestamps wait_for computes with.
+tail -n +1 -f "$work/journal.log" --pid "$follower" | while read -r stamp rest; do
+  printf '%s %s\n' "$(date -d "@$stamp" +%T.%3N 2>/dev/null || echo "$stamp")" "$rest"
+done &
+sleep 1.5
+
+mark() { wc -l <"$work/journal.log"; }
+# Waits until the journal has a new line matching $1, then says how long vigil took: the
+# entry's own journal timestamp minus the moment of the change (same kernel clock).
 wait_for() {
-  local pattern=$1 since=$2 start=$3
-  for _ in $(seq 100); do
-    if tail -n +"$since" "$work/vigil.log" | grep -q -- "$pattern"; then
-      local now
-      now=$(date +%s%N)
-      printf '   (seen %d ms after the change)\n' $(((now - start) / 1000000))
+  local pattern=$1 since=$2 start=$3 line
+  for _ in $(seq 200); do
+    line=$(tail -n +"$((since + 1))" "$work/journal.log" | grep -m 1 -- "$pattern" || true)
+    if [[ -n "$line" ]]; then
+      local stamp=${line%% *}
+      printf '   \033[2m(vigil reported it %d ms after the change)\033[0m\n' \
+        "$(echo "($stamp * 1000 - $start / 1000000) / 1" | bc)"
       return 0
     fi
     sleep 0.05
   done
-  echo "   !! vigil did not report '$pattern' within 5 s" >&2
+  echo "   !! vigil did not report '$pattern' within 10 s" >&2
   return 1
 }
-mark() { echo $(($(wc -l <"$work/vigil.log") + 1)); }
+step() { # step "title" "pattern" command...
+  local title=$1 pattern=$2 m t
+  shift 2
+  say "$title"
+  m=$(mark)
+  t=$(date +%s%N)
+  "$@"
+  wait_for "$pattern" "$m" "$t"
+  sleep 1.2
+}
 
-say "vigil check-config etc/vigil.toml"
-build/vigil check-config etc/vigil.toml
+step "incident 1: the app answers 503 (connection pool exhausted)" "app: SEV1 firing" \
+  tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/fail
+step "restoring the app" "app: recovered" tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/ok
+step "incident 2: the app gets slow (200ms; latency_warn is 150ms)" "app: SEV3 firing" \
+  tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/slow
+step "restoring the app" "app: recovered" tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/ok
+step "incident 3: the app dies (systemctl kill -s KILL sample-app)" "app: SEV1 firing" \
+  tb systemctl kill -s KILL sample-app
+step "restarting the app" "app: recovered" tb systemctl start sample-app
 
-say "starting the sample app on $APP_URL/health"
-start_app
+say "one finding with its structured fields (journalctl -u vigil VIGIL_STATE=firing -o verbose)"
+tb journalctl -u vigil VIGIL_STATE=firing VIGIL_FAILURE=refused -n 1 -o verbose --no-pager |
+  grep -E '^\s+(MESSAGE|PRIORITY|VIGIL_[A-Z_]+|MESSAGE_ID)=' || true
 
-say "starting vigil on etc/vigil.toml (its findings appear below as they happen)"
-build/vigil run --config etc/vigil.toml 2>"$work/vigil.log" &
-vigil_pid=$!
-tail -n +1 -f "$work/vigil.log" --pid "$vigil_pid" &
-sleep 2
-
-say "incident 1: the app answers 503 (connection pool exhausted)"
-m=$(mark); t=$(date +%s%N); set_mode fail
-wait_for "app: SEV1 firing" "$m" "$t"
-sleep 1.5
-say "restoring the app"
-m=$(mark); t=$(date +%s%N); set_mode ok
-wait_for "app: recovered" "$m" "$t"
-
-say "incident 2: the app gets slow (200ms, latency_warn is 150ms)"
-m=$(mark); t=$(date +%s%N); set_mode slow
-wait_for "app: SEV3 firing" "$m" "$t"
-sleep 1.5
-say "restoring the app"
-m=$(mark); t=$(date +%s%N); set_mode ok
-wait_for "app: recovered" "$m" "$t"
-
-say "incident 3: the app dies (kill -9)"
+say "a broken config on 'systemctl reload vigil': refused, the old one keeps running"
+tb cp /etc/vigil/vigil.toml /root/vigil.toml.good
+tb sed -i 's/^interval = "500ms"/intreval = "500ms"/; s/^latency_crit = "300ms"/latency_crit = "100ms"/' \
+  /etc/vigil/vigil.toml
+tb vigil check-config /etc/vigil/vigil.toml || true
 m=$(mark); t=$(date +%s%N)
-kill -KILL "$app_pid"; wait "$app_pid" 2>/dev/null || true; app_pid=""
-wait_for "app: SEV1 firing" "$m" "$t"
-sleep 1.5
-say "restarting the app"
-m=$(mark); t=$(date +%s%N); start_app
-wait_for "app: recovered" "$m" "$t"
+tb systemctl reload vigil
+wait_for "reload refused" "$m" "$t"
+tb cp /root/vigil.toml.good /etc/vigil/vigil.toml
+sleep 0.5
+tb systemctl status vigil --no-pager --lines=0 | sed -n '1,9p'
 
-say "vigil test-check app (one probe, now)"
-build/vigil test-check app --config etc/vigil.toml || true
-
-say "stopping vigil (SIGTERM)"
-kill -TERM "$vigil_pid"; wait "$vigil_pid" || true; vigil_pid=""
-sleep 0.2
-say "demo done"
+say "stopping vigil"
+tb systemctl stop vigil
+sleep 0.5
+say "demo done; tearing the test-bed down"
