@@ -51,6 +51,7 @@ std::optional<Finding> Classifier::observe(const CheckConfig& check, const Obser
     s.firing = true;
     s.severity = severity;
     s.since = obs.at;
+    s.failure = obs.failure;
     return make_finding(obs, Finding::Kind::firing, s.severity, s.since,
                         obs.summary + streak_text(streak, "bad results"));
   }
@@ -65,8 +66,14 @@ std::optional<Finding> Classifier::observe(const CheckConfig& check, const Obser
           make_finding(obs, Finding::Kind::severity_changed, *r, s.since, "worse: " + obs.summary);
       f.previous = s.severity;
       s.severity = *r;
+      s.failure = obs.failure;
       return f;
     }
+    if (obs.failure != s.failure && s.failure != FailureKind::none) {
+      s.failure = obs.failure;
+      return make_finding(obs, Finding::Kind::changed, s.severity, s.since, "now: " + obs.summary);
+    }
+    s.failure = obs.failure;
     return std::nullopt;
   }
 
@@ -91,6 +98,7 @@ std::optional<Finding> Classifier::observe(const CheckConfig& check, const Obser
                              "partly recovered: " + obs.summary);
     f.previous = s.severity;
     s.severity = *s.lower_worst;
+    s.failure = obs.failure;
     s.lower_streak = 0;
     s.lower_worst.reset();
     return f;

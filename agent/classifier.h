@@ -20,18 +20,19 @@ class Classifier {
   struct State {
     bool firing = false;
     Severity severity = Severity::sev3;
-    TimePoint since{};                    // when firing started
-    int bad_streak = 0;                   // consecutive rated observations while not firing
-    Severity bad_worst = Severity::sev3;  // worst severity within bad_streak
-    int good_streak = 0;                  // consecutive healthy observations while firing
-    int lower_streak = 0;                 // consecutive observations below `severity`
-    std::optional<Severity> lower_worst;  // worst rated severity within lower_streak
+    TimePoint since{};                        // when firing started
+    int bad_streak = 0;                       // consecutive rated observations while not firing
+    Severity bad_worst = Severity::sev3;      // worst severity within bad_streak
+    int good_streak = 0;                      // consecutive healthy observations while firing
+    int lower_streak = 0;                     // consecutive observations below `severity`
+    std::optional<Severity> lower_worst;      // worst rated severity within lower_streak
+    FailureKind failure = FailureKind::none;  // the kind of failure last reported
   };
 
   // Feeds one observation. Returns a finding only when the state changes: the check starts
   // firing (after fail_after bad observations), its severity goes up (at once: declare
   // generously) or down (after recover_after observations below it), or it recovers (after
-  // recover_after healthy observations).
+  // recover_after healthy observations), or what is wrong changes at the same severity.
   std::optional<Finding> observe(const CheckConfig& check, const Observation& obs);
 
   const State& state() const { return state_; }

@@ -1,6 +1,7 @@
 #include "agent/cli.h"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -133,13 +134,23 @@ int cmd_test_check(const Args& a) {
   }
   boost::asio::io_context io(1);
   sys::HttpClient http(io);
-  std::shared_ptr<Probe> probe = make_probe(ProbeContext{io, http}, *check);
+  sys::UnitWatcher units(io);
+  std::shared_ptr<Probe> probe =
+      make_probe(ProbeContext{io, http, units, loaded.config->agent.state_dir}, *check);
   if (!probe) {
     std::cerr << "vigil: check '" << check->name << "' has no runnable probe\n";
     return 2;
   }
   std::optional<Observation> result;
-  probe->run([&result](Observation obs) { result = std::move(obs); });
+  probe->run([&](Observation obs) {
+    result = std::move(obs);
+    io.stop();  // event-driven probes keep watches open; one answer is all we need
+  });
+  // A bound for probes that wait on something that never answers (a bus that is down).
+  boost::asio::steady_timer deadline(io, std::chrono::seconds(30));
+  deadline.async_wait([&](const boost::system::error_code& ec) {
+    if (!ec) io.stop();
+  });
   io.run();
   if (!result) {
     std::cerr << "vigil: the probe finished without an observation\n";

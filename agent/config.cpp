@@ -37,9 +37,11 @@ SeverityRules SeverityRules::defaults() {
         FailureKind::tls, FailureKind::protocol, FailureKind::http_5xx, FailureKind::error}) {
     r.set(k, Severity::sev1);
   }
-  for (FailureKind k : {FailureKind::http_4xx, FailureKind::http_status, FailureKind::body}) {
+  for (FailureKind k : {FailureKind::http_4xx, FailureKind::http_status, FailureKind::body,
+                        FailureKind::unit_inactive, FailureKind::journal_match}) {
     r.set(k, Severity::sev2);
   }
+  r.set(FailureKind::not_found, Severity::sev3);
   return r;
 }
 
@@ -409,7 +411,8 @@ class Validator {
       } else {
         error(key.source(), where + "unknown severity rule '" + std::string(k) +
                                 "' (known: refused, timeout, reset, dns, tls, protocol, "
-                                "http_5xx, http_4xx, http_status, body, error, latency_warn, "
+                                "http_5xx, http_4xx, http_status, body, error, failed, inactive, "
+                                "restart_loop, start_limit, not_found, match, latency_warn, "
                                 "latency_crit)");
       }
     }
@@ -448,8 +451,9 @@ class Validator {
       error(t.source(), where + "missing required key 'probe' (e.g. probe = \"http\")");
     } else if (auto p = get_string(t, "probe", where)) {
       probe = *p;
-      if (probe != "http") {
-        error(probe_node->source(), where + "unknown probe \"" + probe + "\" (known: \"http\")");
+      if (probe != "http" && probe != "unit" && probe != "journal") {
+        error(probe_node->source(),
+              where + "unknown probe \"" + probe + "\" (known: \"http\", \"unit\", \"journal\")");
       }
     }
     c.probe = probe;
@@ -460,6 +464,17 @@ class Validator {
                  {"name", "probe", "interval", "timeout", "fail_after", "recover_after", "confirm",
                   "confirm_interval", "latency_warn", "latency_crit", "severity", "url", "method",
                   "expect_status", "body_contains", "body_regex", "headers", "verify_tls"},
+                 where);
+    } else if (probe == "unit") {
+      check_keys(t,
+                 {"name", "probe", "interval", "fail_after", "recover_after", "severity", "unit",
+                  "units", "expect", "restart_loop_count", "restart_loop_window"},
+                 where);
+    } else if (probe == "journal") {
+      check_keys(t,
+                 {"name", "probe", "interval", "fail_after", "recover_after", "severity", "unit",
+                  "units", "identifier", "identifiers", "priority", "pattern", "patterns", "ignore",
+                  "key", "count", "window", "max_keys", "catch_up"},
                  where);
     }
 
@@ -485,6 +500,7 @@ class Validator {
                 ") must be below 'latency_crit' (" + format_duration(*c.latency_crit) + ")");
     }
     for (const char* key : {"latency_warn", "latency_crit"}) {
+      if (!is_http) break;
       const auto& v = std::string_view(key) == "latency_warn" ? c.latency_warn : c.latency_crit;
       if (v && *v >= c.timeout) {
         error(t.get(key)->source(), where + "'" + key + "' (" + format_duration(*v) +
@@ -494,6 +510,157 @@ class Validator {
     }
     if (const toml::node* s = t.get("severity")) severity(*s, c.severity, where);
     if (is_http) http(t, c, where);
+    if (probe == "unit") unit(t, c, where);
+    if (probe == "journal") journal(t, c, where);
+  }
+
+  // A string or an array of strings under `one` or `many` (e.g. unit / units); either key takes
+  // either form. `many` may be empty when there is only one spelling.
+  std::vector<std::string> string_list(const toml::table& t, std::string_view one,
+                                       std::string_view many, const std::string& where) {
+    std::vector<std::string> out;
+    if (!many.empty() && t.get(one) != nullptr && t.get(many) != nullptr) {
+      error(t.get(many)->source(), where + "give either '" + std::string(one) + "' or '" +
+                                       std::string(many) + "', not both");
+    }
+    for (std::string_view key : {one, many}) {
+      if (key.empty()) continue;
+      const toml::node* n = t.get(key);
+      if (n == nullptr) continue;
+      if (const auto* s = n->as_string()) {
+        out.push_back(s->get());
+        continue;
+      }
+      const auto* arr = n->as_array();
+      if (arr == nullptr) {
+        error(n->source(), where + "'" + std::string(key) +
+                               "' must be a string or an array of strings, not " +
+                               std::string(type_name(*n)));
+        continue;
+      }
+      for (const toml::node& item : *arr) {
+        if (const auto* s = item.as_string()) {
+          out.push_back(s->get());
+        } else {
+          error(item.source(), where + "'" + std::string(key) + "' items must be strings, not " +
+                                   std::string(type_name(item)));
+        }
+      }
+    }
+    return out;
+  }
+
+  // Unit names as systemd writes them: "nginx.service", "app@1.service", "backup.timer".
+  void unit_names(const toml::table& t, const std::vector<std::string>& names,
+                  const std::string& where) {
+    for (const std::string& u : names) {
+      const auto dot = u.rfind('.');
+      const bool chars_ok =
+          !u.empty() && u.size() <= 255 && std::all_of(u.begin(), u.end(), [](unsigned char ch) {
+            return std::isalnum(ch) || std::strchr(":-_.@\\", ch) != nullptr;
+          });
+      const toml::node* n = t.get("unit") ? t.get("unit") : t.get("units");
+      if (!chars_ok || dot == std::string::npos || dot == 0 || dot + 1 == u.size()) {
+        error(n->source(), where + "\"" + u +
+                               "\" is not a unit name (e.g. \"nginx.service\", \"app@1.service\")");
+      }
+    }
+  }
+
+  void unit(const toml::table& t, CheckConfig& c, const std::string& where) {
+    UnitSettings u;
+    u.units = string_list(t, "unit", "units", where);
+    if (u.units.empty() && t.get("unit") == nullptr && t.get("units") == nullptr) {
+      error(t.source(), where + "missing required key 'unit' (e.g. unit = \"nginx.service\")");
+    }
+    unit_names(t, u.units, where);
+    if (auto e = get_string(t, "expect", where)) {
+      if (*e == "active") {
+        u.expect = UnitExpect::active;
+      } else if (*e == "inactive") {
+        u.expect = UnitExpect::inactive;
+      } else {
+        error(t.get("expect")->source(),
+              where + "'expect' must be \"active\" or \"inactive\", not \"" + *e + "\"");
+      }
+    }
+    if (auto v = get_int(t, "restart_loop_count", 2, 1000, where)) u.restart_loop_count = *v;
+    if (auto v = get_duration(t, "restart_loop_window", Duration(1'000), where)) {
+      u.restart_loop_window = *v;
+    }
+    c.settings = std::move(u);
+  }
+
+  std::vector<JournalPattern> patterns(const toml::table& t, std::string_view one,
+                                       std::string_view many, const std::string& where) {
+    std::vector<JournalPattern> out;
+    const std::vector<std::string> sources = string_list(t, one, many, where);
+    const toml::node* n = t.get(one) ? t.get(one) : (many.empty() ? nullptr : t.get(many));
+    re2::RE2::Options opts;
+    opts.set_log_errors(false);
+    // Why 8 MiB: RE2's DFA cache per pattern; enough for long patterns, bounded for many.
+    opts.set_max_mem(8 << 20);
+    for (const std::string& src : sources) {
+      auto re = std::make_shared<re2::RE2>(src, opts);
+      if (!re->ok()) {
+        error(n->source(), where + "'" + std::string(n == t.get(one) ? one : many) +
+                               "': not a valid RE2 pattern: " + re->error() + " in /" + src + "/");
+        continue;
+      }
+      out.push_back(JournalPattern{src, std::move(re)});
+    }
+    return out;
+  }
+
+  void journal(const toml::table& t, CheckConfig& c, const std::string& where) {
+    JournalSettings j;
+    j.units = string_list(t, "unit", "units", where);
+    unit_names(t, j.units, where);
+    j.identifiers = string_list(t, "identifier", "identifiers", where);
+    if (j.units.empty() && j.identifiers.empty()) {
+      error(t.source(), where +
+                            "a journal check needs 'unit' or 'identifier', so entries of "
+                            "other services are never even read");
+    }
+    if (const toml::node* p = t.get("priority")) {
+      static constexpr std::array<std::string_view, 8> kNames{"emerg",   "alert",  "crit", "err",
+                                                              "warning", "notice", "info", "debug"};
+      if (const auto* i = p->as_integer(); i != nullptr && i->get() >= 0 && i->get() <= 7) {
+        j.max_priority = static_cast<int>(i->get());
+      } else if (const auto* s = p->as_string()) {
+        for (std::size_t k = 0; k < kNames.size(); ++k) {
+          if (kNames[k] == s->get()) j.max_priority = static_cast<int>(k);
+        }
+      }
+      if (!j.max_priority) {
+        error(p->source(), where +
+                               "'priority' must be 0-7 or one of emerg, alert, crit, err, "
+                               "warning, notice, info, debug");
+      }
+    }
+    const bool has_patterns = t.get("pattern") != nullptr || t.get("patterns") != nullptr;
+    j.patterns = patterns(t, "pattern", "patterns", where);
+    if (!has_patterns) {
+      error(t.source(), where + "missing required key 'pattern' (or 'patterns')");
+    }
+    j.ignore = patterns(t, "ignore", "", where);
+    if (auto k = get_string(t, "key", where)) {
+      j.key = *k;
+      for (const JournalPattern& p : j.patterns) {
+        if (p.re->NamedCapturingGroups().count(j.key) == 0) {
+          error(t.get("key")->source(), where + "'key' \"" + j.key +
+                                            "\" is not a named group "
+                                            "(?P<" +
+                                            j.key + ">...) of pattern /" + p.source + "/");
+        }
+      }
+    }
+    if (auto v = get_int(t, "count", 1, 100'000, where)) j.count = *v;
+    if (auto v = get_duration(t, "window", Duration(1'000), where)) j.window = *v;
+    if (auto v = get_int(t, "max_keys", 10, 10'000'000, where))
+      j.max_keys = static_cast<std::size_t>(*v);
+    if (auto v = get_duration(t, "catch_up", Duration(1), where)) j.catch_up = *v;
+    c.settings = std::move(j);
   }
 
   Config document(const toml::table& root) {

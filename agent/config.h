@@ -66,6 +66,39 @@ struct HttpSettings {
   bool status_expected(long status) const;
 };
 
+enum class UnitExpect { active, inactive };
+
+struct UnitSettings {
+  std::vector<std::string> units;  // one check may watch several units
+  UnitExpect expect = UnitExpect::active;
+  // A restart loop: this many restarts by the unit's own Restart= within restart_loop_window.
+  // Why 3 in 1m: one restart is systemd doing its job; three in a minute is a crash loop.
+  int restart_loop_count = 3;
+  Duration restart_loop_window{60'000};
+};
+
+struct JournalPattern {
+  std::string source;
+  std::shared_ptr<const re2::RE2> re;
+};
+
+struct JournalSettings {
+  std::vector<std::string> units;        // _SYSTEMD_UNIT= matches (any of them)
+  std::vector<std::string> identifiers;  // SYSLOG_IDENTIFIER= matches (any of them)
+  std::optional<int> max_priority;       // only entries with PRIORITY <= this
+  std::vector<JournalPattern> patterns;  // an entry counts if any pattern matches ...
+  std::vector<JournalPattern> ignore;    // ... and no ignore pattern does
+  std::string key;                       // named capture that keys the count; "" = whole check
+  int count = 1;                         // matches within `window` (per key) that fire
+  Duration window{600'000};              // fail2ban's findtime: 10 minutes
+  // Why 100k: a spoofed flood must not grow memory without bound; 100k keys is ~20 MiB worst
+  // case and far above any real attack's distinct sources within one window.
+  std::size_t max_keys = 100'000;
+  // On first start (no saved cursor), read back this far, so a restart after an upgrade or a
+  // crash does not miss what happened meanwhile, yet never replays days of history.
+  Duration catch_up{600'000};
+};
+
 // Severity per kind of failure, plus the two latency thresholds.
 struct SeverityRules {
   // Indexed by FailureKind: a flat array, not a map, since a thousand checks each carry a copy.
@@ -74,7 +107,9 @@ struct SeverityRules {
   Severity latency_crit = Severity::sev2;
 
   // Defaults: a service that cannot be reached or answers 5xx is down for everyone (SEV1);
-  // a wrong answer (4xx, unexpected status or body) is a broken feature (SEV2).
+  // a wrong answer (4xx, unexpected status or body) is a broken feature (SEV2). A failed,
+  // crash-looping or given-up unit is SEV1; one merely not running is SEV2; a unit name that
+  // does not exist is a config mistake (SEV3). A journal rule is SEV2 unless configured.
   static SeverityRules defaults();
   Severity for_failure(FailureKind k) const { return on_failure[static_cast<std::size_t>(k)]; }
   void set(FailureKind k, Severity s) { on_failure[static_cast<std::size_t>(k)] = s; }
@@ -92,10 +127,12 @@ struct CheckConfig {
   std::optional<Duration> latency_warn;
   std::optional<Duration> latency_crit;
   SeverityRules severity = SeverityRules::defaults();
-  std::variant<HttpSettings> settings;
+  std::variant<HttpSettings, UnitSettings, JournalSettings> settings;
   SourcePos where;
 
   const HttpSettings* http() const { return std::get_if<HttpSettings>(&settings); }
+  const UnitSettings* unit() const { return std::get_if<UnitSettings>(&settings); }
+  const JournalSettings* journal() const { return std::get_if<JournalSettings>(&settings); }
 };
 
 struct Config {

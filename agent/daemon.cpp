@@ -20,7 +20,9 @@ struct Daemon::Runner {
   CheckConfig check;
   std::shared_ptr<Probe> probe;
   asio::steady_timer timer;
-  Classifier classifier;
+  // One classifier per key: a check watching several units, or counting per captured IP, has
+  // one state per unit or IP. HTTP checks use the empty key.
+  std::map<std::string, Classifier> classifiers;
   std::uint64_t skipped = 0;  // ticks skipped because the previous run was still going
 };
 
@@ -29,6 +31,7 @@ Daemon::Daemon(asio::io_context& io, DaemonOptions options, Config config)
       options_(std::move(options)),
       config_(std::move(config)),
       http_(io),
+      units_(io),
       signals_(io),
       watchdog_(io) {
   if (options_.force_dry_run == DryRun::yes) config_.agent.dry_run = DryRun::yes;
@@ -105,7 +108,7 @@ bool Daemon::reload() {
 // classifier state, so a reload neither re-fires nor silently "recovers" an ongoing problem.
 void Daemon::apply(Config config) {
   std::map<std::string, std::shared_ptr<Runner>> next;
-  ProbeContext ctx{io_, http_};
+  ProbeContext ctx{io_, http_, units_, config.agent.state_dir};
   for (const CheckConfig& c : config.checks) {
     auto r = std::make_shared<Runner>(io_, c);
     r->probe = make_probe(ctx, c);
@@ -114,7 +117,7 @@ void Daemon::apply(Config config) {
       continue;
     }
     if (auto old = runners_.find(c.name); old != runners_.end()) {
-      r->classifier = old->second->classifier;
+      r->classifiers = old->second->classifiers;
     }
     next.emplace(c.name, r);
   }
@@ -124,7 +127,15 @@ void Daemon::apply(Config config) {
   }
   runners_ = std::move(next);
   grid_start_ = asio::steady_timer::clock_type::now();
-  for (auto& [name, r] : runners_) schedule_first(r);
+  for (auto& [name, r] : runners_) {
+    if (r->probe->event_driven()) {
+      r->probe->watch([this, weak = std::weak_ptr<Runner>(r)](Observation obs) {
+        if (auto self = weak.lock()) observed(*self, obs);
+      });
+    } else {
+      schedule_first(r);
+    }
+  }
   // The parsed TOML document and the old checks were freed just now; give the memory back
   // instead of keeping it in malloc's free lists for the life of the daemon.
   malloc_trim(0);
@@ -176,8 +187,17 @@ void Daemon::tick(const std::shared_ptr<Runner>& r) {
 
 void Daemon::observed(Runner& r, const Observation& obs) {
   sys::log_debug(obs.check + ": " + obs.summary);
-  std::optional<Finding> f = r.classifier.observe(r.check, obs);
+  auto it = r.classifiers.find(obs.key);
+  if (it == r.classifiers.end()) {
+    if (!rate(r.check, obs)) return;  // a healthy key with no history needs no state
+    it = r.classifiers.emplace(obs.key, Classifier{}).first;
+  }
+  std::optional<Finding> f = it->second.observe(r.check, obs);
+  // A key that is healthy and not firing needs no state: per-IP keys come and go by the
+  // thousand, and their classifiers must not pile up.
+  if (!it->second.state().firing && it->second.state().bad_streak == 0) r.classifiers.erase(it);
   if (!f) return;
+  f->key = obs.key;
   log_finding(*f);
   if (on_finding) on_finding(*f);
 }

@@ -15,6 +15,7 @@
 #include "agent/classifier.h"
 #include "agent/config.h"
 #include "agent/sys/http.h"
+#include "agent/sys/units.h"
 #include "probes/probe.h"
 
 namespace vigil {
@@ -57,6 +58,7 @@ class Daemon {
   DaemonOptions options_;
   Config config_;
   sys::HttpClient http_;
+  sys::UnitWatcher units_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer watchdog_;
   std::optional<Duration> watchdog_every_;

@@ -6,7 +6,7 @@
 namespace vigil {
 namespace {
 
-constexpr std::array<std::pair<FailureKind, std::string_view>, 12> kFailureNames{{
+constexpr std::array<std::pair<FailureKind, std::string_view>, kFailureKindCount> kFailureNames{{
     {FailureKind::none, "ok"},
     {FailureKind::refused, "refused"},
     {FailureKind::timeout, "timeout"},
@@ -19,6 +19,12 @@ constexpr std::array<std::pair<FailureKind, std::string_view>, 12> kFailureNames
     {FailureKind::http_status, "http_status"},
     {FailureKind::body, "body"},
     {FailureKind::error, "error"},
+    {FailureKind::unit_failed, "failed"},
+    {FailureKind::unit_inactive, "inactive"},
+    {FailureKind::restart_loop, "restart_loop"},
+    {FailureKind::start_limit, "start_limit"},
+    {FailureKind::not_found, "not_found"},
+    {FailureKind::journal_match, "match"},
 }};
 
 }  // namespace
@@ -71,6 +77,8 @@ std::string_view to_string(Finding::Kind k) {
       return "firing";
     case Finding::Kind::severity_changed:
       return "severity-changed";
+    case Finding::Kind::changed:
+      return "changed";
     case Finding::Kind::recovered:
       return "recovered";
   }

@@ -40,8 +40,17 @@ enum class FailureKind {
   http_status,  // any other status not in the expected set
   body,         // body did not contain / match what was expected
   error,        // anything else (local resource error, ...)
+  // systemd units
+  unit_failed,    // the unit failed, or crashed and waits to be restarted (auto-restart)
+  unit_inactive,  // not in the expected state (e.g. stopped while expected active)
+  restart_loop,   // restarted again and again by its own Restart=
+  start_limit,    // start-limit-hit: systemd gave up restarting it
+  not_found,      // no such unit: a config error, not a crash
+  // journal
+  journal_match,  // a journal rule fired (count matches within window)
 };
-inline constexpr std::size_t kFailureKindCount = static_cast<std::size_t>(FailureKind::error) + 1;
+inline constexpr std::size_t kFailureKindCount =
+    static_cast<std::size_t>(FailureKind::journal_match) + 1;
 
 std::string_view to_string(FailureKind k);
 // Parses the names used in `[check.severity]` (the to_string names plus "latency_warn" and
@@ -57,25 +66,30 @@ struct HttpEvidence {
   Duration first_byte{0};  // first byte of the answer
   std::string body_head;   // first bytes of the body, for the page
   std::string error;       // curl's error text, empty on success
-  int attempts = 1;        // 1 + confirmation re-probes made
+  int attempts = 0;        // 1 + confirmation re-probes made; 0: not HTTP
 };
 
 // One result of one probe run (including its confirmation re-probes).
 struct Observation {
   std::string check;
+  std::string key;  // what within the check: a unit, a captured IP; or ""
   TimePoint at{};
   FailureKind failure = FailureKind::none;
   std::string summary;  // one line: "HTTP 503 in 12ms", "connection refused"
   Duration latency{0};  // what latency rules compare
   HttpEvidence http;
+  std::vector<std::string> evidence;  // e.g. the unit's last journal lines, the matched line
 
   bool ok() const { return failure == FailureKind::none; }
 };
 
 // What the classifier says when a check's state changes.
 struct Finding {
-  enum class Kind { firing, severity_changed, recovered };
+  // changed: same severity, but a different kind of failure (crash -> restart loop -> start
+  // limit; refused -> 503): what is wrong changed, and the on-call engineer should know.
+  enum class Kind { firing, severity_changed, changed, recovered };
   std::string check;
+  std::string key;  // as in Observation
   Kind kind = Kind::firing;
   Severity severity = Severity::sev3;  // current (for recovered: the last one)
   std::optional<Severity> previous;    // for severity_changed

@@ -8,7 +8,9 @@ namespace vigil {
 
 std::string format_finding(const Finding& f) {
   std::ostringstream out;
-  out << f.check << ": ";
+  out << f.check;
+  if (!f.key.empty()) out << "[" << f.key << "]";
+  out << ": ";
   switch (f.kind) {
     case Finding::Kind::firing:
       out << to_string(f.severity) << " firing: " << f.reason;
@@ -16,6 +18,9 @@ std::string format_finding(const Finding& f) {
     case Finding::Kind::severity_changed:
       out << to_string(f.severity) << " (was " << (f.previous ? to_string(*f.previous) : "?")
           << "): " << f.reason;
+      break;
+    case Finding::Kind::changed:
+      out << to_string(f.severity) << " still firing, " << f.reason;
       break;
     case Finding::Kind::recovered: {
       const auto lasted = std::chrono::duration_cast<Duration>(f.at - f.since);
@@ -34,12 +39,16 @@ std::string format_observation(const Observation& obs) {
       << "\n"
       << "summary:  " << obs.summary << "\n";
   if (obs.http.status != 0) out << "status:   " << obs.http.status << "\n";
-  out << "timing:   total " << obs.http.total.count() << "ms, connect " << obs.http.connect.count()
-      << "ms, tls " << obs.http.tls.count() << "ms, first byte " << obs.http.first_byte.count()
-      << "ms\n"
-      << "attempts: " << obs.http.attempts << "\n";
+  if (obs.http.attempts > 0) {  // an HTTP observation
+    out << "timing:   total " << obs.http.total.count() << "ms, connect "
+        << obs.http.connect.count() << "ms, tls " << obs.http.tls.count() << "ms, first byte "
+        << obs.http.first_byte.count() << "ms\n"
+        << "attempts: " << obs.http.attempts << "\n";
+  }
   if (!obs.http.error.empty()) out << "error:    " << obs.http.error << "\n";
   if (!obs.http.body_head.empty()) out << "body:     " << obs.http.body_head << "\n";
+  if (!obs.key.empty()) out << "key:      " << obs.key << "\n";
+  for (const std::string& line : obs.evidence) out << "evidence: " << line << "\n";
   return out.str();
 }
 
@@ -75,6 +84,8 @@ void log_finding(const Finding& f) {
     }
   }
   const Observation& o = f.observation;
+  std::string evidence;
+  for (const std::string& line : o.evidence) evidence += line + "\n";
   sys::log(level, format_finding(f),
            {{"MESSAGE_ID", std::string(id)},
             {"VIGIL_CHECK", f.check},
@@ -84,7 +95,9 @@ void log_finding(const Finding& f) {
             {"VIGIL_HTTP_STATUS", std::to_string(o.http.status)},
             {"VIGIL_LATENCY_MS", std::to_string(o.latency.count())},
             {"VIGIL_ERROR", o.http.error},
-            {"VIGIL_BODY_HEAD", o.http.body_head}});
+            {"VIGIL_BODY_HEAD", o.http.body_head},
+            {"VIGIL_KEY", f.key},
+            {"VIGIL_EVIDENCE", evidence}});
 }
 
 }  // namespace vigil

@@ -8,6 +8,7 @@
 #include "agent/config.h"
 #include "agent/observation.h"
 #include "agent/sys/http.h"
+#include "agent/sys/units.h"
 
 namespace vigil {
 
@@ -15,6 +16,8 @@ namespace vigil {
 struct ProbeContext {
   boost::asio::io_context& io;
   sys::HttpClient& http;
+  sys::UnitWatcher& units;
+  std::string state_dir;
 };
 
 class Probe {
@@ -27,6 +30,12 @@ class Probe {
   // Cancels a run in flight; its `done` will not be called. Safe when nothing runs.
   virtual void cancel() = 0;
   virtual bool running() const = 0;
+
+  // Event-driven probes (units, journal) report by themselves: the daemon calls watch() once
+  // instead of ticking run(); the probe then calls `on_observation` on the loop whenever it has
+  // something to say (at least every `interval`, so hysteresis keeps counting), until cancel().
+  virtual bool event_driven() const { return false; }
+  virtual void watch(Done on_observation) { (void)on_observation; }
 };
 
 }  // namespace vigil

@@ -37,7 +37,8 @@ CheckConfig make_check(const std::string& url, const std::string& extra = "") {
 Observation probe_once(const CheckConfig& check) {
   boost::asio::io_context io;
   sys::HttpClient http(io);
-  auto probe = std::make_shared<HttpProbe>(ProbeContext{io, http}, check);
+  sys::UnitWatcher units(io);  // unused by HTTP probes; part of every probe's context
+  auto probe = std::make_shared<HttpProbe>(ProbeContext{io, http, units, "/tmp"}, check);
   std::optional<Observation> out;
   probe->run([&](Observation o) { out = std::move(o); });
   io.run_for(10s);
@@ -142,8 +143,10 @@ TEST_F(HttpProbeTest, TransientFailureRecoveredDuringConfirmation) {
   server_.set_mode(Mode::fail);
   boost::asio::io_context io;
   sys::HttpClient http(io);
+  sys::UnitWatcher units(io);  // unused by HTTP probes; part of every probe's context
   auto probe = std::make_shared<HttpProbe>(
-      ProbeContext{io, http}, make_check(server_.url("/health"), "confirm_interval = \"300ms\"\n"));
+      ProbeContext{io, http, units, "/tmp"},
+      make_check(server_.url("/health"), "confirm_interval = \"300ms\"\n"));
   std::optional<Observation> out;
   probe->run([&](Observation o) { out = std::move(o); });
   // Heal the server while the probe waits to confirm.
@@ -159,8 +162,9 @@ TEST_F(HttpProbeTest, TransientFailureRecoveredDuringConfirmation) {
 TEST_F(HttpProbeTest, CancelledProbeNeverCallsBack) {
   boost::asio::io_context io;
   sys::HttpClient http(io);
-  auto probe =
-      std::make_shared<HttpProbe>(ProbeContext{io, http}, make_check(server_.url("/slow?ms=500")));
+  sys::UnitWatcher units(io);  // unused by HTTP probes; part of every probe's context
+  auto probe = std::make_shared<HttpProbe>(ProbeContext{io, http, units, "/tmp"},
+                                           make_check(server_.url("/slow?ms=500")));
   bool called = false;
   probe->run([&](Observation) { called = true; });
   boost::asio::steady_timer t(io, 50ms);
@@ -174,6 +178,7 @@ TEST_F(HttpProbeTest, CancelledProbeNeverCallsBack) {
 TEST_F(HttpProbeTest, ManyConcurrentRequestsAllComplete) {
   boost::asio::io_context io;
   sys::HttpClient http(io);
+  sys::UnitWatcher units(io);  // unused by HTTP probes; part of every probe's context
   int done = 0, ok = 0;
   constexpr int kRequests = 200;
   for (int i = 0; i < kRequests; ++i) {

@@ -241,11 +241,24 @@ TEST(Classifier, RepeatingTheSameBadResultSaysNothing) {
   EXPECT_EQ(k.state().since, t(0));
 }
 
-TEST(Classifier, AnotherFailureOfTheSameSeveritySaysNothing) {
+TEST(Classifier, TheSameFailureAgainSaysNothing) {
   const CheckConfig c = Check();
   Classifier k;
   ASSERT_TRUE(k.observe(c, Refused(0)).has_value());
-  EXPECT_EQ(k.observe(c, Http5xx(10)), std::nullopt);  // also SEV1
+  EXPECT_EQ(k.observe(c, Refused(10)), std::nullopt);
+  EXPECT_EQ(k.observe(c, Refused(20)), std::nullopt);
+}
+
+TEST(Classifier, ADifferentFailureOfTheSameSeveritySaysWhatChanged) {
+  const CheckConfig c = Check();
+  Classifier k;
+  ASSERT_TRUE(k.observe(c, Refused(0)).has_value());
+  const std::optional<Finding> f = k.observe(c, Http5xx(10));  // also SEV1
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->kind, Finding::Kind::changed);
+  EXPECT_EQ(f->severity, Severity::sev1);
+  EXPECT_EQ(f->since, t(0));
+  EXPECT_EQ(k.observe(c, Http5xx(20)), std::nullopt);  // said once
 }
 
 TEST(Classifier, UpgradeIsImmediate) {

@@ -245,7 +245,8 @@ TEST(ConfigErrors, UnknownProbeKind) {
 name = "db"
 probe = "tcp"
 )toml"),
-            Lines{"vigil.toml:3:9: check 'db': unknown probe \"tcp\" (known: \"http\")"});
+            Lines{"vigil.toml:3:9: check 'db': unknown probe \"tcp\" (known: \"http\", \"unit\", "
+                  "\"journal\")"});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -580,7 +581,8 @@ severity = { http5xx = "SEV1" }
 )toml"),
             Lines{"vigil.toml:5:14: check 'web': unknown severity rule 'http5xx' (known: refused, "
                   "timeout, reset, dns, tls, protocol, http_5xx, http_4xx, http_status, body, "
-                  "error, latency_warn, latency_crit)"});
+                  "error, failed, inactive, restart_loop, start_limit, not_found, match, "
+                  "latency_warn, latency_crit)"});
 }
 
 TEST(ConfigErrors, SeverityNotATable) {
