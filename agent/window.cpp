@@ -45,22 +45,24 @@ KeyedWindow::Hit KeyedWindow::add(const std::string& key, TimePoint at) {
     lru_.splice(lru_.begin(), lru_, entry);
   } else {
     if (map_.size() >= options_.max_keys) {
-      // Reuse the least recently seen entry for the new key: no allocation under a flood of
-      // distinct keys once the buffers have grown. Its view leaves the map before the string
-      // it points into changes.
+      // Reuse the least recently seen entry and its map node for the new key: no allocation
+      // under a flood of distinct keys once the buffers have grown. The node leaves the map
+      // before the string its view points into changes.
       entry = std::prev(lru_.end());
-      map_.erase(std::string_view(entry->key));
+      auto node = map_.extract(std::string_view(entry->key));
       ++evicted_;
       entry->key = key;
       entry->times.clear();
       entry->crossed = false;
       lru_.splice(lru_.begin(), lru_, entry);
+      node.key() = std::string_view(entry->key);
+      map_.insert(std::move(node));
     } else {
       lru_.emplace_front();
       entry = lru_.begin();
       entry->key = key;
+      map_.emplace(std::string_view(entry->key), entry);
     }
-    map_.emplace(std::string_view(entry->key), entry);
   }
 
   std::vector<TimePoint>& times = entry->times;

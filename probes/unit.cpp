@@ -29,9 +29,15 @@ UnitVerdict judge_unit(const UnitSettings& u, const sys::UnitState& s, UnitHisto
     return {FailureKind::not_found,
             "unit " + s.unit + " does not exist: check the unit name in the config"};
   }
-  if (s.result == "start-limit-hit" && s.active_state != "active") {
+  // systemd gave up: a manual start refused by the start limit says so in Result; an automatic
+  // restart refused by it leaves the original Result (systemd 252) and the unit failed although
+  // its Restart= policy would restart it.
+  const bool restarts_itself = !s.restart.empty() && s.restart != "no";
+  if ((s.result == "start-limit-hit" && s.active_state != "active") ||
+      (s.active_state == "failed" && restarts_itself && s.n_restarts > 0)) {
     return {FailureKind::start_limit,
-            s.unit + " hit its start limit: systemd gave up restarting it; " + state};
+            s.unit + " is failed and systemd no longer restarts it (Restart=" + s.restart +
+                ", start limit hit or restart prevented); " + state};
   }
   const int recent = static_cast<int>(h.restarts.size());
   if (recent >= u.restart_loop_count) {
@@ -125,7 +131,12 @@ void UnitProbe::emit(const std::string& unit, EmitWhen when) {
   UnitHistory& h = history_[unit];
   const bool first = !h.seen;
   const UnitVerdict v = judge_unit(*check_.unit(), it->second, h, Clock::now());
-  if (when == EmitWhen::verdict_changed && !first && v.failure == h.last) return;
+  // Between ticks only a new failure is news; a unit that looks healthy again must stay so
+  // over recover_after ticks, so a crash loop does not "recover" between two crashes.
+  if (when == EmitWhen::verdict_changed && !first &&
+      (v.failure == h.last || v.failure == FailureKind::none)) {
+    return;
+  }
   Observation obs;
   obs.check = check_.name;
   obs.key = unit;

@@ -150,6 +150,8 @@ struct UnitWatcher::Impl : std::enable_shared_from_this<UnitWatcher::Impl> {
         r = str(s.sub_state);
       } else if (std::strcmp(name, "Result") == 0) {
         r = str(s.result);
+      } else if (std::strcmp(name, "Restart") == 0) {
+        r = str(s.restart);
       } else if (std::strcmp(name, "NRestarts") == 0) {
         r = sd_bus_message_read(m, "v", "u", &s.n_restarts);
       } else if (std::strcmp(name, "ExecMainCode") == 0) {

@@ -22,6 +22,7 @@ struct UnitState {
   std::string sub_state;            // running, dead, failed, auto-restart, ...
   std::string result;               // success, exit-code, signal, start-limit-hit, ... (services)
   std::uint32_t n_restarts = 0;     // restarts done by the unit's own Restart= (services)
+  std::string restart;              // the Restart= policy: no, on-failure, always, ... (services)
   std::int32_t exec_main_code = 0;  // CLD_EXITED=1, CLD_KILLED=2, CLD_DUMPED=3
   std::int32_t exec_main_status = 0;    // exit status or signal number
   std::uint64_t state_change_usec = 0;  // realtime µs of the last ActiveState change

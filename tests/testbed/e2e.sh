@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/testbed.sh"
 
 CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts stop_is_clean
-  http_fires_and_recovers peer_network)
+  http_fires_and_recovers peer_network unit_failures unit_bus_restart)
 
 fail() {
   echo "FAIL: $*" >&2
@@ -158,6 +158,76 @@ case_peer_network() {
     fail "the attacker namespace cannot reach the container"
   # The veth lives only between the two namespaces, never on the host.
   ! ip link show | grep -q "v-attacker" || fail "a test link appeared on the host"
+}
+
+# Adds a unit check over victim.service (stays up until killed) and crashy.service (crashes
+# every 0.3 s; systemd gives up after 4 starts), and reloads vigil.
+add_unit_check() {
+  tb sh -c 'cat > /etc/systemd/system/victim.service' <<'UNIT'
+[Service]
+ExecStart=/bin/sleep infinity
+UNIT
+  tb sh -c 'cat > /etc/systemd/system/crashy.service' <<'UNIT'
+[Unit]
+StartLimitIntervalSec=60
+StartLimitBurst=4
+[Service]
+ExecStart=/bin/sh -c 'echo "ERROR connection pool exhausted (max=20)"; sleep 0.3; exit 3'
+Restart=on-failure
+RestartSec=100ms
+UNIT
+  tb systemctl daemon-reload
+  tb systemctl start victim
+  tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+
+[[check]]
+name = "units"
+probe = "unit"
+units = ["victim.service", "crashy.service", "dbus.service"]
+interval = "500ms"
+TOML
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "the unit check is refused"
+  tb systemctl reload vigil
+  wait_until 10 journal_has -u vigil --grep "configuration reloaded: Watching 2 check" ||
+    fail "vigil did not load the unit check"
+}
+
+case_unit_failures() {
+  add_unit_check
+  # crashy is not started yet: inactive while expected active.
+  wait_until 10 journal_has -u vigil VIGIL_KEY=crashy.service VIGIL_FAILURE=inactive ||
+    fail "an inactive unit was not reported"
+  # A killed unit (Restart=no) is failed.
+  tb systemctl kill -s KILL victim
+  wait_until 10 journal_has -u vigil VIGIL_CHECK=units VIGIL_KEY=victim.service \
+    VIGIL_FAILURE=failed VIGIL_SEVERITY=SEV1 || fail "the killed unit was not seen as failed"
+  # A crash loop: crashed, then a loop, then systemd gives up (start-limit-hit).
+  tb systemctl start crashy || true
+  wait_until 20 journal_has -u vigil VIGIL_KEY=crashy.service VIGIL_FAILURE=restart_loop ||
+    fail "the restart loop was not seen"
+  wait_until 20 journal_has -u vigil VIGIL_KEY=crashy.service VIGIL_FAILURE=start_limit ||
+    fail "start-limit-hit was not seen"
+  tb journalctl -u vigil -o json --no-pager VIGIL_KEY=crashy.service |
+    grep -q '"VIGIL_EVIDENCE":"[^"]*connection pool exhausted' ||
+    fail "the unit's last journal lines are not in the evidence"
+  # Recovery: victim back up.
+  tb systemctl start victim
+  wait_until 10 journal_has -u vigil VIGIL_KEY=victim.service VIGIL_STATE=recovered ||
+    fail "the restarted unit did not recover"
+  tb journalctl -u vigil --no-pager -o cat VIGIL_CHECK=units
+}
+
+case_unit_bus_restart() {
+  add_unit_check
+  local pid
+  pid=$(unit_prop vigil MainPID)
+  tb systemctl restart dbus
+  wait_until 20 journal_has -u vigil --grep "reconnected to the system bus" ||
+    fail "vigil did not reconnect after dbus restarted"
+  [[ "$(unit_prop vigil MainPID)" == "$pid" ]] || fail "vigil restarted instead of reconnecting"
+  tb systemctl kill -s KILL victim
+  wait_until 15 journal_has -u vigil VIGIL_KEY=victim.service VIGIL_FAILURE=failed ||
+    fail "after the reconnect, a killed unit was not seen"
 }
 
 cmd=${1:-}

@@ -154,19 +154,17 @@ TEST(KeyedWindow, MillionDistinctKeysStayWithinMaxKeys) {
   KeyedWindow::Options options = FailTwoBan();
   options.max_keys = 10'000;
   KeyedWindow w(options);
-  const auto start = std::chrono::steady_clock::now();
   std::string key;
   for (int i = 0; i < 1'000'000; ++i) {
     key = "10." + std::to_string(i);
     w.add(key, kT0 + milliseconds(i));
   }
-  const auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(w.size(), 10'000u);
   EXPECT_EQ(w.evicted(), 990'000u);
   EXPECT_EQ(w.count("10.999999", kT0 + milliseconds(999'999)), 1);
   EXPECT_EQ(w.count("10.0", kT0 + milliseconds(999'999)), 0);
-  // Generous for slow CI and sanitizer builds; typically ~0.1s.
-  EXPECT_LT(elapsed, seconds(1));
+  // No time is asserted here (speed belongs in bench/); a per-add scan of all keys would still
+  // show, as this test running into ctest's timeout.
 }
 
 TEST(KeyedWindow, ThresholdOneCrossesAtOnce) {
