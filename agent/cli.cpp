@@ -1,9 +1,12 @@
 #include "agent/cli.h"
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,7 +15,9 @@
 #include "agent/daemon.h"
 #include "agent/report.h"
 #include "agent/sys/http.h"
+#include "agent/sys/journal.h"
 #include "agent/sys/log.h"
+#include "probes/journal.h"
 #include "probes/register.h"
 
 namespace vigil {
@@ -24,6 +29,7 @@ Usage:
   vigil run [--config FILE] [--dry-run] [--verbose]
   vigil check-config [FILE]
   vigil test-check NAME [--config FILE]
+  vigil replay [--directory DIR | --file FILE...] [--since TIME] [CHECK...] [--config FILE]
   vigil --version
   vigil --help
 
@@ -37,6 +43,12 @@ Commands:
                  the observation and the finding it would give. No actions are taken.
                  Exit 0 healthy, 1 failing, 2 error.
 
+  replay         Run the journal checks over existing entries without acting, and print
+                 per check the matches per captured key and the findings they would give
+                 (vigil's counterpart of fail2ban-regex, for tuning rules on history).
+                 --since takes a duration back from now ("24h") or "YYYY-MM-DD HH:MM:SS";
+                 default: the whole journal.
+
 Options:
   --config FILE  Config file (default /etc/vigil/vigil.toml).
   --dry-run      Observe and record, never act (overrides the file's agent.dry_run).
@@ -46,6 +58,7 @@ Examples:
   vigil check-config /etc/vigil/vigil.toml
   vigil test-check app
   vigil run --config ./etc/vigil.toml --dry-run
+  vigil replay --since 24h ssh-bruteforce
 )";
 
 int usage_error(const std::string& message) {
@@ -58,6 +71,9 @@ struct Args {
   std::string config = kDefaultConfigPath;
   bool dry_run = false;
   bool verbose = false;
+  std::string directory;           // replay: a journal directory
+  std::vector<std::string> files;  // replay: journal files
+  std::string since;               // replay: where to start
   std::vector<std::string> positional;
 };
 
@@ -70,6 +86,15 @@ std::string parse_args(int argc, char** argv, Args& a) {
       a.config = argv[++i];
     } else if (arg.rfind("--config=", 0) == 0) {
       a.config = arg.substr(9);
+    } else if (arg == "--directory" || arg == "-D") {
+      if (i + 1 >= argc) return "option " + arg + " needs a directory";
+      a.directory = argv[++i];
+    } else if (arg == "--file") {
+      if (i + 1 >= argc) return "option " + arg + " needs a file";
+      a.files.push_back(argv[++i]);
+    } else if (arg == "--since") {
+      if (i + 1 >= argc) return "option " + arg + " needs a time";
+      a.since = argv[++i];
     } else if (arg == "--dry-run") {
       a.dry_run = true;
     } else if (arg == "--verbose" || arg == "-v") {
@@ -170,6 +195,118 @@ int cmd_test_check(const Args& a) {
   return 0;
 }
 
+std::optional<TimePoint> parse_since(const std::string& text) {
+  if (Result<Duration> d = parse_duration(text)) return Clock::now() - *d;
+  std::tm tm{};
+  const char* end = strptime(text.c_str(), "%Y-%m-%d %H:%M:%S", &tm);
+  if (end == nullptr || *end != '\0') {
+    end = strptime(text.c_str(), "%Y-%m-%d", &tm);
+    if (end == nullptr || *end != '\0') return std::nullopt;
+  }
+  tm.tm_isdst = -1;
+  return Clock::from_time_t(std::mktime(&tm));
+}
+
+int cmd_replay(const Args& a) {
+  LoadResult loaded = load_config_file(a.config);
+  if (print_errors(loaded)) return 2;
+  std::vector<const CheckConfig*> checks;
+  for (const CheckConfig& c : loaded.config->checks) {
+    const bool named = a.positional.empty() || std::find(a.positional.begin(), a.positional.end(),
+                                                         c.name) != a.positional.end();
+    if (c.journal() != nullptr && named) checks.push_back(&c);
+  }
+  for (const std::string& name : a.positional) {
+    const CheckConfig* c = loaded.config->find_check(name);
+    if (c == nullptr || c->journal() == nullptr) {
+      std::cerr << "vigil: no journal check named '" << name << "' in " << a.config << "\n";
+      return 2;
+    }
+  }
+  if (checks.empty()) {
+    std::cerr << "vigil: " << a.config << " has no journal checks to replay\n";
+    return 2;
+  }
+  std::optional<TimePoint> since;
+  if (!a.since.empty()) {
+    since = parse_since(a.since);
+    if (!since)
+      return usage_error("--since: expected a duration (\"24h\") or a date, not \"" + a.since +
+                         "\"");
+  }
+  const sys::JournalSource source{a.directory, a.files};
+  int status = 0;
+  for (const CheckConfig* c : checks) {
+    const JournalSettings& j = *c->journal();
+    auto journal = sys::Journal::open(source, {j.units, j.identifiers, j.max_priority});
+    if (!journal) {
+      std::cerr << "vigil: " << c->name << ": " << journal.error().message << "\n";
+      status = 2;
+      continue;
+    }
+    if (since) {
+      (*journal)->seek_realtime(*since);
+    } else {
+      (*journal)->seek_head();
+    }
+    JournalScanner scanner(j);
+    std::map<std::string, int> matches;
+    std::map<std::string, TimePoint> fired;
+    std::uint64_t read = 0, rejected = 0;
+    std::string first_rejection;
+    const auto t0 = std::chrono::steady_clock::now();
+    while (true) {
+      const std::size_t n = (*journal)->read(100'000, [&](const sys::JournalEntry& e) {
+        const JournalScanner::Result r = scanner.scan(e.message, e.at);
+        if (!r.rejected.empty()) {
+          if (rejected++ == 0) first_rejection = r.rejected;
+          return;
+        }
+        if (!r.matched) return;
+        ++matches[r.key];
+        if (r.crossed) fired.emplace(r.key, e.at);
+      });
+      read += n;
+      if (n < 100'000) break;
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::uint64_t total = 0;
+    for (const auto& [k, n] : matches) total += static_cast<std::uint64_t>(n);
+    std::cout << "check " << c->name << ": " << read << " entries read, " << total << " matched, "
+              << matches.size() << " key(s); rule: " << j.count << " within "
+              << format_duration(j.window) << "\n";
+    std::vector<std::pair<int, std::string>> top;
+    for (const auto& [k, n] : matches) top.emplace_back(n, k);
+    std::sort(top.begin(), top.end(), [](const auto& x, const auto& y) {
+      return x.first != y.first ? x.first > y.first : x.second < y.second;
+    });
+    constexpr std::size_t kShow = 20;
+    std::cout << "  matches per key (top " << std::min(kShow, top.size()) << "):\n";
+    for (std::size_t i = 0; i < top.size() && i < kShow; ++i) {
+      const std::string& k = top[i].second;
+      std::cout << "    " << (k.empty() ? "(whole check)" : k) << "  " << top[i].first;
+      if (auto f = fired.find(k); f != fired.end()) {
+        const std::time_t t = Clock::to_time_t(f->second);
+        char buf[32];
+        std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", std::localtime(&t));
+        std::cout << "  -> " << to_string(c->severity.for_failure(FailureKind::journal_match))
+                  << " finding at " << buf;
+      }
+      std::cout << "\n";
+    }
+    std::cout << "  would fire for " << fired.size() << " key(s)\n";
+    if (rejected > 0) {
+      std::cout << "  " << rejected
+                << " match(es) ignored, key not an IP address (first: " << first_rejection << ")\n";
+    }
+    std::cerr << c->name << ": " << read << " entries in " << secs << " s = "
+              << static_cast<std::uint64_t>(secs > 0 ? static_cast<double>(read) / secs : 0)
+              << " entries/s (" << scanner.prefiltered() << " skipped by the literal prefilter)\n";
+  }
+  return status;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -204,6 +341,7 @@ int run_cli(int argc, char** argv) {
   if (a.command == "run") return cmd_run(a);
   if (a.command == "check-config") return cmd_check_config(a);
   if (a.command == "test-check") return cmd_test_check(a);
+  if (a.command == "replay") return cmd_replay(a);
   return usage_error("unknown command '" + a.command + "'");
 }
 

@@ -56,13 +56,23 @@ std::string describe_check(const CheckConfig& c) {
   std::ostringstream out;
   out << c.name << ": " << c.probe;
   if (const HttpSettings* h = c.http()) {
-    out << " " << (h->method == HttpMethod::head ? "HEAD" : "GET") << " " << h->url;
+    out << " " << (h->method == HttpMethod::head ? "HEAD" : "GET") << " " << h->url << " every "
+        << format_duration(c.interval) << ", timeout " << format_duration(c.timeout) << ", confirm "
+        << c.confirm << "x" << format_duration(c.confirm_interval);
+    if (c.latency_warn) out << ", latency_warn " << format_duration(*c.latency_warn);
+    if (c.latency_crit) out << ", latency_crit " << format_duration(*c.latency_crit);
+  } else if (const UnitSettings* u = c.unit()) {
+    for (const std::string& unit : u->units) out << " " << unit;
+    out << " expected " << (u->expect == UnitExpect::active ? "active" : "inactive") << ", loop at "
+        << u->restart_loop_count << " restarts within " << format_duration(u->restart_loop_window);
+  } else if (const JournalSettings* j = c.journal()) {
+    for (const std::string& unit : j->units) out << " unit=" << unit;
+    for (const std::string& id : j->identifiers) out << " identifier=" << id;
+    out << ", " << j->patterns.size() << " pattern(s), " << j->count << " within "
+        << format_duration(j->window);
+    if (!j->key.empty()) out << " per " << j->key;
   }
-  out << " every " << format_duration(c.interval) << ", timeout " << format_duration(c.timeout)
-      << ", confirm " << c.confirm << "x" << format_duration(c.confirm_interval) << ", fail_after "
-      << c.fail_after << ", recover_after " << c.recover_after;
-  if (c.latency_warn) out << ", latency_warn " << format_duration(*c.latency_warn);
-  if (c.latency_crit) out << ", latency_crit " << format_duration(*c.latency_crit);
+  out << ", fail_after " << c.fail_after << ", recover_after " << c.recover_after;
   return out.str();
 }
 

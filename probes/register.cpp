@@ -1,15 +1,19 @@
 #include "probes/register.h"
 
 #include "probes/http.h"
+#include "probes/journal.h"
 #include "probes/unit.h"
 
 namespace vigil {
 
-std::vector<std::string_view> probe_kinds() { return {"http", "unit"}; }
+std::vector<std::string_view> probe_kinds() { return {"http", "unit", "journal"}; }
 
 std::shared_ptr<Probe> make_probe(ProbeContext ctx, const CheckConfig& check) {
   if (check.probe == "http" && check.http() != nullptr) {
     return std::make_shared<HttpProbe>(ctx, check);
+  }
+  if (check.probe == "journal" && check.journal() != nullptr) {
+    return std::make_shared<JournalProbe>(ctx, check);
   }
   if (check.probe == "unit" && check.unit() != nullptr) {
     return std::make_shared<UnitProbe>(ctx, check);

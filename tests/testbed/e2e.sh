@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/testbed.sh"
 
 CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts stop_is_clean
-  http_fires_and_recovers peer_network unit_failures unit_bus_restart)
+  http_fires_and_recovers peer_network unit_failures unit_bus_restart journal_counts_exactly)
 
 fail() {
   echo "FAIL: $*" >&2
@@ -228,6 +228,61 @@ case_unit_bus_restart() {
   tb systemctl kill -s KILL victim
   wait_until 15 journal_has -u vigil VIGIL_KEY=victim.service VIGIL_FAILURE=failed ||
     fail "after the reconnect, a killed unit was not seen"
+}
+
+ssh_line() { tb systemd-cat -t sshd echo "Failed password for root from $1 port 22 ssh2"; }
+firing_count() {
+  tb journalctl -u vigil -q -o cat --no-pager VIGIL_CHECK=ssh VIGIL_STATE=firing "$@" | wc -l
+}
+
+# Counts per IP through the real journald, across a vigil restart, a journal rotation and a
+# journald restart: the 10th line fires, not the 9th (nothing counted twice) and not the 11th
+# (nothing missed).
+case_journal_counts_exactly() {
+  tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+
+[[check]]
+name = "ssh"
+probe = "journal"
+identifier = "sshd"
+pattern = 'Failed password for (invalid user )?(?P<user>\S+) from (?P<ip>\S+) port \d+'
+key = "ip"
+count = 10
+window = "1h"
+interval = "500ms"
+# A short catch-up: only the saved position (and the warm-up from it) can bring back the lines
+# seen before the restart.
+catch_up = "1s"
+TOML
+  tb systemctl reload vigil
+  wait_until 10 journal_has -u vigil --grep "configuration reloaded: Watching 2 check" ||
+    fail "vigil did not load the journal check"
+  local i
+  for i in 1 2 3 4 5 6; do ssh_line 203.0.113.45; done
+  ssh_line 198.51.100.7
+  ssh_line ::ffff:198.51.100.7 # the same address, IPv4-mapped
+  ssh_line '1.2.3.4;reboot'    # hostile: never a key, never passed on
+  wait_until 10 journal_has -u vigil --grep "is not an IP address" ||
+    fail "the hostile line was not rejected"
+  tb test -s /var/lib/vigil/journal/ssh.cursor || fail "no saved journal position"
+
+  tb systemctl restart vigil
+  wait_until 10 tb systemctl is-active --quiet vigil || fail "vigil did not restart"
+  for i in 7 8 9; do ssh_line 203.0.113.45; done
+  tb journalctl --rotate
+  tb systemctl restart systemd-journald
+  sleep 2
+  (($(firing_count VIGIL_KEY=203.0.113.45) == 0)) ||
+    fail "fired before the 10th line: something was counted twice"
+  ssh_line 203.0.113.45 # the 10th
+  wait_until 10 journal_has -u vigil VIGIL_CHECK=ssh VIGIL_KEY=203.0.113.45 VIGIL_STATE=firing ||
+    fail "the 10th line did not fire: a line was missed"
+  journal_has -u vigil VIGIL_KEY=203.0.113.45 VIGIL_STATE=firing --grep "10 matches within 1h" ||
+    fail "the finding does not say 10 matches"
+  (($(firing_count VIGIL_KEY=198.51.100.7) == 0)) || fail "198.51.100.7 fired with 2 matches"
+  (($(firing_count) == 1)) || fail "expected exactly one firing entry"
+  tb vigil replay --config /etc/vigil/vigil.toml ssh | tee /dev/stderr | grep -q "203.0.113.45  10" ||
+    fail "vigil replay does not count 10 for 203.0.113.45"
 }
 
 cmd=${1:-}
