@@ -7,6 +7,7 @@
 #include <ctime>
 #include <iostream>
 #include <map>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -250,8 +251,8 @@ int cmd_replay(const Args& a) {
       (*journal)->seek_head();
     }
     JournalScanner scanner(j);
-    std::map<std::string, int> matches;
-    std::map<std::string, TimePoint> fired;
+    std::unordered_map<std::string, int> matches;
+    std::unordered_map<std::string, TimePoint> fired;
     std::uint64_t read = 0, rejected = 0;
     std::string first_rejection;
     const auto t0 = std::chrono::steady_clock::now();

@@ -600,6 +600,9 @@ class Validator {
     opts.set_log_errors(false);
     // Why 8 MiB: RE2's DFA cache per pattern; enough for long patterns, bounded for many.
     opts.set_max_mem(8 << 20);
+    // Latin-1, i.e. bytes: journal lines are attacker-influenced and may hold invalid UTF-8,
+    // which in UTF-8 mode would make \S stop matching and hide a failure from the count.
+    opts.set_encoding(re2::RE2::Options::EncodingLatin1);
     for (const std::string& src : sources) {
       auto re = std::make_shared<re2::RE2>(src, opts);
       if (!re->ok()) {

@@ -18,65 +18,145 @@ constexpr std::size_t kEvidenceBytes = 400;
 
 }  // namespace
 
-std::string required_literal(std::string_view p) {
-  if (p.find("(?i") != std::string_view::npos) return {};  // case-insensitive: no literal
-  std::string best, run;
+namespace {
+
+// What a conservative walk over a pattern proves about it: the literal runs every match must
+// contain (top level only), and the run right after a leading '^'. Anything the walk does not
+// fully understand ((?flags), \Q..\E, a top-level '|', an odd brace) proves nothing: `ok` is
+// false and no prefilter is used. A missing prefilter costs speed; a wrong one loses matches.
+struct Walk {
+  bool ok = true;
+  std::vector<std::string> runs;
+  std::string prefix;
+};
+
+Walk walk(std::string_view p) {
+  Walk w;
+  const std::size_t n = p.size();
+  std::string run;
   int depth = 0;
-  bool in_class = false;
-  auto flush = [&] {
-    if (run.size() > best.size()) best = run;
+  std::size_t i = 0;
+  bool prefix_open = n > 0 && p[0] == '^';
+  if (prefix_open) i = 1;
+  auto brk = [&] {
+    if (prefix_open) w.prefix = run;
+    prefix_open = false;
+    if (!run.empty()) w.runs.push_back(run);
     run.clear();
   };
-  for (std::size_t i = 0; i < p.size(); ++i) {
+  auto fail = [&] {
+    w.ok = false;
+    return w;
+  };
+  while (i < n) {
     const char c = p[i];
-    if (in_class) {
-      if (c == '\\') ++i;
-      if (c == ']') in_class = false;
-      continue;
-    }
-    if (c == '\\') {  // an escape: \d, \S, \. ... ends a run (kept simple and safe)
-      flush();
-      ++i;
+    if (c == '\\') {
+      if (i + 1 >= n || p[i + 1] == 'Q') return fail();
+      const char d = p[i + 1];
+      brk();
+      i += 2;
+      if ((d == 'x' || d == 'p' || d == 'P') && i < n && p[i] == '{') {
+        const std::size_t close = p.find('}', i);
+        if (close == std::string_view::npos) return fail();
+        i = close + 1;
+      } else if (d == 'x') {
+        i += 2;
+      } else if (d == 'p' || d == 'P') {
+        i += 1;
+      } else if (d >= '0' && d <= '9') {
+        for (int k = 0; k < 2 && i < n && p[i] >= '0' && p[i] <= '9'; ++k) ++i;
+      }
       continue;
     }
     if (c == '[') {
-      flush();
-      in_class = true;
+      brk();
+      ++i;
+      if (i < n && p[i] == '^') ++i;
+      if (i < n && p[i] == ']') ++i;  // a ']' first in a class is a member
+      while (i < n && p[i] != ']') {
+        if (p[i] == '\\') {
+          i += 2;
+        } else if (p[i] == '[' && i + 1 < n && p[i + 1] == ':') {
+          const std::size_t close = p.find(":]", i + 2);
+          if (close == std::string_view::npos) return fail();
+          i = close + 2;
+        } else {
+          ++i;
+        }
+      }
+      if (i >= n) return fail();
+      ++i;
       continue;
     }
     if (c == '(') {
-      flush();
+      brk();
+      if (p.substr(i, 2) == "(?" && p.substr(i, 3) != "(?:" && p.substr(i, 4) != "(?P<") {
+        return fail();  // flags such as (?i), (?s), (?U): not worth reasoning about
+      }
       ++depth;
+      ++i;
       continue;
     }
     if (c == ')') {
-      flush();
+      brk();
       --depth;
+      ++i;
       continue;
     }
     if (c == '|') {
-      if (depth == 0) return {};  // top-level alternation: no literal is required
-      flush();
+      if (depth == 0) return fail();  // top-level alternation: nothing is required
+      brk();
+      ++i;
       continue;
     }
-    if (depth > 0 || is_special(c)) {
-      flush();
+    if (c == '{') {
+      brk();
+      const std::size_t close = p.find('}', i);
+      if (close == std::string_view::npos) return fail();
+      i = close + 1;
       continue;
     }
-    // A literal char at top level, unless a quantifier makes it optional or repeated.
-    if (i + 1 < p.size() && is_quantifier(p[i + 1])) {
-      flush();
+    if (is_special(c) || depth > 0 || (i + 1 < n && is_quantifier(p[i + 1]))) {
+      // syntax; or inside a group (maybe optional); or made optional/repeated by a quantifier
+      brk();
+      ++i;
       continue;
     }
     run += c;
+    ++i;
   }
-  flush();
+  brk();
+  return w;
+}
+
+}  // namespace
+
+std::string required_literal(std::string_view p) {
+  const Walk w = walk(p);
+  if (!w.ok) return {};
+  std::string best;
+  for (const std::string& r : w.runs) {
+    if (r.size() > best.size()) best = r;
+  }
   return best;
+}
+
+std::string required_prefix(std::string_view p) {
+  const Walk w = walk(p);
+  return w.ok ? w.prefix : std::string();
 }
 
 JournalScanner::JournalScanner(const JournalSettings& s)
     : settings_(s), window_(KeyedWindow::Options{s.window, s.count, s.max_keys}) {
-  for (const JournalPattern& p : s.patterns) literals_.push_back(required_literal(p.source));
+  for (const JournalPattern& p : s.patterns) {
+    std::string prefix = required_prefix(p.source);
+    prefix_.push_back(!prefix.empty());
+    literals_.push_back(prefix.empty() ? required_literal(p.source) : std::move(prefix));
+    // Looked up once here, not per line (NamedCapturingGroups is a std::map).
+    const auto& groups = p.re->NamedCapturingGroups();
+    const auto g = s.key.empty() ? groups.end() : groups.find(s.key);
+    key_group_.push_back(g == groups.end() ? 0 : g->second);
+  }
 }
 
 JournalScanner::Result JournalScanner::scan(std::string_view message, TimePoint at) {
@@ -86,7 +166,12 @@ JournalScanner::Result JournalScanner::scan(std::string_view message, TimePoint 
   bool any_candidate = false;
   for (std::size_t i = 0; i < settings_.patterns.size(); ++i) {
     const std::string& lit = literals_[i];
-    if (!lit.empty() && memmem(message.data(), message.size(), lit.data(), lit.size()) == nullptr) {
+    if (prefix_[i]) {
+      if (message.size() < lit.size() || std::memcmp(message.data(), lit.data(), lit.size()) != 0) {
+        continue;
+      }
+    } else if (!lit.empty() &&
+               memmem(message.data(), message.size(), lit.data(), lit.size()) == nullptr) {
       continue;
     }
     any_candidate = true;
@@ -99,8 +184,7 @@ JournalScanner::Result JournalScanner::scan(std::string_view message, TimePoint 
       continue;
     }
     // Capture only the key group.
-    const auto& groups = p.re->NamedCapturingGroups();
-    const int index = groups.at(settings_.key);
+    const int index = key_group_[i];
     std::vector<re2::StringPiece> caps(static_cast<std::size_t>(index) + 1);
     if (p.re->Match(text, 0, text.size(), re2::RE2::UNANCHORED, caps.data(),
                     static_cast<int>(caps.size()))) {
@@ -124,7 +208,10 @@ JournalScanner::Result JournalScanner::scan(std::string_view message, TimePoint 
       out.key.clear();
       return out;
     }
-    out.key = ip->to_string();
+    // A plain dotted quad is already canonical (parse_ip refuses leading zeros): keep it as is.
+    if (ip->family != IpAddress::Family::v4 || out.key.find(':') != std::string::npos) {
+      out.key = ip->to_string();
+    }
   }
   out.matched = true;
   const KeyedWindow::Hit h = window_.add(out.key, at);

@@ -21,7 +21,7 @@ UnitVerdict judge_unit(const UnitSettings& u, const sys::UnitState& s, UnitHisto
   }
   h.seen = true;
   h.last_restarts = s.n_restarts;
-  while (!h.restarts.empty() && now - h.restarts.front() > u.restart_loop_window) {
+  while (!h.restarts.empty() && now - h.restarts.front() >= u.restart_loop_window) {
     h.restarts.pop_front();
   }
   const std::string state = sys::describe(s);
