@@ -7,8 +7,8 @@
 #include <ctime>
 #include <iostream>
 #include <map>
-#include <unordered_map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/classifier.h"
