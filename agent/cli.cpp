@@ -4,7 +4,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <string>
@@ -196,6 +198,17 @@ int cmd_test_check(const Args& a) {
   return 0;
 }
 
+// The process's private memory: heap and stacks, without the journal files sd-journal maps
+// (those pages belong to the page cache and are shared).
+long private_memory_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("RssAnon:", 0) == 0) return std::atol(line.c_str() + 8);
+  }
+  return 0;
+}
+
 std::optional<TimePoint> parse_since(const std::string& text) {
   if (Result<Duration> d = parse_duration(text)) return Clock::now() - *d;
   std::tm tm{};
@@ -303,7 +316,9 @@ int cmd_replay(const Args& a) {
     }
     std::cerr << c->name << ": " << read << " entries in " << secs << " s = "
               << static_cast<std::uint64_t>(secs > 0 ? static_cast<double>(read) / secs : 0)
-              << " entries/s (" << scanner.prefiltered() << " skipped by the literal prefilter)\n";
+              << " entries/s (" << scanner.prefiltered()
+              << " skipped by the literal prefilter); private memory (RssAnon) "
+              << private_memory_kib() / 1024 << " MiB\n";
   }
   return status;
 }

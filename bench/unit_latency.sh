@@ -18,7 +18,8 @@ tb() { testbed_exec "$TB" "$@"; }
 
 deb=$(scripts/build-deb.sh "$root/build-deb")
 testbed_up "$TB" "$root/build-deb:/opt/vigil-deb"
-tb sh -c 'printf "[Service]\nExecStart=/bin/sleep infinity\n" > /etc/systemd/system/victim.service'
+# StartLimitIntervalSec=0: the victim is started a hundred times in a row, on purpose.
+tb sh -c 'printf "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/sleep infinity\n" > /etc/systemd/system/victim.service'
 tb systemctl daemon-reload
 tb systemctl start victim
 tb dpkg -i "/opt/vigil-deb/$(basename "$deb")" >/dev/null
@@ -45,7 +46,8 @@ for i in $(seq "$trials"); do
   done
   sleep 0.3
   before=$(tb journalctl -u vigil -q -o cat VIGIL_STATE=firing | wc -l)
-  t0=$(tb sh -c 'pid=$(systemctl show -P MainPID victim); date +%s%6N; kill -KILL "$pid"')
+  t0=$(tb sh -c 'pid=$(systemctl show -P MainPID victim); [ "$pid" -gt 0 ] || exit 1
+                 date +%s%6N; kill -KILL "$pid"') || { echo "trial $i: victim not running" >&2; exit 1; }
   t1=""
   for _ in $(seq 200); do
     if (($(tb journalctl -u vigil -q -o cat VIGIL_STATE=firing | wc -l) > before)); then
@@ -57,6 +59,7 @@ for i in $(seq "$trials"); do
   done
   [[ -n "$t1" ]] || { echo "trial $i: no finding within 2 s" >&2; exit 1; }
   echo $(((t1 - t0))) >>"$results"
+  echo "trial $i: $(((t1 - t0))) us" >&2
 done
 sort -n "$results" | awk -v n="$trials" '
   { v[NR] = $1 }
