@@ -551,13 +551,16 @@ class Validator {
   }
 
   // Unit names as systemd writes them: "nginx.service", "app@1.service", "backup.timer".
+  // `globs`: unit checks also take systemd glob patterns ("app@*.service").
   void unit_names(const toml::table& t, const std::vector<std::string>& names,
-                  const std::string& where) {
+                  const std::string& where, bool globs) {
+    const char* extra = globs ? ":-_.@\\*?[]" : ":-_.@\\";
     for (const std::string& u : names) {
       const auto dot = u.rfind('.');
       const bool chars_ok =
-          !u.empty() && u.size() <= 255 && std::all_of(u.begin(), u.end(), [](unsigned char ch) {
-            return std::isalnum(ch) || std::strchr(":-_.@\\", ch) != nullptr;
+          !u.empty() && u.size() <= 255 &&
+          std::all_of(u.begin(), u.end(), [extra](unsigned char ch) {
+            return std::isalnum(ch) || (ch != 0 && std::strchr(extra, ch) != nullptr);
           });
       const toml::node* n = t.get("unit") ? t.get("unit") : t.get("units");
       if (!chars_ok || dot == std::string::npos || dot == 0 || dot + 1 == u.size()) {
@@ -573,7 +576,7 @@ class Validator {
     if (u.units.empty() && t.get("unit") == nullptr && t.get("units") == nullptr) {
       error(t.source(), where + "missing required key 'unit' (e.g. unit = \"nginx.service\")");
     }
-    unit_names(t, u.units, where);
+    unit_names(t, u.units, where, true);
     if (auto e = get_string(t, "expect", where)) {
       if (*e == "active") {
         u.expect = UnitExpect::active;
@@ -618,7 +621,7 @@ class Validator {
   void journal(const toml::table& t, CheckConfig& c, const std::string& where) {
     JournalSettings j;
     j.units = string_list(t, "unit", "units", where);
-    unit_names(t, j.units, where);
+    unit_names(t, j.units, where, false);
     j.identifiers = string_list(t, "identifier", "identifiers", where);
     if (j.units.empty() && j.identifiers.empty()) {
       error(t.source(), where +

@@ -64,18 +64,64 @@ UnitVerdict judge_unit(const UnitSettings& u, const sys::UnitState& s, UnitHisto
   return {FailureKind::unit_inactive, s.unit + " is " + state + " but is expected active"};
 }
 
+namespace {
+
+bool is_glob(const std::string& unit) { return unit.find_first_of("*?[") != std::string::npos; }
+
+// Why 10s: a new instance of a watched template (app@7.service) is picked up this soon; a
+// ListUnitsByPatterns call that often costs systemd next to nothing.
+constexpr Duration kRelistEvery{10'000};
+
+}  // namespace
+
 UnitProbe::UnitProbe(ProbeContext ctx, CheckConfig check)
-    : ctx_(ctx), check_(std::move(check)), tick_(ctx.io) {}
+    : ctx_(ctx), check_(std::move(check)), tick_(ctx.io), relist_(ctx.io) {
+  for (const std::string& u : check_.unit()->units) {
+    if (is_glob(u)) patterns_.push_back(u);
+  }
+}
 
 UnitProbe::~UnitProbe() { cancel(); }
+
+void UnitProbe::watch_unit(const std::string& unit) {
+  if (watches_.count(unit) != 0) return;
+  watches_.emplace(unit, ctx_.units.watch(unit, [weak = weak_from_this()](const sys::UnitState& s) {
+    if (auto self = weak.lock()) self->changed(s);
+  }));
+}
 
 void UnitProbe::subscribe() {
   if (!watches_.empty()) return;
   for (const std::string& unit : check_.unit()->units) {
-    watches_.push_back(ctx_.units.watch(unit, [weak = weak_from_this()](const sys::UnitState& s) {
-      if (auto self = weak.lock()) self->changed(s);
-    }));
+    if (!is_glob(unit)) watch_unit(unit);
   }
+  if (!patterns_.empty()) relist();
+}
+
+// Expands the glob patterns to the loaded units that match them, and watches the new ones.
+// Instances that go away stay watched: their "inactive" or "not found" is news too.
+void UnitProbe::relist() {
+  ctx_.units.list(patterns_, [weak = weak_from_this()](std::vector<std::string> units) {
+    auto self = weak.lock();
+    if (!self || (!self->on_observation_ && !self->once_)) return;
+    for (const std::string& u : units) self->watch_unit(u);
+    if (self->once_ && units.empty() && self->watches_.empty()) {
+      Observation obs;
+      obs.check = self->check_.name;
+      obs.at = Clock::now();
+      obs.failure = FailureKind::not_found;
+      obs.summary = "no loaded unit matches the pattern(s)";
+      Done done = std::move(self->once_);
+      self->once_ = nullptr;
+      done(std::move(obs));
+      return;
+    }
+    self->relist_.expires_after(kRelistEvery);
+    self->relist_.async_wait([weak](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (auto s = weak.lock()) s->relist();
+    });
+  });
 }
 
 void UnitProbe::watch(Done on_observation) {
@@ -90,9 +136,10 @@ void UnitProbe::run(Done done) {
 }
 
 void UnitProbe::cancel() {
-  for (auto id : watches_) ctx_.units.unwatch(id);
+  for (const auto& [unit, id] : watches_) ctx_.units.unwatch(id);
   watches_.clear();
   tick_.cancel();
+  relist_.cancel();
   on_observation_ = nullptr;
   once_ = nullptr;
 }
@@ -103,7 +150,7 @@ void UnitProbe::changed(const sys::UnitState& s) {
   // PropertiesChanged per transition, and each must not count as another "good result" toward
   // recover_after. The interval tick does the counting.
   if (on_observation_) emit(s.unit, EmitWhen::verdict_changed);
-  if (once_ && states_.size() == check_.unit()->units.size()) {
+  if (once_ && states_.size() == watches_.size()) {
     // test-check: the worst unit, judged once.
     Observation worst;
     bool have = false;

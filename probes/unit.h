@@ -50,13 +50,17 @@ class UnitProbe : public Probe, public std::enable_shared_from_this<UnitProbe> {
   enum class EmitWhen { always, verdict_changed };
   void emit(const std::string& unit, EmitWhen when);
   void arm_tick();
+  void relist();
+  void watch_unit(const std::string& unit);
 
   ProbeContext ctx_;
   CheckConfig check_;
   boost::asio::steady_timer tick_;
+  boost::asio::steady_timer relist_;
   Done on_observation_;
   Done once_;
-  std::vector<sys::UnitWatcher::WatchId> watches_;
+  std::map<std::string, sys::UnitWatcher::WatchId> watches_;  // unit -> watch
+  std::vector<std::string> patterns_;                         // globs, expanded by relist()
   std::map<std::string, sys::UnitState> states_;
   std::map<std::string, UnitHistory> history_;
 };

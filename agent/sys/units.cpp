@@ -423,4 +423,61 @@ void UnitWatcher::unwatch(WatchId id) {
 
 bool UnitWatcher::connected() const { return impl_->bus != nullptr; }
 
+namespace {
+
+struct ListCall {
+  std::function<void(std::vector<std::string>)> done;
+};
+
+int on_listed(sd_bus_message* m, void* userdata, sd_bus_error*) {
+  auto* call = static_cast<ListCall*>(userdata);  // freed by the slot's destroy callback
+  std::vector<std::string> names;
+  if (!sd_bus_message_is_method_error(m, nullptr) &&
+      sd_bus_message_enter_container(m, 'a', "(ssssssouso)") >= 0) {
+    const char* name = nullptr;
+    while (sd_bus_message_read(m, "(ssssssouso)", &name, nullptr, nullptr, nullptr, nullptr,
+                               nullptr, nullptr, nullptr, nullptr, nullptr) > 0) {
+      names.emplace_back(name);
+    }
+    sd_bus_message_exit_container(m);
+  }
+  call->done(std::move(names));
+  return 0;
+}
+
+}  // namespace
+
+void UnitWatcher::list(const std::vector<std::string>& patterns,
+                       std::function<void(std::vector<std::string>)> done) {
+  Impl& im = *impl_;
+  if (im.bus == nullptr && !im.ensure_connected()) {
+    asio::post(im.io, [done = std::move(done)] { done({}); });
+    return;
+  }
+  sd_bus_message* m = nullptr;
+  int r = sd_bus_message_new_method_call(im.bus, &m, kSystemd, "/org/freedesktop/systemd1",
+                                         "org.freedesktop.systemd1.Manager", "ListUnitsByPatterns");
+  std::vector<const char*> argv;
+  for (const std::string& p : patterns) argv.push_back(p.c_str());
+  argv.push_back(nullptr);
+  char* no_states[] = {nullptr};
+  if (r >= 0) r = sd_bus_message_append_strv(m, no_states);
+  if (r >= 0) r = sd_bus_message_append_strv(m, const_cast<char**>(argv.data()));
+  auto call = std::make_unique<ListCall>(ListCall{std::move(done)});
+  sd_bus_slot* slot = nullptr;
+  if (r >= 0) r = sd_bus_call_async(im.bus, &slot, m, &on_listed, call.get(), 0);
+  sd_bus_message_unref(m);
+  if (r < 0) {
+    log(LogLevel::warning, "ListUnitsByPatterns failed: " + errno_text(r));
+    asio::post(im.io, [c = std::shared_ptr<ListCall>(call.release())] { c->done({}); });
+    return;
+  }
+  // The bus owns the pending call; its destroy callback frees the ListCall whether a reply
+  // came or the connection went away first.
+  sd_bus_slot_set_destroy_callback(slot, [](void* u) { delete static_cast<ListCall*>(u); });
+  sd_bus_slot_set_floating(slot, 1);
+  sd_bus_slot_unref(slot);
+  call.release();
+}
+
 }  // namespace vigil::sys

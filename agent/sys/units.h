@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/duration.h"
 
@@ -46,6 +47,10 @@ class UnitWatcher {
   // Stops a watch; its callback is not called again.
   void unwatch(WatchId id);
   bool connected() const;
+  // Loaded units whose names match any of the systemd glob `patterns` ("app@*.service"), via
+  // Manager.ListUnitsByPatterns. `done` runs on the loop; with an empty list if the bus is down.
+  void list(const std::vector<std::string>& patterns,
+            std::function<void(std::vector<std::string>)> done);
 
   // Why 30s: signals are reliable on a healthy bus; the resync only bounds the damage of a lost
   // one, and costs one GetAll per watched unit.

@@ -11,7 +11,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/testbed.sh"
 
 CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts stop_is_clean
-  http_fires_and_recovers peer_network unit_failures unit_bus_restart journal_counts_exactly)
+  http_fires_and_recovers peer_network unit_failures unit_bus_restart unit_template
+  journal_counts_exactly)
 
 fail() {
   echo "FAIL: $*" >&2
@@ -228,6 +229,37 @@ case_unit_bus_restart() {
   tb systemctl kill -s KILL victim
   wait_until 15 journal_has -u vigil VIGIL_KEY=victim.service VIGIL_FAILURE=failed ||
     fail "after the reconnect, a killed unit was not seen"
+}
+
+# A glob over a template's instances: instances found at start and later ones are watched.
+case_unit_template() {
+  tb sh -c 'printf "[Service]\nExecStart=/bin/sleep infinity\n" > /etc/systemd/system/worker@.service'
+  tb systemctl daemon-reload
+  tb systemctl start worker@1 worker@2
+  tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+
+[[check]]
+name = "workers"
+probe = "unit"
+unit = "worker@*.service"
+interval = "500ms"
+TOML
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "the glob unit check is refused"
+  tb systemctl reload vigil
+  wait_until 10 journal_has -u vigil --grep "configuration reloaded: Watching 2 check" ||
+    fail "vigil did not load the glob check"
+  sleep 1
+  tb systemctl kill -s KILL worker@2
+  wait_until 10 journal_has -u vigil VIGIL_CHECK=workers VIGIL_KEY=worker@2.service \
+    VIGIL_FAILURE=failed || fail "a killed instance of the template was not seen"
+  # An instance started after vigil: picked up by the next listing (every 10 s).
+  tb systemctl start worker@3
+  sleep 11
+  tb systemctl kill -s KILL worker@3
+  wait_until 10 journal_has -u vigil VIGIL_KEY=worker@3.service VIGIL_FAILURE=failed ||
+    fail "an instance started later was not watched"
+  ! journal_has -u vigil VIGIL_KEY=worker@1.service VIGIL_STATE=firing ||
+    fail "the healthy instance fired"
 }
 
 ssh_line() { tb systemd-cat -t sshd echo "Failed password for root from $1 port 22 ssh2"; }

@@ -1065,3 +1065,30 @@ expect_status = ["503", 200]
 
 }  // namespace
 }  // namespace vigil
+
+namespace vigil {
+namespace {
+
+TEST(ConfigValid, UnitCheckTakesGlobsJournalCheckDoesNot) {
+  const Config cfg = Valid(R"toml(
+[[check]]
+name = "workers"
+probe = "unit"
+units = ["worker@*.service", "nginx.service"]
+)toml");
+  ASSERT_NE(cfg.checks.at(0).unit(), nullptr);
+  EXPECT_EQ(cfg.checks.at(0).unit()->units,
+            (std::vector<std::string>{"worker@*.service", "nginx.service"}));
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "j"
+probe = "journal"
+unit = "worker@*.service"
+pattern = "x"
+)toml"),
+            Lines{"vigil.toml:4:8: check 'j': \"worker@*.service\" is not a unit name (e.g. "
+                  "\"nginx.service\", \"app@1.service\")"});
+}
+
+}  // namespace
+}  // namespace vigil
