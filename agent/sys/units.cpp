@@ -260,27 +260,9 @@ struct UnitWatcher::Impl : std::enable_shared_from_this<UnitWatcher::Impl> {
       lost("sd_bus_get_events: " + errno_text(events));
       return;
     }
+    if (!reading) wait(asio::posix::stream_descriptor::wait_read, reading);
+    if ((events & POLLOUT) && !writing) wait(asio::posix::stream_descriptor::wait_write, writing);
     const unsigned gen = generation;
-    if (!reading) {
-      reading = true;
-      desc->async_wait(asio::posix::stream_descriptor::wait_read,
-                       [weak = weak_from_this(), gen](const boost::system::error_code& ec) {
-                         auto self = weak.lock();
-                         if (!self || ec || self->generation != gen) return;
-                         self->reading = false;
-                         self->pump();
-                       });
-    }
-    if ((events & POLLOUT) && !writing) {
-      writing = true;
-      desc->async_wait(asio::posix::stream_descriptor::wait_write,
-                       [weak = weak_from_this(), gen](const boost::system::error_code& ec) {
-                         auto self = weak.lock();
-                         if (!self || ec || self->generation != gen) return;
-                         self->writing = false;
-                         self->pump();
-                       });
-    }
     std::uint64_t usec = 0;
     if (sd_bus_get_timeout(bus, &usec) >= 0 && usec != UINT64_MAX) {
       const std::uint64_t now = monotonic_usec();
@@ -292,6 +274,20 @@ struct UnitWatcher::Impl : std::enable_shared_from_this<UnitWatcher::Impl> {
         self->pump();
       });
     }
+  }
+
+  // One pending wait in one direction; `pending` is its flag (reading or writing). A wait from
+  // before a teardown (older generation) is stale and does nothing.
+  void wait(asio::posix::stream_descriptor::wait_type type, bool& pending) {
+    pending = true;
+    desc->async_wait(type, [weak = weak_from_this(), gen = generation,
+                            read = type == asio::posix::stream_descriptor::wait_read](
+                               const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (!self || ec || self->generation != gen) return;
+      (read ? self->reading : self->writing) = false;
+      self->pump();
+    });
   }
 
   void lost(const std::string& why) {

@@ -161,6 +161,16 @@ case_peer_network() {
   ! ip link show | grep -q "v-attacker" || fail "a test link appeared on the host"
 }
 
+# Appends the check read from stdin to /etc/vigil/vigil.toml, reloads vigil and waits until it
+# runs two checks (the shipped one and this one).
+add_check() {
+  tb sh -c 'cat >> /etc/vigil/vigil.toml'
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "$1: refused by check-config"
+  tb systemctl reload vigil
+  wait_until 10 journal_has -u vigil --grep "configuration reloaded: Watching 2 check" ||
+    fail "vigil did not load $1"
+}
+
 # Adds a unit check over victim.service (stays up until killed) and crashy.service (crashes
 # every 0.3 s; systemd gives up after 4 starts), and reloads vigil.
 add_unit_check() {
@@ -179,7 +189,7 @@ RestartSec=100ms
 UNIT
   tb systemctl daemon-reload
   tb systemctl start victim
-  tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+  add_check "the unit check" <<'TOML'
 
 [[check]]
 name = "units"
@@ -187,10 +197,6 @@ probe = "unit"
 units = ["victim.service", "crashy.service", "dbus.service"]
 interval = "500ms"
 TOML
-  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "the unit check is refused"
-  tb systemctl reload vigil
-  wait_until 10 journal_has -u vigil --grep "configuration reloaded: Watching 2 check" ||
-    fail "vigil did not load the unit check"
 }
 
 case_unit_failures() {
@@ -236,7 +242,7 @@ case_unit_template() {
   tb sh -c 'printf "[Service]\nExecStart=/bin/sleep infinity\n" > /etc/systemd/system/worker@.service'
   tb systemctl daemon-reload
   tb systemctl start worker@1 worker@2
-  tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+  add_check "the glob unit check" <<'TOML'
 
 [[check]]
 name = "workers"
@@ -244,10 +250,6 @@ probe = "unit"
 unit = "worker@*.service"
 interval = "500ms"
 TOML
-  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "the glob unit check is refused"
-  tb systemctl reload vigil
-  wait_until 10 journal_has -u vigil --grep "configuration reloaded: Watching 2 check" ||
-    fail "vigil did not load the glob check"
   sleep 1
   tb systemctl kill -s KILL worker@2
   wait_until 10 journal_has -u vigil VIGIL_CHECK=workers VIGIL_KEY=worker@2.service \
@@ -271,7 +273,7 @@ firing_count() {
 # journald restart: the 10th line fires, not the 9th (nothing counted twice) and not the 11th
 # (nothing missed).
 case_journal_counts_exactly() {
-  tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+  add_check "the journal check" <<'TOML'
 
 [[check]]
 name = "ssh"
@@ -286,9 +288,6 @@ interval = "500ms"
 # seen before the restart.
 catch_up = "1s"
 TOML
-  tb systemctl reload vigil
-  wait_until 10 journal_has -u vigil --grep "configuration reloaded: Watching 2 check" ||
-    fail "vigil did not load the journal check"
   local i
   for i in 1 2 3 4 5 6; do ssh_line 203.0.113.45; done
   ssh_line 198.51.100.7
