@@ -106,6 +106,49 @@ step "incident 3: the app dies (systemctl kill -s KILL sample-app)" "app: SEV1 f
   tb systemctl kill -s KILL sample-app
 step "restarting the app" "app: recovered" tb systemctl start sample-app
 
+say "incident 4: a worker crash-loops, logging 'connection pool exhausted' (unit + journal probes)"
+tb sh -c 'cat > /etc/systemd/system/worker.service' <<'UNIT'
+[Unit]
+Description=a worker that cannot get a database connection
+StartLimitIntervalSec=60
+StartLimitBurst=4
+[Service]
+# Healthy until /run/worker-broken exists; then every start dies after logging the error.
+ExecStart=/bin/sh -c '[ -e /run/worker-broken ] || exec sleep infinity; echo "ERROR connection pool exhausted (max=20)"; sleep 0.5; exit 3'
+Restart=on-failure
+RestartSec=200ms
+UNIT
+tb systemctl daemon-reload
+tb systemctl start worker
+tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+
+[[check]]
+name = "worker"
+probe = "unit"
+unit = "worker.service"
+interval = "500ms"
+
+[[check]]
+name = "pool"
+probe = "journal"
+unit = "worker.service"
+pattern = "connection pool exhausted"
+[check.severity]
+match = "SEV1"
+TOML
+m=$(mark); t=$(date +%s%N)
+tb systemctl reload vigil
+wait_for "configuration reloaded: Watching 3" "$m" "$t"
+sleep 1
+m=$(mark); t=$(date +%s%N)
+tb touch /run/worker-broken
+tb systemctl kill -s KILL worker
+wait_for 'worker\[worker.service\]: SEV1 firing' "$m" "$t"
+wait_for "pool: SEV1 firing" "$m" "$t"
+wait_for "restart loop" "$m" "$t"
+wait_for "systemd no longer restarts it" "$m" "$t"
+sleep 1
+
 say "one finding with its structured fields (journalctl -u vigil VIGIL_STATE=firing -o verbose)"
 tb journalctl -u vigil VIGIL_STATE=firing VIGIL_FAILURE=refused -n 1 -o verbose --no-pager |
   grep -E '^\s+(MESSAGE|PRIORITY|VIGIL_[A-Z_]+|MESSAGE_ID)=' || true
