@@ -271,14 +271,14 @@ int cmd_replay(const Args& a) {
     const auto t0 = std::chrono::steady_clock::now();
     while (true) {
       const std::size_t n = (*journal)->read(100'000, [&](const sys::JournalEntry& e) {
-        const JournalScanner::Result r = scanner.scan(e.message, e.at);
+        const JournalScanner::Result r = scanner.scan(e.message, [&e] { return e.at(); });
         if (!r.rejected.empty()) {
           if (rejected++ == 0) first_rejection = r.rejected;
           return;
         }
         if (!r.matched) return;
         ++matches[r.key];
-        if (r.crossed) fired.emplace(r.key, e.at);
+        if (r.crossed) fired.emplace(r.key, e.at());
       });
       read += n;
       if (n < 100'000) break;

@@ -160,6 +160,11 @@ JournalScanner::JournalScanner(const JournalSettings& s)
 }
 
 JournalScanner::Result JournalScanner::scan(std::string_view message, TimePoint at) {
+  return scan(message, [at] { return at; });
+}
+
+JournalScanner::Result JournalScanner::scan(std::string_view message,
+                                            const std::function<TimePoint()>& at) {
   Result out;
   const re2::StringPiece text(message.data(), message.size());
   const JournalPattern* hit = nullptr;
@@ -214,7 +219,7 @@ JournalScanner::Result JournalScanner::scan(std::string_view message, TimePoint 
     }
   }
   out.matched = true;
-  const KeyedWindow::Hit h = window_.add(out.key, at);
+  const KeyedWindow::Hit h = window_.add(out.key, at());
   out.crossed = h.crossed;
   out.count = h.count;
   return out;
@@ -242,7 +247,7 @@ void JournalProbe::watch(Done on_observation) {
 }
 
 void JournalProbe::entry(const sys::JournalEntry& e) {
-  JournalScanner::Result r = scanner_.scan(e.message, e.at);
+  JournalScanner::Result r = scanner_.scan(e.message, [&e] { return e.at(); });
   if (!r.rejected.empty()) {
     // Counted, and logged now and then: a flood of garbage must not flood the log.
     if (rejected_++ % 1000 == 0) {
@@ -265,7 +270,7 @@ void JournalProbe::entry(const sys::JournalEntry& e) {
   Observation obs;
   obs.check = check_.name;
   obs.key = r.key;
-  obs.at = e.at;
+  obs.at = e.at();
   obs.failure = FailureKind::journal_match;
   const JournalSettings& j = *check_.journal();
   obs.summary = j.count == 1
@@ -324,7 +329,7 @@ void JournalProbe::run(Done done) {
   std::map<std::string, int> counts;
   std::string last_line;
   (*journal)->read(SIZE_MAX, [&](const sys::JournalEntry& e) {
-    JournalScanner::Result r = scanner_.scan(e.message, e.at);
+    JournalScanner::Result r = scanner_.scan(e.message, [&e] { return e.at(); });
     if (!r.matched) return;
     ++counts[r.key];
     if (r.crossed && obs.ok()) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,6 +38,8 @@ class JournalScanner {
     std::string rejected;  // why the captured key was refused (e.g. not an IP)
   };
   Result scan(std::string_view message, TimePoint at);
+  // The same, asking for the time only when a line matches (reading it costs a journal lookup).
+  Result scan(std::string_view message, const std::function<TimePoint()>& at);
   // Keys that fell below `count` by `now` (they had crossed before).
   std::vector<std::string> expire(TimePoint now) { return window_.expire(now); }
   std::uint64_t evicted() const { return window_.evicted(); }

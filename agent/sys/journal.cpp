@@ -117,6 +117,8 @@ void Journal::seek_realtime(TimePoint at) {
 
 void Journal::seek_head() { sd_journal_seek_head(impl_->j); }
 
+TimePoint JournalEntry::at() const { return source->current_time(); }
+
 TimePoint Journal::current_time() const {
   uint64_t usec = 0;
   sd_journal_get_realtime_usec(impl_->j, &usec);
@@ -136,16 +138,13 @@ std::size_t Journal::read(std::size_t max, const std::function<void(const Journa
     const void* data = nullptr;
     size_t len = 0;
     if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len < 8) continue;
-    uint64_t usec = 0;
-    sd_journal_get_realtime_usec(j, &usec);
     JournalEntry e;
+    e.source = this;
     if (warm_up_until != nullptr && !warm_up_until->empty()) {
       e.warm_up = true;
       if (sd_journal_test_cursor(j, warm_up_until->c_str()) > 0) warm_up_until->clear();
     }
     e.message = std::string_view(static_cast<const char*>(data) + 8, len - 8);  // "MESSAGE="
-    e.at = TimePoint(std::chrono::duration_cast<TimePoint::duration>(
-        std::chrono::microseconds(static_cast<long long>(usec))));
     each(e);
   }
   return n;

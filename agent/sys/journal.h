@@ -18,11 +18,16 @@
 
 namespace vigil::sys {
 
+class Journal;
+
 struct JournalEntry {
   std::string_view message;  // valid only during the callback
-  TimePoint at{};            // the entry's realtime timestamp
   // Already seen before a restart: read again only to rebuild counting windows, not to report.
   bool warm_up = false;
+  const Journal* source = nullptr;
+  // The entry's realtime timestamp; read on demand (most entries never need it). Valid only
+  // during the callback.
+  TimePoint at() const;
 };
 
 struct JournalFilter {
