@@ -152,10 +152,7 @@ void Daemon::schedule_first(const std::shared_ptr<Runner>& r) {
   const auto slot = static_cast<long long>(std::hash<std::string>{}(r->check.name) %
                                            static_cast<std::size_t>(slots));
   r->timer.expires_at(grid_start_ + slot * kGrid);
-  r->timer.async_wait([this, weak = std::weak_ptr<Runner>(r)](const boost::system::error_code& ec) {
-    if (ec) return;
-    if (auto self = weak.lock()) tick(self);
-  });
+  wait_tick(r);
 }
 
 void Daemon::schedule_next(const std::shared_ptr<Runner>& r) {
@@ -166,6 +163,10 @@ void Daemon::schedule_next(const std::shared_ptr<Runner>& r) {
   const auto now = asio::steady_timer::clock_type::now();
   if (next <= now) next += interval * ((now - next) / interval + 1);
   r->timer.expires_at(next);
+  wait_tick(r);
+}
+
+void Daemon::wait_tick(const std::shared_ptr<Runner>& r) {
   r->timer.async_wait([this, weak = std::weak_ptr<Runner>(r)](const boost::system::error_code& ec) {
     if (ec) return;
     if (auto self = weak.lock()) tick(self);

@@ -49,6 +49,7 @@ class Daemon {
   void apply(Config config);
   void schedule_first(const std::shared_ptr<Runner>& r);
   void schedule_next(const std::shared_ptr<Runner>& r);
+  void wait_tick(const std::shared_ptr<Runner>& r);  // runs tick() when the timer expires
   void tick(const std::shared_ptr<Runner>& r);
   void observed(Runner& r, const Observation& obs);
   void arm_signals();

@@ -9,9 +9,6 @@
 
 namespace vigil {
 
-// The probe kinds this build knows (for messages).
-std::vector<std::string_view> probe_kinds();
-
 // Builds the probe for a validated check; nullptr if its kind is unknown.
 std::shared_ptr<Probe> make_probe(ProbeContext ctx, const CheckConfig& check);
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 VIGIL_BUILD_DEPS=(
-  g++ make cmake pkg-config git
+  build-essential       # g++, make; dpkg-buildpackage also requires it for the .deb
+  cmake pkg-config git
   libboost-dev          # Asio (header-only)
   libcurl4-openssl-dev  # HTTP probe (curl multi)
   libsystemd-dev        # sd_notify, journal, sd-bus

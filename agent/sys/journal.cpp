@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agent/sys/clock.h"
 #include "agent/sys/log.h"
 
 namespace vigil::sys {
@@ -250,9 +251,7 @@ struct JournalFollower::Impl : std::enable_shared_from_this<JournalFollower::Imp
     uint64_t usec = 0;
     Duration wait{1'000};
     if (sd_journal_get_timeout(journal->impl_->j, &usec) >= 0 && usec != UINT64_MAX) {
-      timespec ts{};
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+      const uint64_t now = monotonic_usec();
       wait = std::min(wait, Duration(usec > now ? (usec - now) / 1000 : 0));
     }
     timer.expires_after(wait);

@@ -1,7 +1,8 @@
 #include "agent/sys/notify.h"
 
+#include "agent/sys/clock.h"
+
 #include <systemd/sd-daemon.h>
-#include <time.h>
 
 #include <string>
 
@@ -17,11 +18,8 @@ void notify_ready(std::string_view status) { send("READY=1\nSTATUS=" + std::stri
 void notify_reloading() {
   // MONOTONIC_USEC lets systemd >= 253 (Type=notify-reload) match the reload to this message;
   // older versions ignore it.
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  const unsigned long long usec =
-      static_cast<unsigned long long>(ts.tv_sec) * 1'000'000ULL + ts.tv_nsec / 1000;
-  send("RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=" + std::to_string(usec));
+  send("RELOADING=1\nSTATUS=Reloading configuration\nMONOTONIC_USEC=" +
+       std::to_string(monotonic_usec()));
 }
 
 void notify_stopping() { send("STOPPING=1\nSTATUS=Stopping"); }

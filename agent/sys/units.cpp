@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 
+#include "agent/sys/clock.h"
 #include "agent/sys/log.h"
 
 namespace vigil::sys {
@@ -43,13 +44,6 @@ constexpr Duration kFirstBackoff{500};
 constexpr Duration kMaxBackoff{30'000};
 // A GetAll that failed (systemd not yet back on a restarted bus) is retried this soon.
 constexpr Duration kRetryRead{1'000};
-
-std::uint64_t monotonic_usec() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000ULL +
-         static_cast<std::uint64_t>(ts.tv_nsec) / 1000ULL;
-}
 
 std::string errno_text(int r) { return std::strerror(r < 0 ? -r : r); }
 
