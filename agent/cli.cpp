@@ -17,6 +17,7 @@
 #include "agent/config.h"
 #include "agent/daemon.h"
 #include "agent/report.h"
+#include "agent/string_index.h"
 #include "agent/sys/http.h"
 #include "agent/sys/journal.h"
 #include "agent/sys/log.h"
@@ -264,7 +265,10 @@ int cmd_replay(const Args& a) {
       (*journal)->seek_head();
     }
     JournalScanner scanner(j);
-    std::unordered_map<std::string, int> matches;
+    // Matches per key: looked up once per matching line, so a flat index rather than a node map.
+    std::vector<std::pair<std::string, int>> matches;
+    StringIndex by_key;
+    std::vector<std::uint32_t> match_of_id;  // the scanner window's record id -> matches
     std::unordered_map<std::string, TimePoint> fired;
     std::uint64_t read = 0, rejected = 0;
     std::string first_rejection;
@@ -277,7 +281,20 @@ int cmd_replay(const Args& a) {
           return;
         }
         if (!r.matched) return;
-        ++matches[r.key];
+        // The key is looked up by name only when the scanner's window has a new record for it.
+        if (r.new_key) {
+          const std::uint32_t h = StringIndex::hash(r.key);
+          std::uint32_t at = by_key.find(
+              r.key, h, [&](std::uint32_t i) { return std::string_view(matches[i].first); });
+          if (at == StringIndex::npos) {
+            at = static_cast<std::uint32_t>(matches.size());
+            matches.emplace_back(r.key, 0);
+            by_key.insert(h, at);
+          }
+          if (r.key_id >= match_of_id.size()) match_of_id.resize(r.key_id + 1);
+          match_of_id[r.key_id] = at;
+        }
+        ++matches[match_of_id[r.key_id]].second;
         if (r.crossed) fired.emplace(r.key, e.at());
       });
       read += n;

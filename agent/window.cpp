@@ -38,42 +38,90 @@ int largest_count_containing(const std::vector<TimePoint>& times, TimePoint at, 
 
 KeyedWindow::KeyedWindow(Options options) : options_(clamped(options)) {}
 
-KeyedWindow::Hit KeyedWindow::add(const std::string& key, TimePoint at) {
-  List::iterator entry;
-  if (const auto found = map_.find(std::string_view(key)); found != map_.end()) {
-    entry = found->second;
-    lru_.splice(lru_.begin(), lru_, entry);
+std::uint32_t KeyedWindow::find(std::string_view key, std::uint32_t hash) const {
+  return index_.find(key, hash,
+                     [this](std::uint32_t e) { return std::string_view(entries_[e].key); });
+}
+
+void KeyedWindow::unlink(std::uint32_t e) {
+  Entry& x = entries_[e];
+  if (x.newer != kNone)
+    entries_[x.newer].older = x.older;
+  else
+    newest_ = x.older;
+  if (x.older != kNone)
+    entries_[x.older].newer = x.newer;
+  else
+    oldest_ = x.newer;
+  x.newer = x.older = kNone;
+}
+
+void KeyedWindow::push_newest(std::uint32_t e) {
+  Entry& x = entries_[e];
+  x.older = newest_;
+  x.newer = kNone;
+  if (newest_ != kNone) entries_[newest_].newer = e;
+  newest_ = e;
+  if (oldest_ == kNone) oldest_ = e;
+}
+
+KeyedWindow::Hit KeyedWindow::add(std::string_view key, TimePoint at) {
+  const std::uint32_t hash = StringIndex::hash(key);
+  std::uint32_t e = find(key, hash);
+  const bool new_key = e == kNone;
+  if (!new_key) {
+    if (e != newest_) {
+      unlink(e);
+      push_newest(e);
+    }
   } else {
-    if (map_.size() >= options_.max_keys) {
-      // Reuse the least recently seen entry and its map node for the new key: no allocation
-      // under a flood of distinct keys once the buffers have grown. The node leaves the map
-      // before the string its view points into changes.
-      entry = std::prev(lru_.end());
-      auto node = map_.extract(std::string_view(entry->key));
+    if (index_.size() >= options_.max_keys) {
+      // Reuse the least recently seen record and its buffers for the new key: no allocation
+      // under a flood of distinct keys once they have grown.
+      e = oldest_;
+      index_.erase(entries_[e].hash, e);
+      unlink(e);
       ++evicted_;
-      entry->key = key;
-      entry->times.clear();
-      entry->crossed = false;
-      lru_.splice(lru_.begin(), lru_, entry);
-      node.key() = std::string_view(entry->key);
-      map_.insert(std::move(node));
+      entries_[e].times.clear();
+      entries_[e].crossed = false;
+    } else if (!free_.empty()) {
+      e = free_.back();
+      free_.pop_back();
     } else {
-      lru_.emplace_front();
-      entry = lru_.begin();
-      entry->key = key;
-      map_.emplace(std::string_view(entry->key), entry);
+      e = static_cast<std::uint32_t>(entries_.size());
+      entries_.emplace_back();
+    }
+    entries_[e].key.assign(key);
+    entries_[e].hash = hash;
+    index_.insert(hash, e);
+    push_newest(e);
+  }
+  Entry* entry = &entries_[e];
+
+  std::vector<TimePoint>& times = entry->times;
+  const auto keep = static_cast<std::size_t>(options_.threshold);
+  int in_span = 0;
+  if (times.empty() || times.back() <= at) {
+    // In order (the usual case): the best span ends at `at`; count back from the newest.
+    if (times.size() == keep) {
+      std::move(times.begin() + 1, times.end(), times.begin());
+      times.back() = at;
+    } else {
+      times.push_back(at);
+    }
+    const TimePoint start = at - options_.window;
+    for (auto t = times.rbegin(); t != times.rend() && *t > start; ++t) ++in_span;
+  } else {
+    times.insert(std::upper_bound(times.begin(), times.end(), at), at);
+    in_span = largest_count_containing(times, at, options_.window);
+    if (times.size() > keep) {
+      times.erase(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() - keep));
     }
   }
 
-  std::vector<TimePoint>& times = entry->times;
-  times.insert(std::upper_bound(times.begin(), times.end(), at), at);
-  const int in_span = largest_count_containing(times, at, options_.window);
-  const auto keep = static_cast<std::size_t>(options_.threshold);
-  if (times.size() > keep) {
-    times.erase(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() - keep));
-  }
-
   Hit hit;
+  hit.id = e;
+  hit.new_key = new_key;
   hit.count = std::min(in_span, options_.threshold);
   if (hit.count >= options_.threshold && !entry->crossed) {
     entry->crossed = true;
@@ -86,31 +134,32 @@ std::vector<std::string> KeyedWindow::expire(TimePoint now) {
   const TimePoint cutoff = now - options_.window;
   const auto threshold = static_cast<std::size_t>(options_.threshold);
   std::vector<std::string> recovered;
-  // From the least recently seen to the most; `next` stays valid when the entry before it is
-  // erased.
-  auto next = lru_.end();
-  while (next != lru_.begin()) {
-    const auto entry = std::prev(next);
-    std::vector<TimePoint>& times = entry->times;
+  // From the least recently seen to the most.
+  for (std::uint32_t e = oldest_; e != kNone;) {
+    Entry& entry = entries_[e];
+    const std::uint32_t next = entry.newer;
+    std::vector<TimePoint>& times = entry.times;
     times.erase(times.begin(), std::upper_bound(times.begin(), times.end(), cutoff));
-    if (entry->crossed && times.size() < threshold) {
-      entry->crossed = false;
-      recovered.push_back(entry->key);
+    if (entry.crossed && times.size() < threshold) {
+      entry.crossed = false;
+      recovered.push_back(entry.key);
     }
     if (times.empty()) {
-      map_.erase(std::string_view(entry->key));
-      lru_.erase(entry);
-    } else {
-      next = entry;
+      index_.erase(entry.hash, e);
+      unlink(e);
+      entry.key.clear();
+      entry.crossed = false;
+      free_.push_back(e);
     }
+    e = next;
   }
   return recovered;
 }
 
-int KeyedWindow::count(const std::string& key, TimePoint now) const {
-  const auto found = map_.find(std::string_view(key));
-  if (found == map_.end()) return 0;
-  const std::vector<TimePoint>& times = found->second->times;
+int KeyedWindow::count(std::string_view key, TimePoint now) const {
+  const std::uint32_t e = find(key, StringIndex::hash(key));
+  if (e == kNone) return 0;
+  const std::vector<TimePoint>& times = entries_[e].times;
   const auto newest = std::upper_bound(times.begin(), times.end(), now);
   const auto oldest = std::upper_bound(times.begin(), times.end(), now - options_.window);
   return oldest < newest ? static_cast<int>(newest - oldest) : 0;

@@ -5,14 +5,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "agent/duration.h"
 #include "agent/observation.h"
+#include "agent/string_index.h"
 
 namespace vigil {
 
@@ -34,16 +33,14 @@ class KeyedWindow {
   struct Hit {
     int count = 0;         // matches of the key within the window, at most `threshold`
     bool crossed = false;  // true on the one add() at which the key reaches `threshold`
+    // The key's record: the same id for every add() of the key until new_key is true again
+    // (after an eviction or expiry), so a caller can keep its own per-key data in a vector
+    // indexed by id and look the key up by name only when new_key is true.
+    std::uint32_t id = 0;
+    bool new_key = false;
   };
 
   explicit KeyedWindow(Options options);
-
-  // Keys are looked up through views into the LRU list's own strings, so a copy would point
-  // into the original; moving keeps the list nodes and so stays valid.
-  KeyedWindow(const KeyedWindow&) = delete;
-  KeyedWindow& operator=(const KeyedWindow&) = delete;
-  KeyedWindow(KeyedWindow&&) = default;
-  KeyedWindow& operator=(KeyedWindow&&) = default;
 
   // Records one match of `key` at `at` and makes the key the most recently seen. Returns the
   // number of the key's matches within (at - window, at], capped at threshold; when `at` arrives
@@ -52,7 +49,7 @@ class KeyedWindow {
   // burst. `crossed` is true exactly once when the count reaches threshold, and again only after
   // expire() reported the key as back below it. A new key beyond max_keys evicts the least
   // recently seen key (forgotten without a recovered report; see evicted()).
-  Hit add(const std::string& key, TimePoint at);
+  Hit add(std::string_view key, TimePoint at);
 
   // Drops every match at or before now - window (outside (now - window, now]) and erases keys
   // left with none. Returns the keys that had crossed and are now below threshold, least
@@ -61,27 +58,39 @@ class KeyedWindow {
 
   // The number of the key's recorded matches within (now - window, now]; 0 for an unknown key.
   // Never more than threshold: only the newest `threshold` matches are kept per key.
-  int count(const std::string& key, TimePoint now) const;
+  int count(std::string_view key, TimePoint now) const;
 
   // The number of keys tracked, at most max_keys.
-  std::size_t size() const { return map_.size(); }
+  std::size_t size() const { return index_.size(); }
 
   // How many keys were evicted to stay within max_keys since construction. A rising value means
   // the window is under a flood of distinct keys; the caller logs it.
   std::uint64_t evicted() const { return evicted_; }
 
  private:
+  static constexpr std::uint32_t kNone = StringIndex::npos;
+
   struct Entry {
     std::string key;
     std::vector<TimePoint> times;  // sorted oldest first; at most threshold entries
     bool crossed = false;
+    std::uint32_t hash = 0;
+    std::uint32_t newer = kNone;  // LRU neighbours, by position in entries_
+    std::uint32_t older = kNone;
   };
-  using List = std::list<Entry>;
+
+  std::uint32_t find(std::string_view key, std::uint32_t hash) const;
+  void unlink(std::uint32_t e);
+  void push_newest(std::uint32_t e);
 
   Options options_;
-  List lru_;  // most recently seen first
-  // Keyed by views of Entry::key inside lru_; list nodes never move, so the views stay valid.
-  std::unordered_map<std::string_view, List::iterator> map_;
+  // Records live in one vector (positions are stable; freed ones are reused), linked from the
+  // most recently seen (newest_) to the least (oldest_), and indexed by key.
+  std::vector<Entry> entries_;
+  std::vector<std::uint32_t> free_;
+  std::uint32_t newest_ = kNone;
+  std::uint32_t oldest_ = kNone;
+  StringIndex index_;
   std::uint64_t evicted_ = 0;
 };
 

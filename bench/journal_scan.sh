@@ -56,12 +56,20 @@ measure() { # measure NAME CMD... : prints "NAME: <its output>; peak RSS X MiB"
 }
 
 echo "==> $n entries in $cache ($(du -sh "$cache" | cut -f1))"
-for i in 1 2 3; do
+# This machine's speed swings by up to 40 % from one second to the next (a shared VM), so the
+# two are interleaved over several rounds and the best of each is compared.
+best_c=0
+best_v=0
+rate() { grep -oE '= [0-9]+ entries/s' "$work/out" "$work/err" | grep -oE '[0-9]+' | head -n 1; }
+for i in 1 2 3 4 5 6 7; do
   measure ceiling build-bench/bench/journal_ceiling "$cache" sshd
-done
-for i in 1 2 3; do
+  r=$(rate)
+  ((r > best_c)) && best_c=$r
   measure vigil build-bench/vigil replay --config bench/sshd.toml --directory "$cache" ssh
+  r=$(rate)
+  ((r > best_v)) && best_v=$r
 done
+echo "best of 7: ceiling $best_c entries/s, vigil $best_v entries/s = $((best_v * 100 / best_c)) % of the ceiling"
 build-bench/vigil replay --config bench/sshd.toml --directory "$cache" ssh 2>/dev/null | head -n 1
 measure fail2ban env PYTHONPATH="$f2b/usr/lib/python3/dist-packages" /usr/bin/python3 \
   "$f2b/usr/bin/fail2ban-regex" "systemd-journal[journalpath=$cache]" \

@@ -88,6 +88,50 @@ Walk walk(std::string_view p) {
       ++i;
       continue;
     }
+    if (c == '(' && depth == 0) {
+      // A non-capturing group of plain literal alternatives, not quantified, e.g.
+      // "(?:invalid user |authenticating user )": every match passes through one alternative,
+      // so their common prefix continues the run before the group and their common suffix
+      // starts the run after it.
+      const std::size_t close = p.find(')', i);
+      if (p.substr(i, 3) == "(?:" && close != std::string_view::npos &&
+          (close + 1 >= n || !is_quantifier(p[close + 1]))) {
+        const std::string_view body = p.substr(i + 3, close - i - 3);
+        bool plain = !body.empty();
+        for (const char b : body) plain = plain && (b == '|' || !is_special(b));
+        if (plain) {
+          std::vector<std::string_view> alts;
+          for (std::size_t from = 0;;) {
+            const std::size_t bar = body.find('|', from);
+            alts.push_back(body.substr(from, bar == std::string_view::npos ? bar : bar - from));
+            if (bar == std::string_view::npos) break;
+            from = bar + 1;
+          }
+          std::string_view pre = alts[0];
+          std::string_view suf = alts[0];
+          for (const std::string_view a : alts) {
+            std::size_t k = 0;
+            while (k < pre.size() && k < a.size() && pre[k] == a[k]) ++k;
+            pre = pre.substr(0, k);
+            k = 0;
+            while (k < suf.size() && k < a.size() &&
+                   suf[suf.size() - 1 - k] == a[a.size() - 1 - k]) {
+              ++k;
+            }
+            suf = suf.substr(suf.size() - k);
+          }
+          if (alts.size() == 1) {
+            run += pre;  // one alternative: the group is a plain literal
+          } else {
+            run += pre;
+            brk();
+            run = std::string(suf);
+          }
+          i = close + 1;
+          continue;
+        }
+      }
+    }
     if (c == '(') {
       brk();
       if (p.substr(i, 2) == "(?" && p.substr(i, 3) != "(?:" && p.substr(i, 4) != "(?P<") {
@@ -150,8 +194,11 @@ JournalScanner::JournalScanner(const JournalSettings& s)
     : settings_(s), window_(KeyedWindow::Options{s.window, s.count, s.max_keys}) {
   for (const JournalPattern& p : s.patterns) {
     std::string prefix = required_prefix(p.source);
+    std::string longest = required_literal(p.source);
     prefix_.push_back(!prefix.empty());
-    literals_.push_back(prefix.empty() ? required_literal(p.source) : std::move(prefix));
+    // With a prefix, the longest required run is a second test, when it is another run.
+    inner_.push_back(!prefix.empty() && longest != prefix ? longest : std::string());
+    literals_.push_back(prefix.empty() ? std::move(longest) : std::move(prefix));
     // Looked up once here, not per line (NamedCapturingGroups is a std::map).
     const auto& groups = p.re->NamedCapturingGroups();
     const auto g = s.key.empty() ? groups.end() : groups.find(s.key);
@@ -172,7 +219,14 @@ JournalScanner::Result JournalScanner::scan(std::string_view message,
   for (std::size_t i = 0; i < settings_.patterns.size(); ++i) {
     const std::string& lit = literals_[i];
     if (prefix_[i]) {
-      if (message.size() < lit.size() || std::memcmp(message.data(), lit.data(), lit.size()) != 0) {
+      // The first byte inline rejects most lines without a call to memcmp.
+      if (message.size() < lit.size() || message[0] != lit[0] ||
+          std::memcmp(message.data(), lit.data(), lit.size()) != 0) {
+        continue;
+      }
+      const std::string& inner = inner_[i];
+      if (!inner.empty() && memmem(message.data() + lit.size(), message.size() - lit.size(),
+                                   inner.data(), inner.size()) == nullptr) {
         continue;
       }
     } else if (!lit.empty() &&
@@ -222,6 +276,8 @@ JournalScanner::Result JournalScanner::scan(std::string_view message,
   const KeyedWindow::Hit h = window_.add(out.key, at());
   out.crossed = h.crossed;
   out.count = h.count;
+  out.key_id = h.id;
+  out.new_key = h.new_key;
   return out;
 }
 

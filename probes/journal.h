@@ -31,11 +31,13 @@ class JournalScanner {
   explicit JournalScanner(const JournalSettings& settings);
 
   struct Result {
-    bool matched = false;  // a pattern matched and no ignore pattern did
-    std::string key;       // the captured key ("" when the check has none)
-    bool crossed = false;  // this match made the key reach `count` within `window`
-    int count = 0;         // matches of the key within the window
-    std::string rejected;  // why the captured key was refused (e.g. not an IP)
+    bool matched = false;      // a pattern matched and no ignore pattern did
+    std::string key;           // the captured key ("" when the check has none)
+    bool crossed = false;      // this match made the key reach `count` within `window`
+    int count = 0;             // matches of the key within the window
+    std::string rejected;      // why the captured key was refused (e.g. not an IP)
+    std::uint32_t key_id = 0;  // see KeyedWindow::Hit::id and new_key
+    bool new_key = false;
   };
   Result scan(std::string_view message, TimePoint at);
   // The same, asking for the time only when a line matches (reading it costs a journal lookup).
@@ -49,6 +51,7 @@ class JournalScanner {
   const JournalSettings& settings_;
   std::vector<std::string> literals_;  // per pattern; "" = no prefilter
   std::vector<bool> prefix_;           // per pattern: the literal is the line's start
+  std::vector<std::string> inner_;     // per prefixed pattern: another required run, or ""
   std::vector<int> key_group_;         // per pattern: the capture index of the key group
   KeyedWindow window_;
   std::uint64_t prefiltered_ = 0;  // messages skipped without running a regex

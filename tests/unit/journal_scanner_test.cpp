@@ -55,6 +55,21 @@ TEST(RequiredLiteral, AlternationInsideAGroupKeepsTheTopLevelLiteral) {
   EXPECT_EQ(required_literal("disk (?:sda|sdb) is full"), " is full");
 }
 
+TEST(RequiredLiteral, LiteralAlternativesShareTheirCommonPrefixAndSuffix) {
+  // Every alternative ends in " user ", so every match contains it.
+  EXPECT_EQ(required_literal(
+                R"(^Connection closed by (?:invalid user |authenticating user )(?P<user>\S*) )"),
+            "Connection closed by ");
+  EXPECT_EQ(required_literal(R"(\d (?:invalid user |authenticating user )(?P<user>\S*))"),
+            " user ");
+  EXPECT_EQ(required_literal("(?:error|errno) 5"), "err");
+  EXPECT_EQ(required_literal("x(?:abcdef)y"), "xabcdefy");  // one alternative: plain text
+  // Quantified, nested or escaped groups prove nothing about their inside.
+  EXPECT_EQ(required_literal("ab(?:long one|long two)?c"), "ab");
+  EXPECT_EQ(required_literal("ab(?:long one|long (two))c"), "ab");
+  EXPECT_EQ(required_literal(R"(ab(?:long\.one|long\.two)c)"), "ab");
+}
+
 TEST(RequiredLiteral, CaseInsensitiveHasNone) {
   EXPECT_EQ(required_literal("(?i)error"), "");
   EXPECT_EQ(required_literal("disk (?i:error) on sda"), "");
@@ -110,6 +125,12 @@ TEST(RequiredLiteral, IsInEveryMatchingText) {
       {"foo(bar)?qux", {"fooqux", "foobarqux"}},
       {"x*yz", {"yz", "xxxyz"}},
       {"disk (?:sda|sdb) full", {"disk sda full", "disk sdb full"}},
+      {"by (?:invalid user |authenticating user )x",
+       {"by invalid user x", "by authenticating user x"}},
+      {"(?:ab|b)c(?:d|xd)", {"bcd", "abcxd"}},
+      {"a(?:b|c|)d", {"ad", "abd"}},
+      {"(?:ab|cd)*e", {"e", "ababcde"}},
+      {"(?:long one|long two){2}", {"long onelong two"}},
       {"(?s)begin.*end", {"begin\nmiddle\nend"}},
       {R"([^\]]+\] denied)", {"[abc] denied"}},
       {R"(hello\s+world)", {"hello   world", "hello\tworld"}},
