@@ -44,13 +44,16 @@ std::optional<Finding> Classifier::observe(const CheckConfig& check, const Obser
       return std::nullopt;
     }
     s.bad_worst = s.bad_streak == 0 ? *r : worse(s.bad_worst, *r);
+    if (s.bad_streak == 0) s.bad_since = obs.at;
     if (++s.bad_streak < check.fail_after) return std::nullopt;
     const int streak = s.bad_streak;
     const Severity severity = s.bad_worst;  // declare generously: the worst of the streak
+    // The impact began with the first bad result of the streak, not the one that confirmed it.
+    const TimePoint began = s.bad_since;
     s = State{};
     s.firing = true;
     s.severity = severity;
-    s.since = obs.at;
+    s.since = began;
     s.failure = obs.failure;
     return make_finding(obs, Finding::Kind::firing, s.severity, s.since,
                         obs.summary + streak_text(streak, "bad results"));

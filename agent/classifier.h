@@ -22,6 +22,7 @@ class Classifier {
     Severity severity = Severity::sev3;
     TimePoint since{};                        // when firing started
     int bad_streak = 0;                       // consecutive rated observations while not firing
+    TimePoint bad_since{};                    // the first observation of bad_streak
     Severity bad_worst = Severity::sev3;      // worst severity within bad_streak
     int good_streak = 0;                      // consecutive healthy observations while firing
     int lower_streak = 0;                     // consecutive observations below `severity`
@@ -36,6 +37,9 @@ class Classifier {
   std::optional<Finding> observe(const CheckConfig& check, const Observation& obs);
 
   const State& state() const { return state_; }
+  // Takes back the state of a check that was firing before vigil restarted (from its open
+  // incident), so its recovery is still seen and reported.
+  void restore(const State& s) { state_ = s; }
 
  private:
   State state_;

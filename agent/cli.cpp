@@ -15,12 +15,16 @@
 
 #include "agent/classifier.h"
 #include "agent/config.h"
+#include "agent/control.h"
 #include "agent/daemon.h"
+#include "agent/incident.h"
+#include "agent/postmortem.h"
 #include "agent/report.h"
 #include "agent/string_index.h"
 #include "agent/sys/http.h"
 #include "agent/sys/journal.h"
 #include "agent/sys/log.h"
+#include "agent/timeline.h"
 #include "probes/journal.h"
 #include "probes/register.h"
 
@@ -34,6 +38,12 @@ Usage:
   vigil check-config [FILE]
   vigil test-check NAME [--config FILE]
   vigil replay [--directory DIR | --file FILE...] [--since TIME] [CHECK...] [--config FILE]
+  vigil status [--json]
+  vigil incidents [--open] [--since DURATION] [--json]
+  vigil incident show ID [--json]
+  vigil postmortem ID
+  vigil maintain --for DURATION [--reason TEXT] [CHECK...]
+  vigil ack ID
   vigil --version
   vigil --help
 
@@ -53,8 +63,27 @@ Commands:
                  --since takes a duration back from now ("24h") or "YYYY-MM-DD HH:MM:SS";
                  default: the whole journal.
 
+  status         The running agent: its checks and their states, open incidents with
+                 their severity and age, maintenance windows (like `systemctl status`).
+  incidents      Incidents, newest last; --open only open ones, --since 24h only those
+                 detected within the last 24 hours.
+  incident show  One incident: severity, state, members, evidence and its timeline.
+  postmortem     A Markdown draft of a blameless postmortem of one incident, from its
+                 timeline: summary, impact, detection, timeline, mitigations, MTTD/MTTR,
+                 and empty root-cause and action-item sections for humans to fill.
+  maintain       A maintenance window for the given checks (default: all): vigil keeps
+                 observing and recording, but pages nobody and runs no mitigation. It
+                 ends by itself.
+  ack            Acknowledge an open incident (recorded in its timeline).
+
+  The commands above ask the running agent over its control socket (root or members
+  of the 'vigil' group). incidents, incident show and postmortem also work while the
+  agent is stopped, from the timelines in the state directory (as root).
+
 Options:
   --config FILE  Config file (default /etc/vigil/vigil.toml).
+  --socket PATH  Control socket (default: agent.control_socket, /run/vigil/control.sock).
+  --json         Machine-readable output.
   --dry-run      Observe and record, never act (overrides the file's agent.dry_run).
   --verbose      Also log every observation (debug level).
 
@@ -77,7 +106,12 @@ struct Args {
   bool verbose = false;
   std::string directory;           // replay: a journal directory
   std::vector<std::string> files;  // replay: journal files
-  std::string since;               // replay: where to start
+  std::string since;               // replay: where to start; incidents: how far back
+  std::string socket;              // control socket override
+  std::string for_;                // maintain: how long
+  std::string reason;              // maintain: why
+  bool json = false;
+  bool open_only = false;
   std::vector<std::string> positional;
 };
 
@@ -99,6 +133,19 @@ std::string parse_args(int argc, char** argv, Args& a) {
     } else if (arg == "--since") {
       if (i + 1 >= argc) return "option " + arg + " needs a time";
       a.since = argv[++i];
+    } else if (arg == "--socket") {
+      if (i + 1 >= argc) return "option " + arg + " needs a path";
+      a.socket = argv[++i];
+    } else if (arg == "--for") {
+      if (i + 1 >= argc) return "option " + arg + " needs a duration";
+      a.for_ = argv[++i];
+    } else if (arg == "--reason") {
+      if (i + 1 >= argc) return "option " + arg + " needs a text";
+      a.reason = argv[++i];
+    } else if (arg == "--json") {
+      a.json = true;
+    } else if (arg == "--open") {
+      a.open_only = true;
     } else if (arg == "--dry-run") {
       a.dry_run = true;
     } else if (arg == "--verbose" || arg == "-v") {
@@ -340,6 +387,250 @@ int cmd_replay(const Args& a) {
   return status;
 }
 
+// Where the agent answers, and where its state lives: from --socket, else the config file
+// (when readable), else the defaults.
+struct Endpoints {
+  std::string socket = "/run/vigil/control.sock";
+  std::string state_dir = "/var/lib/vigil";
+};
+
+Endpoints endpoints(const Args& a) {
+  Endpoints e;
+  LoadResult loaded = load_config_file(a.config);
+  if (loaded.config) {
+    e.socket = loaded.config->agent.control_socket;
+    e.state_dir = loaded.config->agent.state_dir;
+  }
+  if (!a.socket.empty()) e.socket = a.socket;
+  return e;
+}
+
+std::string age(std::string_view since_text, TimePoint now) {
+  const std::optional<TimePoint> since = parse_time(since_text);
+  if (!since) return "?";
+  return format_duration(std::chrono::duration_cast<Duration>(
+      std::chrono::duration_cast<std::chrono::seconds>(now - *since)));
+}
+
+std::string str(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
+// Left-aligned column.
+std::string col(const std::string& text, std::size_t width) {
+  return text.size() >= width ? text + " " : text + std::string(width - text.size(), ' ');
+}
+
+int cmd_status(const Args& a) {
+  auto reply = control_request(endpoints(a).socket, {{"cmd", "status"}});
+  if (!reply) {
+    std::cerr << "vigil: " << reply.error().message << "\n";
+    return 3;  // systemctl status' "not running"
+  }
+  const nlohmann::json& r = *reply;
+  if (a.json) {
+    std::cout << r.dump(2) << "\n";
+    return 0;
+  }
+  const TimePoint now = parse_time(str(r, "now")).value_or(Clock::now());
+  const auto& incidents = r["incidents"];
+  std::cout << (incidents.empty() ? "● " : "× ") << "vigil " << str(r, "version") << " on "
+            << str(r, "host") << (r.value("dry_run", false) ? " (dry-run)" : "") << "\n";
+  std::cout << "     Config: " << str(r, "config") << "\n";
+  std::cout << "    Running: since " << str(r, "started") << " (" << age(str(r, "started"), now)
+            << ")\n";
+  std::cout << "  Incidents: " << incidents.size() << " open\n";
+  for (const auto& m : r["maintenance"]) {
+    std::string which;
+    for (const auto& c : m["checks"]) which += (which.empty() ? "" : ", ") + c.get<std::string>();
+    std::cout << "Maintenance: " << (which.empty() ? "all checks" : which) << " until "
+              << str(m, "until") << (str(m, "reason").empty() ? "" : " (" + str(m, "reason") + ")")
+              << "\n";
+  }
+  std::cout << "\nCHECK" << std::string(20, ' ') << "PROBE    STATE     SEV   LAST\n";
+  for (const auto& c : r["checks"]) {
+    std::string state = str(c, "state");
+    if (c.value("maintenance", false)) state += "*";
+    std::cout << col(str(c, "name"), 25) << col(str(c, "probe"), 9) << col(state, 10)
+              << col(str(c, "severity").empty() ? "-" : str(c, "severity"), 6) << str(c, "summary")
+              << "\n";
+  }
+  if (!incidents.empty()) {
+    std::cout << "\nINCIDENT" << std::string(30, ' ') << "SEV   STATE       AGE      TITLE\n";
+    for (const auto& i : incidents) {
+      std::cout << col(str(i, "id"), 38) << col(str(i, "severity"), 6) << col(str(i, "state"), 12)
+                << col(age(str(i, "detected"), now), 9) << str(i, "title") << "\n";
+    }
+  }
+  return incidents.empty() ? 0 : 1;
+}
+
+// An incident from the agent, or from its timeline file when the agent is not running.
+Result<Incident> fetch_incident(const Args& a, const std::string& id) {
+  if (!valid_incident_id(id)) return make_error("'" + id + "' is not an incident id");
+  const Endpoints e = endpoints(a);
+  auto reply = control_request(e.socket, {{"cmd", "incident"}, {"id", id}});
+  if (reply) {
+    if (!reply->value("ok", false)) return make_error(str(*reply, "error"));
+    Incident inc;
+    inc.id = id;
+    int n = 0;
+    for (const auto& line : (*reply)["lines"]) {
+      ++n;
+      auto ev = from_json_line(line.get<std::string>());
+      if (!ev) continue;  // a torn line after a crash: the rest still tells the story
+      inc.apply(*ev);
+    }
+    if (n == 0) return make_error("incident " + id + " has an empty timeline");
+    return inc;
+  }
+  auto loaded = IncidentStore(e.state_dir + "/incidents").load(id);
+  if (!loaded)
+    return make_error(reply.error().message +
+                      "; and from the state directory: " + loaded.error().message);
+  return std::move(loaded->incident);
+}
+
+int cmd_incident_show(const Args& a) {
+  if (a.positional.size() != 2 || a.positional[0] != "show") {
+    return usage_error("usage: vigil incident show ID");
+  }
+  auto inc = fetch_incident(a, a.positional[1]);
+  if (!inc) {
+    std::cerr << "vigil: " << inc.error().message << "\n";
+    return 1;
+  }
+  if (a.json) {
+    nlohmann::json events = nlohmann::json::array();
+    for (const TimelineEvent& e : inc->timeline) {
+      events.push_back(nlohmann::json::parse(to_json_line(e), nullptr, false));
+    }
+    std::cout << nlohmann::json{{"id", inc->id}, {"timeline", events}}.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << format_incident(*inc);
+  return 0;
+}
+
+int cmd_postmortem(const Args& a) {
+  if (a.positional.size() != 1) return usage_error("usage: vigil postmortem ID");
+  auto inc = fetch_incident(a, a.positional[0]);
+  if (!inc) {
+    std::cerr << "vigil: " << inc.error().message << "\n";
+    return 1;
+  }
+  std::cout << render_postmortem(*inc);
+  return 0;
+}
+
+int cmd_incidents(const Args& a) {
+  std::optional<Duration> since;
+  if (!a.since.empty()) {
+    auto d = parse_duration(a.since);
+    if (!d) return usage_error("--since: " + d.error().message);
+    since = *d;
+  }
+  const Endpoints e = endpoints(a);
+  nlohmann::json list = nlohmann::json::array();
+  auto reply = control_request(e.socket, {{"cmd", "incidents"}});
+  if (reply && reply->value("ok", false)) {
+    list = (*reply)["incidents"];
+  } else {
+    // The agent is not running: read the timelines ourselves.
+    const IncidentStore store(e.state_dir + "/incidents");
+    for (const std::string& id : store.list()) {
+      auto loaded = store.load(id);
+      if (!loaded) continue;
+      const Incident& inc = loaded->incident;
+      nlohmann::json j = {{"id", inc.id},
+                          {"title", inc.title},
+                          {"severity", std::string(to_string(inc.severity))},
+                          {"peak", std::string(to_string(inc.peak))},
+                          {"state", std::string(to_string(inc.state))},
+                          {"service", inc.service},
+                          {"detected", format_time(inc.detected)},
+                          {"started", format_time(inc.started)},
+                          {"ttd_ms", inc.time_to_detect().count()}};
+      if (inc.resolved) j["resolved"] = format_time(*inc.resolved);
+      list.push_back(j);
+    }
+    if (!reply) std::cerr << "vigil: " << reply.error().message << "; read " << store.dir() << "\n";
+  }
+  const TimePoint now = Clock::now();
+  nlohmann::json shown = nlohmann::json::array();
+  for (const auto& i : list) {
+    const bool open = str(i, "state") != "resolved";
+    if (a.open_only && !open) continue;
+    if (since) {
+      const auto detected = parse_time(str(i, "detected"));
+      if (!detected || now - *detected > *since) continue;
+    }
+    shown.push_back(i);
+  }
+  if (a.json) {
+    std::cout << shown.dump(2) << "\n";
+    return 0;
+  }
+  if (shown.empty()) {
+    std::cout << "no incidents" << (a.open_only ? " open" : "") << "\n";
+    return 0;
+  }
+  std::cout << "INCIDENT" << std::string(30, ' ') << "SEV   PEAK  STATE       DETECTED"
+            << std::string(17, ' ') << "LASTED   TITLE\n";
+  for (const auto& i : shown) {
+    std::string lasted = "open " + age(str(i, "detected"), now);
+    if (const auto r = parse_time(str(i, "resolved")); r) {
+      const auto st = parse_time(str(i, "started"));
+      lasted = st ? format_duration(std::chrono::duration_cast<Duration>(*r - *st)) : "?";
+    }
+    std::cout << col(str(i, "id"), 38) << col(str(i, "severity"), 6) << col(str(i, "peak"), 6)
+              << col(str(i, "state"), 12) << col(str(i, "detected").substr(0, 19), 25)
+              << col(lasted, 9) << str(i, "title") << "\n";
+  }
+  return 0;
+}
+
+int cmd_maintain(const Args& a) {
+  if (a.for_.empty()) return usage_error("usage: vigil maintain --for 30m [CHECK...]");
+  auto d = parse_duration(a.for_);
+  if (!d || d->count() <= 0) {
+    return usage_error("--for: " +
+                       (d ? std::string("must be greater than zero") : d.error().message));
+  }
+  nlohmann::json req = {
+      {"cmd", "maintain"}, {"for_ms", d->count()}, {"checks", a.positional}, {"reason", a.reason}};
+  auto reply = control_request(endpoints(a).socket, req);
+  if (!reply) {
+    std::cerr << "vigil: " << reply.error().message << "\n";
+    return 1;
+  }
+  if (!reply->value("ok", false)) {
+    std::cerr << "vigil: " << str(*reply, "error") << "\n";
+    return 1;
+  }
+  std::cout << "maintenance window for "
+            << (a.positional.empty() ? std::string("all checks")
+                                     : std::to_string(a.positional.size()) + " check(s)")
+            << " until " << str(*reply, "until")
+            << ": observing and recording; no pages, no mitigations\n";
+  return 0;
+}
+
+int cmd_ack(const Args& a) {
+  if (a.positional.size() != 1) return usage_error("usage: vigil ack ID");
+  auto reply = control_request(endpoints(a).socket, {{"cmd", "ack"}, {"id", a.positional[0]}});
+  if (!reply) {
+    std::cerr << "vigil: " << reply.error().message << "\n";
+    return 1;
+  }
+  if (!reply->value("ok", false)) {
+    std::cerr << "vigil: " << str(*reply, "error") << "\n";
+    return 1;
+  }
+  std::cout << "acknowledged " << a.positional[0] << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -375,6 +666,12 @@ int run_cli(int argc, char** argv) {
   if (a.command == "check-config") return cmd_check_config(a);
   if (a.command == "test-check") return cmd_test_check(a);
   if (a.command == "replay") return cmd_replay(a);
+  if (a.command == "status") return cmd_status(a);
+  if (a.command == "incidents") return cmd_incidents(a);
+  if (a.command == "incident") return cmd_incident_show(a);
+  if (a.command == "postmortem") return cmd_postmortem(a);
+  if (a.command == "maintain") return cmd_maintain(a);
+  if (a.command == "ack") return cmd_ack(a);
   return usage_error("unknown command '" + a.command + "'");
 }
 

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "agent/ip.h"
 #include "agent/sys/http.h"
 
 namespace vigil {
@@ -235,7 +236,9 @@ class Validator {
       return;
     }
     const std::string where = "[agent]: ";
-    check_keys(*t, {"hostname", "state_dir", "dry_run"}, where);
+    check_keys(*t,
+               {"hostname", "state_dir", "dry_run", "control_socket", "metrics", "upgrade_after"},
+               where);
     if (auto h = get_string(*t, "hostname", where)) {
       const bool valid =
           !h->empty() && h->size() <= 253 && std::all_of(h->begin(), h->end(), [](unsigned char c) {
@@ -257,6 +260,55 @@ class Validator {
       }
     }
     if (auto b = get_bool(*t, "dry_run", where)) out.dry_run = *b ? DryRun::yes : DryRun::no;
+    if (auto s = get_string(*t, "control_socket", where)) {
+      if (s->empty() || s->front() != '/' || s->size() > 100) {
+        error(t->get("control_socket")->source(),
+              where + "'control_socket' must be an absolute path of at most 100 bytes, not \"" +
+                  *s + "\"");
+      } else {
+        out.control_socket = *s;
+      }
+    }
+    if (auto m = get_string(*t, "metrics", where)) {
+      if (std::string why = loopback_address_error(*m); !why.empty()) {
+        error(t->get("metrics")->source(), where + "'metrics' " + why);
+      } else {
+        out.metrics_listen = *m;
+      }
+    }
+    if (const toml::node* n = t->get("upgrade_after")) {
+      if (const auto* z = n->as_string(); z != nullptr && (z->get() == "0" || z->get() == "off")) {
+        out.upgrade_after = Duration::zero();
+      } else if (auto d = get_duration(*t, "upgrade_after", Duration(1'000), where)) {
+        out.upgrade_after = *d;
+      }
+    }
+  }
+
+  // "" when `text` is "ADDRESS:PORT" with a loopback address (127.0.0.0/8 or [::1]) and a
+  // port 1-65535; otherwise what is wrong. Metrics carry check names and incident counts:
+  // they must not be served off the host by a typo.
+  static std::string loopback_address_error(const std::string& text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      return "must be \"ADDRESS:PORT\" (e.g. \"127.0.0.1:9717\"), not \"" + text + "\"";
+    }
+    std::string host = text.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    const std::string port = text.substr(colon + 1);
+    const bool port_ok = !port.empty() && port.size() <= 5 &&
+                         std::all_of(port.begin(), port.end(), ::isdigit) && std::stoi(port) >= 1 &&
+                         std::stoi(port) <= 65535;
+    if (!port_ok) return "has an invalid port \"" + port + "\" (1-65535)";
+    auto ip = parse_ip(host);
+    if (!ip) return "has an invalid address \"" + host + "\": " + ip.error().message;
+    if (!ip->is_loopback()) {
+      return "must listen on a loopback address (127.0.0.1 or [::1]), not " + host +
+             ": scrape it through the host's own Prometheus agent or an SSH tunnel";
+    }
+    return {};
   }
 
   void status_item(const toml::node& n, std::vector<StatusRange>& out, const std::string& where) {
@@ -460,21 +512,25 @@ class Validator {
 
     const bool is_http = probe == "http";
     if (is_http) {
-      check_keys(t,
-                 {"name", "probe", "interval", "timeout", "fail_after", "recover_after", "confirm",
-                  "confirm_interval", "latency_warn", "latency_crit", "severity", "url", "method",
-                  "expect_status", "body_contains", "body_regex", "headers", "verify_tls"},
-                 where);
+      check_keys(
+          t, {"name",          "probe",       "interval",         "timeout",       "fail_after",
+              "recover_after", "confirm",     "confirm_interval", "latency_warn",  "latency_crit",
+              "severity",      "url",         "method",           "expect_status", "body_contains",
+              "body_regex",    "headers",     "verify_tls",       "unit",          "service",
+              "team",          "flap_window", "flap_low",         "flap_high"},
+          where);
     } else if (probe == "unit") {
       check_keys(t,
                  {"name", "probe", "interval", "fail_after", "recover_after", "severity", "unit",
-                  "units", "expect", "restart_loop_count", "restart_loop_window"},
+                  "units", "expect", "restart_loop_count", "restart_loop_window", "service", "team",
+                  "flap_window", "flap_low", "flap_high"},
                  where);
     } else if (probe == "journal") {
       check_keys(t,
-                 {"name", "probe", "interval", "fail_after", "recover_after", "severity", "unit",
-                  "units", "identifier", "identifiers", "priority", "pattern", "patterns", "ignore",
-                  "key", "count", "window", "max_keys", "catch_up"},
+                 {"name",     "probe",   "interval",   "fail_after",  "recover_after", "severity",
+                  "unit",     "units",   "identifier", "identifiers", "priority",      "pattern",
+                  "patterns", "ignore",  "key",        "count",       "window",        "max_keys",
+                  "catch_up", "service", "team",       "flap_window", "flap_low",      "flap_high"},
                  where);
     }
 
@@ -509,9 +565,55 @@ class Validator {
       }
     }
     if (const toml::node* s = t.get("severity")) severity(*s, c.severity, where);
+    routing(t, c, where);
     if (is_http) http(t, c, where);
     if (probe == "unit") unit(t, c, where);
     if (probe == "journal") journal(t, c, where);
+  }
+
+  // service / team (routing and correlation), flap detection, and an HTTP check's owner unit.
+  void routing(const toml::table& t, CheckConfig& c, const std::string& where) {
+    const auto name_ok = [](const std::string& v) {
+      return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](unsigned char ch) {
+        return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+      });
+    };
+    for (const char* key : {"service", "team"}) {
+      if (auto v = get_string(t, key, where)) {
+        if (!name_ok(*v)) {
+          error(t.get(key)->source(), where + "'" + key + "' \"" + *v +
+                                          "\" must be 1-64 letters, digits, '-', '_' or '.'");
+        } else {
+          (std::string_view(key) == "service" ? c.service : c.team) = *v;
+        }
+      }
+    }
+    if (auto v = get_int(t, "flap_window", 4, 64, where)) c.flap.window = *v;
+    for (const char* key : {"flap_low", "flap_high"}) {
+      const toml::node* n = t.get(key);
+      if (n == nullptr) continue;
+      std::optional<double> v;
+      if (const auto* f = n->as_floating_point()) v = f->get();
+      if (!v || *v <= 0.0 || *v >= 1.0) {
+        error(n->source(), where + "'" + key +
+                               "' must be a fraction between 0 and 1 (e.g. 0.25), not " +
+                               (v ? std::to_string(*v) : std::string(type_name(*n))));
+        continue;
+      }
+      (std::string_view(key) == "flap_low" ? c.flap.low : c.flap.high) = *v;
+    }
+    if (c.flap.low >= c.flap.high) {
+      const toml::node* n = t.get("flap_low") ? t.get("flap_low") : t.get("flap_high");
+      error(n != nullptr ? n->source() : t.source(),
+            where + "'flap_low' (" + std::to_string(c.flap.low) + ") must be below 'flap_high' (" +
+                std::to_string(c.flap.high) + "): the gap between them is the hysteresis");
+    }
+    if (c.probe == "http" && t.get("unit") != nullptr) {
+      if (auto u = get_string(t, "unit", where)) {
+        unit_names(t, {*u}, where, false);
+        c.owner_unit = *u;
+      }
+    }
   }
 
   // A string or an array of strings under `one` or `many` (e.g. unit / units); either key takes

@@ -42,6 +42,20 @@ struct AgentSettings {
   std::string hostname;  // defaults to gethostname()
   std::string state_dir = "/var/lib/vigil";
   DryRun dry_run = DryRun::no;
+  // The CLI's Unix socket. /run/vigil is the unit's RuntimeDirectory.
+  std::string control_socket = "/run/vigil/control.sock";
+  // Prometheus metrics "ADDRESS:PORT" on a loopback address; "" = off (the default).
+  std::string metrics_listen;
+  // An incident still open after this long is raised one level. Zero: never.
+  Duration upgrade_after = std::chrono::hours(1);
+};
+
+// Flap detection: percent of state changes among the last `window` results, with hysteresis
+// (Nagios' method, unweighted): flapping starts above `high`, stops below `low`.
+struct FlapSettings {
+  int window = 20;    // results considered; at most 64
+  double low = 0.25;  // stops flapping when the change rate falls below this
+  double high = 0.5;  // starts flapping when the change rate rises above this
 };
 
 // An inclusive range of accepted HTTP status codes.
@@ -127,6 +141,13 @@ struct CheckConfig {
   std::optional<Duration> latency_warn;
   std::optional<Duration> latency_crit;
   SeverityRules severity = SeverityRules::defaults();
+  // Routing and correlation: checks naming the same service share one incident; the team is
+  // who gets paged; owner_unit (HTTP checks) is the unit serving the endpoint, whose state and
+  // journal lines go into the incident's evidence.
+  std::string service;
+  std::string team;
+  std::string owner_unit;
+  FlapSettings flap;
   std::variant<HttpSettings, UnitSettings, JournalSettings> settings;
   SourcePos where;
 

@@ -4,9 +4,14 @@
 
 #include <algorithm>
 #include <csignal>
+#include <fstream>
 #include <functional>
+#include <sstream>
 
+#include "agent/flap.h"
 #include "agent/report.h"
+#include "agent/sys/journal.h"
+#include "agent/sys/journal_tail.h"
 #include "agent/sys/log.h"
 #include "agent/sys/notify.h"
 #include "probes/register.h"
@@ -23,8 +28,43 @@ struct Daemon::Runner {
   // One classifier per key: a check watching several units, or counting per captured IP, has
   // one state per unit or IP. HTTP checks use the empty key.
   std::map<std::string, Classifier> classifiers;
+  // Flap detection per key, for HTTP and unit checks (a journal rule counts matches; it does
+  // not alternate between healthy and failing results).
+  std::map<std::string, FlapDetector> flaps;
   std::uint64_t skipped = 0;  // ticks skipped because the previous run was still going
+  std::uint64_t runs = 0;
+  std::uint64_t failures = 0;
+  LatencyHistogram latency;
+  std::string last_summary;
+  TimePoint last_at{};
 };
+
+namespace {
+
+// Why 10: enough of a unit's last words to see why it died, short enough to read in a page.
+constexpr int kEvidenceLines = 10;
+constexpr std::chrono::seconds kHousekeepingEvery{5};
+
+std::string rfc3339(TimePoint t) { return format_time(t); }
+
+nlohmann::json incident_json(const Incident& inc) {
+  nlohmann::json j = {{"id", inc.id},
+                      {"title", inc.title},
+                      {"severity", std::string(to_string(inc.severity))},
+                      {"peak", std::string(to_string(inc.peak))},
+                      {"state", std::string(to_string(inc.state))},
+                      {"service", inc.service},
+                      {"team", inc.team},
+                      {"host", inc.host},
+                      {"maintenance", inc.maintenance},
+                      {"started", rfc3339(inc.started)},
+                      {"detected", rfc3339(inc.detected)},
+                      {"ttd_ms", inc.time_to_detect().count()}};
+  if (inc.resolved) j["resolved"] = rfc3339(*inc.resolved);
+  return j;
+}
+
+}  // namespace
 
 Daemon::Daemon(asio::io_context& io, DaemonOptions options, Config config)
     : io_(io),
@@ -33,8 +73,13 @@ Daemon::Daemon(asio::io_context& io, DaemonOptions options, Config config)
       http_(io),
       units_(io),
       signals_(io),
-      watchdog_(io) {
+      watchdog_(io),
+      book_(TriageSettings{config_.agent.hostname, config_.agent.upgrade_after}),
+      store_(config_.agent.state_dir + "/incidents"),
+      control_(io, [this](const nlohmann::json& r, const ControlPeer& p) { return control(r, p); }),
+      housekeeping_(io) {
   if (options_.force_dry_run == DryRun::yes) config_.agent.dry_run = DryRun::yes;
+  book_.id_taken = [this](const std::string& id) { return store_.exists(id); };
 }
 
 Daemon::~Daemon() {
@@ -48,7 +93,23 @@ void Daemon::start() {
   signals_.add(SIGTERM);
   signals_.add(SIGHUP);
   arm_signals();
+  started_ = Clock::now();
   apply(config_);
+  load_incidents();
+  load_maintenance();
+  if (auto listening = control_.listen(config_.agent.control_socket); !listening) {
+    // The checks still run: losing the CLI must not cost the monitoring.
+    sys::log_error("control socket: " + listening.error().message +
+                   "; `vigil status` will not answer");
+  }
+  if (!config_.agent.metrics_listen.empty()) {
+    metrics_ = std::make_unique<MetricsServer>(io_, [this] { return metrics_text(); });
+    if (auto listening = metrics_->listen(config_.agent.metrics_listen); !listening) {
+      sys::log_error("metrics: " + listening.error().message);
+      metrics_.reset();
+    }
+  }
+  arm_housekeeping();
   watchdog_every_ = sys::watchdog_timeout();
   if (watchdog_every_) arm_watchdog();
   const std::string status = "Watching " + std::to_string(runners_.size()) + " check(s)" +
@@ -72,6 +133,11 @@ void Daemon::stop() {
   runners_.clear();
   http_.cancel_all();
   watchdog_.cancel();
+  housekeeping_.cancel();
+  control_.stop();
+  if (metrics_) metrics_->stop();
+  for (auto& [unit, o] : owner_units_) units_.unwatch(o.watch);
+  owner_units_.clear();
   boost::system::error_code ignored;
   signals_.cancel(ignored);
   signals_.clear(ignored);
@@ -118,6 +184,10 @@ void Daemon::apply(Config config) {
     }
     if (auto old = runners_.find(c.name); old != runners_.end()) {
       r->classifiers = old->second->classifiers;
+      r->flaps = old->second->flaps;
+      r->runs = old->second->runs;
+      r->failures = old->second->failures;
+      r->latency = old->second->latency;
     }
     next.emplace(c.name, r);
   }
@@ -136,6 +206,7 @@ void Daemon::apply(Config config) {
       schedule_first(r);
     }
   }
+  watch_owner_units();
   // The parsed TOML document and the old checks were freed just now; give the memory back
   // instead of keeping it in malloc's free lists for the life of the daemon.
   malloc_trim(0);
@@ -188,9 +259,34 @@ void Daemon::tick(const std::shared_ptr<Runner>& r) {
 
 void Daemon::observed(Runner& r, const Observation& obs) {
   sys::log_debug(obs.check + ": " + obs.summary);
+  ++r.runs;
+  if (!obs.ok()) ++r.failures;
+  if (obs.http.attempts > 0) r.latency.observe(obs.latency);
+  r.last_summary = obs.summary;
+  r.last_at = obs.at;
+  const std::optional<Severity> rated = rate(r.check, obs);
+  const bool maintenance = in_maintenance(r.check.name, obs.at);
+
+  if (r.check.journal() == nullptr) {
+    auto flap = r.flaps.find(obs.key);
+    if (flap == r.flaps.end()) flap = r.flaps.emplace(obs.key, FlapDetector(r.check.flap)).first;
+    if (const std::optional<bool> change = flap->second.add(!rated.has_value())) {
+      const int percent = static_cast<int>(flap->second.rate() * 100 + 0.5);
+      const std::string why = std::to_string(percent) + "% state changes over the last " +
+                              std::to_string(flap->second.results()) + " results";
+      sys::log(sys::LogLevel::warning,
+               r.check.name + (obs.key.empty() ? "" : " " + obs.key) +
+                   (*change ? " is flapping: " : " stopped flapping: ") + why,
+               {{"VIGIL_CHECK", r.check.name}});
+      record(book_.on_flapping(r.check, obs.key, *change,
+                               rated.value_or(r.check.severity.for_failure(obs.failure)), why,
+                               obs.at, maintenance));
+    }
+  }
+
   auto it = r.classifiers.find(obs.key);
   if (it == r.classifiers.end()) {
-    if (!rate(r.check, obs)) return;  // a healthy key with no history needs no state
+    if (!rated) return;  // a healthy key with no history needs no state
     it = r.classifiers.emplace(obs.key, Classifier{}).first;
   }
   std::optional<Finding> f = it->second.observe(r.check, obs);
@@ -199,8 +295,367 @@ void Daemon::observed(Runner& r, const Observation& obs) {
   if (!it->second.state().firing && it->second.state().bad_streak == 0) r.classifiers.erase(it);
   if (!f) return;
   f->key = obs.key;
+  // The finding is declared now; `since` keeps when the failure was first observed, so the
+  // incident's time to detect covers confirmations and fail_after.
+  f->at = std::max(f->at, Clock::now());
   log_finding(*f);
+  const std::string dkey = book_.dedupe_key(r.check, f->key);
+  const Incident* before = book_.open_for(dkey);
+  const bool joined = f->kind == Finding::Kind::firing &&
+                      (before == nullptr || before->members.count({r.check.name, f->key}) == 0 ||
+                       !before->members.at({r.check.name, f->key}).firing);
+  record(book_.on_finding(r.check, *f, maintenance));
+  // Evidence for triage, gathered once when a (check, key) joins the incident: the unit that
+  // serves the endpoint and what it wrote to the journal just before.
+  if (joined) gather_evidence(r.check, f->key, f->at);
   if (on_finding) on_finding(*f);
+}
+
+void Daemon::record(std::vector<IncidentBook::Change> changes) {
+  for (const IncidentBook::Change& c : changes) {
+    // Durable first: the timeline must hold what vigil did even if it dies the next instant.
+    if (auto written = store_.append(c.incident, c.event); !written) {
+      sys::log_error("incident " + c.incident + ": " + written.error().message);
+    }
+    const TimelineEvent& e = c.event;
+    using T = TimelineEvent::Type;
+    std::string_view message_id;
+    sys::LogLevel level = sys::LogLevel::info;
+    if (e.type == T::opened) {
+      ++incidents_opened_;
+      message_id = sys::kMsgIncidentOpened;
+      level = sys::LogLevel::warning;
+    } else if (e.type == T::severity) {
+      message_id = sys::kMsgIncidentSeverity;
+      level = sys::LogLevel::warning;
+    } else if (e.type == T::state && e.state == IncidentState::resolved) {
+      message_id = sys::kMsgIncidentResolved;
+      level = sys::LogLevel::notice;
+    } else if (e.type == T::finding || e.type == T::evidence) {
+      continue;  // the finding was logged already; evidence is in the timeline file
+    }
+    const Incident* inc = book_.find(c.incident);
+    const std::string sev = inc != nullptr ? std::string(to_string(inc->severity)) : "";
+    const std::string text = "incident " + c.incident + ": " + e.text;
+    if (message_id.empty()) {
+      sys::log(level, text,
+               {{"VIGIL_INCIDENT", c.incident},
+                {"VIGIL_EVENT", std::string(to_string(e.type))},
+                {"VIGIL_SEVERITY", sev}});
+    } else {
+      sys::log(level, text,
+               {{"VIGIL_INCIDENT", c.incident},
+                {"VIGIL_EVENT", std::string(to_string(e.type))},
+                {"VIGIL_SEVERITY", sev},
+                {"MESSAGE_ID", std::string(message_id)}});
+    }
+  }
+}
+
+void Daemon::gather_evidence(const CheckConfig& check, const std::string& key, TimePoint at) {
+  if (check.owner_unit.empty()) return;
+  std::vector<std::string> lines;
+  const auto o = owner_units_.find(check.owner_unit);
+  if (o != owner_units_.end() && o->second.state.known) {
+    lines.push_back(check.owner_unit + ": " + sys::describe(o->second.state));
+  } else {
+    lines.push_back(check.owner_unit + ": state not known yet");
+  }
+  for (std::string& l : sys::journal_tail(check.owner_unit, kEvidenceLines)) {
+    lines.push_back(std::move(l));
+  }
+  record(book_.add_evidence(check, key, "unit " + check.owner_unit + " at detection",
+                            std::move(lines), at));
+}
+
+void Daemon::watch_owner_units() {
+  std::set<std::string> wanted;
+  for (const CheckConfig& c : config_.checks) {
+    if (!c.owner_unit.empty()) wanted.insert(c.owner_unit);
+  }
+  for (auto it = owner_units_.begin(); it != owner_units_.end();) {
+    if (wanted.count(it->first) == 0) {
+      units_.unwatch(it->second.watch);
+      it = owner_units_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const std::string& u : wanted) {
+    if (owner_units_.count(u) > 0) continue;
+    OwnerUnit& o = owner_units_[u];
+    o.watch = units_.watch(u, [this, u](const sys::UnitState& s) {
+      if (auto it = owner_units_.find(u); it != owner_units_.end()) it->second.state = s;
+    });
+  }
+}
+
+// Open incidents continue across a restart: the book takes them back from their timelines, and
+// each firing member's classifier is seeded as firing, so its recovery is seen and resolves the
+// incident (instead of a second incident, or one that never closes).
+void Daemon::load_incidents() {
+  int restored = 0;
+  for (const std::string& id : store_.list()) {
+    auto loaded = store_.load(id);
+    if (!loaded) {
+      sys::log_warning("incident " + id + ": " + loaded.error().message);
+      continue;
+    }
+    for (const std::string& w : loaded->warnings) sys::log_warning("incident " + id + ": " + w);
+    Incident inc = std::move(loaded->incident);
+    if (!inc.open()) {
+      book_.restore(std::move(inc));  // keeps its id taken
+      continue;
+    }
+    for (const auto& [k, m] : inc.members) {
+      const auto r = runners_.find(m.check);
+      if (r == runners_.end() || !m.firing) continue;
+      Classifier::State st;
+      st.firing = true;
+      st.severity = m.severity;
+      st.since = m.since;
+      st.failure = parse_failure_kind(m.failure).value_or(FailureKind::error);
+      r->second->classifiers[m.key].restore(st);
+      r->second->probe->assume_failing(m.key);
+    }
+    sys::log_info("incident " + id + " (" + std::string(to_string(inc.severity)) +
+                  ") is still open: continuing it");
+    book_.restore(std::move(inc));
+    ++restored;
+  }
+  if (restored > 0) sys::log_info("continuing " + std::to_string(restored) + " open incident(s)");
+}
+
+bool Daemon::in_maintenance(const std::string& check, TimePoint now) const {
+  return std::any_of(maintenance_.begin(), maintenance_.end(), [&](const Maintenance& m) {
+    return m.until > now && (m.checks.empty() || m.checks.count(check) > 0);
+  });
+}
+
+void Daemon::save_maintenance() const {
+  nlohmann::json windows = nlohmann::json::array();
+  for (const Maintenance& m : maintenance_) {
+    windows.push_back(
+        {{"checks", m.checks}, {"until", format_time(m.until)}, {"reason", m.reason}});
+  }
+  const std::string path = config_.agent.state_dir + "/maintenance.json";
+  if (auto ok = sys::write_file_atomic(path, windows.dump() + "\n"); !ok) {
+    sys::log_error(ok.error().message);
+  }
+}
+
+void Daemon::load_maintenance() {
+  std::ifstream in(config_.agent.state_dir + "/maintenance.json");
+  if (!in) return;
+  std::stringstream text;
+  text << in.rdbuf();
+  const nlohmann::json windows = nlohmann::json::parse(text.str(), nullptr, false);
+  if (!windows.is_array()) return;
+  const TimePoint now = Clock::now();
+  for (const nlohmann::json& w : windows) {
+    if (!w.is_object() || !w.contains("until") || !w["until"].is_string()) continue;
+    const std::optional<TimePoint> until = parse_time(w["until"].get<std::string>());
+    if (!until || *until <= now) continue;
+    Maintenance m;
+    m.until = *until;
+    if (w.contains("checks") && w["checks"].is_array()) {
+      for (const auto& c : w["checks"]) {
+        if (c.is_string()) m.checks.insert(c.get<std::string>());
+      }
+    }
+    if (w.contains("reason") && w["reason"].is_string()) m.reason = w["reason"].get<std::string>();
+    maintenance_.push_back(std::move(m));
+  }
+}
+
+void Daemon::arm_housekeeping() {
+  housekeeping_.expires_after(kHousekeepingEvery);
+  housekeeping_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    housekeeping();
+    arm_housekeeping();
+  });
+}
+
+void Daemon::housekeeping() {
+  const TimePoint now = Clock::now();
+  record(book_.tick(now));
+  const auto ended = std::partition(maintenance_.begin(), maintenance_.end(),
+                                    [now](const Maintenance& m) { return m.until > now; });
+  if (ended != maintenance_.end()) {
+    for (auto m = ended; m != maintenance_.end(); ++m) {
+      sys::log_info("maintenance window ended" + (m->reason.empty() ? "" : ": " + m->reason));
+    }
+    maintenance_.erase(ended, maintenance_.end());
+    save_maintenance();
+    for (const Incident* inc : book_.open()) {
+      if (!inc->maintenance) continue;
+      const bool still = std::any_of(inc->members.begin(), inc->members.end(), [&](const auto& m) {
+        return in_maintenance(m.second.check, now);
+      });
+      if (still) continue;
+      TimelineEvent e;
+      e.at = now;
+      e.type = TimelineEvent::Type::maintenance;
+      e.text = "maintenance window ended: pages and mitigations apply again";
+      e.fields["maintenance"] = "no";
+      record(book_.record(inc->id, e));
+    }
+  }
+}
+
+nlohmann::json Daemon::status_json(TimePoint now) const {
+  nlohmann::json checks = nlohmann::json::array();
+  for (const auto& [name, r] : runners_) {
+    std::string state = r->runs == 0 ? "unknown" : "ok";
+    std::optional<Severity> sev;
+    std::optional<TimePoint> since;
+    int firing = 0;
+    for (const auto& [key, c] : r->classifiers) {
+      if (!c.state().firing) continue;
+      ++firing;
+      state = "firing";
+      sev = sev ? worse(*sev, c.state().severity) : c.state().severity;
+      since = since ? std::min(*since, c.state().since) : c.state().since;
+    }
+    for (const auto& [key, f] : r->flaps) {
+      if (f.flapping()) state = "flapping";
+    }
+    nlohmann::json j = {{"name", name},
+                        {"probe", r->check.probe},
+                        {"state", state},
+                        {"runs", r->runs},
+                        {"failures", r->failures},
+                        {"firing_keys", firing},
+                        {"summary", r->last_summary},
+                        {"service", r->check.service},
+                        {"maintenance", in_maintenance(name, now)}};
+    if (sev) j["severity"] = std::string(to_string(*sev));
+    if (since) j["since"] = format_time(*since);
+    checks.push_back(std::move(j));
+  }
+  nlohmann::json open = nlohmann::json::array();
+  for (const Incident* inc : book_.open()) open.push_back(incident_json(*inc));
+  nlohmann::json windows = nlohmann::json::array();
+  for (const Maintenance& m : maintenance_) {
+    if (m.until <= now) continue;
+    windows.push_back(
+        {{"checks", m.checks}, {"until", format_time(m.until)}, {"reason", m.reason}});
+  }
+  return {{"ok", true},
+          {"version", VIGIL_VERSION},
+          {"host", config_.agent.hostname},
+          {"config", options_.config_path},
+          {"started", format_time(started_)},
+          {"now", format_time(now)},
+          {"dry_run", config_.agent.dry_run == DryRun::yes},
+          {"checks", checks},
+          {"incidents", open},
+          {"maintenance", windows}};
+}
+
+nlohmann::json Daemon::control(const nlohmann::json& request, const ControlPeer& peer) {
+  const TimePoint now = Clock::now();
+  const std::string cmd = request.value("cmd", "");
+  const auto fail = [](const std::string& why) {
+    return nlohmann::json{{"ok", false}, {"error", why}};
+  };
+  if (cmd == "status") return status_json(now);
+  if (cmd == "incidents") {
+    nlohmann::json list = nlohmann::json::array();
+    for (const std::string& id : store_.list()) {
+      if (const Incident* inc = book_.find(id); inc != nullptr) {
+        list.push_back(incident_json(*inc));
+        continue;
+      }
+      auto loaded = store_.load(id);
+      if (loaded) list.push_back(incident_json(loaded->incident));
+    }
+    return {{"ok", true}, {"incidents", list}};
+  }
+  if (cmd == "incident") {
+    const std::string id = request.value("id", "");
+    if (!valid_incident_id(id) || !store_.exists(id)) return fail("no incident " + id);
+    std::ifstream in(store_.dir() + "/" + id + ".jsonl");
+    nlohmann::json lines = nlohmann::json::array();
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return {{"ok", true}, {"id", id}, {"lines", lines}};
+  }
+  if (cmd == "maintain") {
+    const long long ms = request.value("for_ms", 0LL);
+    if (ms <= 0 || ms > 7LL * 24 * 3600 * 1000) {
+      return fail("a maintenance window lasts between 1ms and 7 days");
+    }
+    Maintenance m;
+    m.until = now + Duration(ms);
+    m.reason = request.value("reason", "");
+    if (request.contains("checks") && request["checks"].is_array()) {
+      for (const auto& c : request["checks"]) {
+        if (!c.is_string()) return fail("check names must be strings");
+        if (runners_.count(c.get<std::string>()) == 0) {
+          return fail("no check named '" + c.get<std::string>() + "'");
+        }
+        m.checks.insert(c.get<std::string>());
+      }
+    }
+    const std::string what = m.checks.empty() ? std::string("all checks")
+                                              : std::to_string(m.checks.size()) + " check(s)";
+    sys::log(sys::LogLevel::notice, "maintenance window for " + what + " until " +
+                                        format_time(m.until) + " (uid " + std::to_string(peer.uid) +
+                                        "): observe and record; no pages, no mitigations");
+    maintenance_.push_back(m);
+    save_maintenance();
+    for (const Incident* inc : book_.open()) {
+      const bool covered = std::any_of(
+          inc->members.begin(), inc->members.end(),
+          [&](const auto& x) { return m.checks.empty() || m.checks.count(x.second.check) > 0; });
+      if (!covered || inc->maintenance) continue;
+      TimelineEvent e;
+      e.at = now;
+      e.type = TimelineEvent::Type::maintenance;
+      e.text = "maintenance window until " + format_time(m.until) + " (uid " +
+               std::to_string(peer.uid) + ")";
+      e.fields["maintenance"] = "yes";
+      record(book_.record(inc->id, e));
+    }
+    return {{"ok", true}, {"until", format_time(m.until)}, {"checks", m.checks}};
+  }
+  if (cmd == "ack") {
+    const std::string id = request.value("id", "");
+    if (book_.find(id) == nullptr || !book_.find(id)->open()) return fail("no open incident " + id);
+    TimelineEvent e;
+    e.at = now;
+    e.type = TimelineEvent::Type::ack;
+    e.text = "acknowledged (uid " + std::to_string(peer.uid) + ")";
+    e.fields["uid"] = std::to_string(peer.uid);
+    record(book_.record(id, e));
+    return {{"ok", true}, {"id", id}};
+  }
+  return fail("unknown command '" + cmd + "'");
+}
+
+std::string Daemon::metrics_text() const {
+  MetricsSnapshot s;
+  s.version = VIGIL_VERSION;
+  s.start_time_seconds = std::chrono::duration<double>(started_.time_since_epoch()).count();
+  const nlohmann::json st = status_json(Clock::now());
+  for (const auto& [name, r] : runners_) {
+    MetricsSnapshot::Check c;
+    c.name = name;
+    c.probe = r->check.probe;
+    c.runs = r->runs;
+    c.failures = r->failures;
+    if (r->latency.count() > 0) c.latency = &r->latency;
+    for (const auto& j : st["checks"]) {
+      if (j["name"] != name) continue;
+      c.state = j["state"].get<std::string>();
+      if (j.contains("severity")) c.severity = parse_severity(j["severity"].get<std::string>());
+    }
+    s.checks.push_back(std::move(c));
+  }
+  for (const Incident* inc : book_.open()) ++s.open_incidents[inc->severity];
+  s.incidents_opened = incidents_opened_;
+  return render_metrics(s);
 }
 
 void Daemon::arm_signals() {

@@ -10,12 +10,18 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "agent/classifier.h"
 #include "agent/config.h"
+#include "agent/control.h"
+#include "agent/incident.h"
+#include "agent/metrics.h"
 #include "agent/sys/http.h"
 #include "agent/sys/units.h"
+#include "agent/timeline.h"
 #include "probes/probe.h"
 
 namespace vigil {
@@ -40,6 +46,7 @@ class Daemon {
   bool reload();
 
   const Config& config() const { return config_; }
+  const IncidentBook& incidents() const { return book_; }
   // Observer for tests and future consumers: called for every finding after it is logged.
   std::function<void(const Finding&)> on_finding;
 
@@ -55,6 +62,23 @@ class Daemon {
   void arm_signals();
   void arm_watchdog();
 
+  // The incident book: findings and flapping go in; every event that comes out is written to
+  // the incident's timeline file (durably, before anything acts on it) and logged.
+  void load_incidents();
+  void record(std::vector<IncidentBook::Change> changes);
+  void gather_evidence(const CheckConfig& check, const std::string& key, TimePoint at);
+  void watch_owner_units();
+  bool in_maintenance(const std::string& check, TimePoint now) const;
+  void save_maintenance() const;
+  void load_maintenance();
+  void arm_housekeeping();
+  void housekeeping();
+
+  // The control socket (CLI) and the metrics endpoint.
+  nlohmann::json control(const nlohmann::json& request, const ControlPeer& peer);
+  nlohmann::json status_json(TimePoint now) const;
+  std::string metrics_text() const;
+
   boost::asio::io_context& io_;
   DaemonOptions options_;
   Config config_;
@@ -66,6 +90,26 @@ class Daemon {
   std::map<std::string, std::shared_ptr<Runner>> runners_;
   boost::asio::steady_timer::time_point grid_start_{};  // origin of the first-run grid
   bool stopping_ = false;
+
+  IncidentBook book_;
+  IncidentStore store_;
+  ControlServer control_;
+  std::unique_ptr<MetricsServer> metrics_;
+  boost::asio::steady_timer housekeeping_;
+  struct Maintenance {
+    std::set<std::string> checks;  // empty: every check
+    TimePoint until{};
+    std::string reason;
+  };
+  std::vector<Maintenance> maintenance_;
+  // Units that own HTTP endpoints (owner_unit), watched so their state is at hand as evidence.
+  struct OwnerUnit {
+    sys::UnitWatcher::WatchId watch = 0;
+    sys::UnitState state;
+  };
+  std::map<std::string, OwnerUnit> owner_units_;
+  TimePoint started_{};
+  std::uint64_t incidents_opened_ = 0;
 };
 
 }  // namespace vigil

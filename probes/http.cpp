@@ -129,7 +129,8 @@ void HttpProbe::on_response(sys::HttpResponse response) {
   }
   Observation obs;
   obs.check = check_.name;
-  obs.at = Clock::now();
+  // When the run began: for a failure, the first failing attempt (confirmations come after).
+  obs.at = started_;
   obs.failure = verdict.failure;
   obs.summary = verdict.summary;
   if (verdict.failure != FailureKind::none && attempts_ > 1) {

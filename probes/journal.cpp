@@ -347,6 +347,13 @@ void JournalProbe::arm_tick() {
     for (const std::string& key : self->scanner_.expire(Clock::now())) {
       self->recovering_.emplace(key, 0);
     }
+    // Keys failing before a restart that the warm-up did not find at their count again: their
+    // window ran out while vigil was down.
+    const int threshold = self->check_.journal()->count;
+    for (const std::string& key : self->assumed_) {
+      if (self->scanner_.count(key, Clock::now()) < threshold) self->recovering_.emplace(key, 0);
+    }
+    self->assumed_.clear();
     // A key below its count reports healthy for recover_after ticks, so its finding recovers.
     for (auto it = self->recovering_.begin(); it != self->recovering_.end();) {
       Observation ok;

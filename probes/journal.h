@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,8 @@ class JournalScanner {
   Result scan(std::string_view message, const std::function<TimePoint()>& at);
   // Keys that fell below `count` by `now` (they had crossed before).
   std::vector<std::string> expire(TimePoint now) { return window_.expire(now); }
+  // Matches of `key` within the window ending at `now`, at most `count`.
+  int count(const std::string& key, TimePoint now) const { return window_.count(key, now); }
   std::uint64_t evicted() const { return window_.evicted(); }
   std::uint64_t prefiltered() const { return prefiltered_; }
 
@@ -68,6 +71,7 @@ class JournalProbe : public Probe, public std::enable_shared_from_this<JournalPr
   void run(Done done) override;
   void cancel() override;
   bool running() const override { return static_cast<bool>(on_observation_); }
+  void assume_failing(const std::string& key) override { assumed_.insert(key); }
 
  private:
   void entry(const sys::JournalEntry& e);
@@ -80,6 +84,7 @@ class JournalProbe : public Probe, public std::enable_shared_from_this<JournalPr
   boost::asio::steady_timer tick_;
   Done on_observation_;
   std::map<std::string, int> recovering_;  // key -> healthy ticks reported so far
+  std::set<std::string> assumed_;          // failing before a restart; checked on the first tick
   std::uint64_t rejected_ = 0;
   std::uint64_t warned_evicted_ = 0;
 };

@@ -36,6 +36,10 @@ class Probe {
   // something to say (at least every `interval`, so hysteresis keeps counting), until cancel().
   virtual bool event_driven() const { return false; }
   virtual void watch(Done on_observation) { (void)on_observation; }
+  // After a restart: `key` was failing (its incident is still open). A probe that reports
+  // health only as the end of a failure (the journal's window running out) must then report it
+  // even if it saw nothing fail since the restart, or the incident would never close.
+  virtual void assume_failing(const std::string& key) { (void)key; }
 };
 
 }  // namespace vigil

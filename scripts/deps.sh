@@ -11,6 +11,7 @@ VIGIL_BUILD_DEPS=(
   libsystemd-dev        # sd_notify, journal, sd-bus
   libtomlplusplus-dev   # config
   libre2-dev            # linear-time regexes
+  nlohmann-json3-dev    # JSON: incident timelines, control socket
   libgtest-dev libgmock-dev
   clang-format          # style check
   openssl               # the TLS integration test makes a self-signed certificate and server

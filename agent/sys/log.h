@@ -39,5 +39,8 @@ inline constexpr std::string_view kMsgCheckSeverity = "5f1ae5c0b3b94a64a1e2e0d5a
 inline constexpr std::string_view kMsgCheckRecovered = "5f1ae5c0b3b94a64a1e2e0d5a3b1c7e3";
 inline constexpr std::string_view kMsgConfigLoaded = "5f1ae5c0b3b94a64a1e2e0d5a3b1c7e4";
 inline constexpr std::string_view kMsgConfigRejected = "5f1ae5c0b3b94a64a1e2e0d5a3b1c7e5";
+inline constexpr std::string_view kMsgIncidentOpened = "5f1ae5c0b3b94a64a1e2e0d5a3b1c7e6";
+inline constexpr std::string_view kMsgIncidentSeverity = "5f1ae5c0b3b94a64a1e2e0d5a3b1c7e7";
+inline constexpr std::string_view kMsgIncidentResolved = "5f1ae5c0b3b94a64a1e2e0d5a3b1c7e8";
 
 }  // namespace vigil::sys

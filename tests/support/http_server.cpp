@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
+#include <iostream>
 #include <stdexcept>
 
 namespace vigil::testing {
@@ -20,6 +21,7 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor;
   std::atomic<Mode> mode{Mode::ok};
   std::atomic<int> slow_ms{1000};
+  std::atomic<bool> log_errors{false};
   std::atomic<std::uint64_t> requests{0};
   std::atomic<bool> stopping{false};
 
@@ -65,6 +67,9 @@ struct HttpServer::Impl {
           case Mode::ok:
             return respond(200, "ok\n", head_only);
           case Mode::fail:
+            // Like a real app, it says why in its log too (the journal, under systemd).
+            if (srv->log_errors)
+              std::cerr << "ERROR connection pool exhausted (max=20)" << std::endl;
             return respond(503, "ERROR connection pool exhausted (max=20)\n", head_only);
           case Mode::slow:
             return delayed(srv->slow_ms.load(), head_only);
@@ -169,6 +174,7 @@ std::string HttpServer::url(const std::string& path) const {
 void HttpServer::set_mode(Mode m) { impl_->mode = m; }
 Mode HttpServer::mode() const { return impl_->mode; }
 void HttpServer::set_slow_ms(int ms) { impl_->slow_ms = ms; }
+void HttpServer::set_log_errors(bool on) { impl_->log_errors = on; }
 std::uint64_t HttpServer::requests() const { return impl_->requests; }
 
 void HttpServer::start_thread() {

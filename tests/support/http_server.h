@@ -37,6 +37,8 @@ class HttpServer {
   Mode mode() const;
   // How long "slow" mode waits before answering.
   void set_slow_ms(int ms);
+  // Also write "ERROR connection pool exhausted (max=20)" to stderr on each failing /health.
+  void set_log_errors(bool on);
   std::uint64_t requests() const;
 
   // Serves on a background thread until the destructor runs.

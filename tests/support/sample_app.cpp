@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
     vigil::testing::HttpServer server(port, address);
     server.set_mode(mode);
     server.set_slow_ms(slow_ms);
+    server.set_log_errors(true);
     std::cerr << "vigil-sample-app listening on http://" << address << ":" << server.port()
               << "/health\n";
     server.run_until_signal();

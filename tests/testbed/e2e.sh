@@ -12,7 +12,7 @@ source "$here/testbed.sh"
 
 CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts stop_is_clean
   http_fires_and_recovers peer_network unit_failures unit_bus_restart unit_template
-  journal_counts_exactly)
+  journal_counts_exactly incident_book incident_cli_access)
 
 fail() {
   echo "FAIL: $*" >&2
@@ -314,6 +314,122 @@ TOML
   (($(firing_count) == 1)) || fail "expected exactly one firing entry"
   tb vigil replay --config /etc/vigil/vigil.toml ssh | tee /dev/stderr | grep -q "203.0.113.45  10" ||
     fail "vigil replay does not count 10 for 203.0.113.45"
+}
+
+# The seed's first scenario, as the issue's "done when": the sample app answers 503 while its
+# unit logs "ERROR connection pool exhausted (max=20)". The HTTP check and the journal check of
+# the same service give exactly one SEV1 incident holding both facts; it survives kill -9 of
+# vigil with the same id and timeline; after recovery the postmortem has both facts and the
+# detection time.
+write_app_config() {
+  tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
+[agent]
+state_dir = "/var/lib/vigil"
+
+[[check]]
+name = "app-http"
+probe = "http"
+service = "app"
+team = "payments"
+unit = "sample-app.service"
+url = "http://127.0.0.1:8080/health"
+interval = "500ms"
+timeout = "400ms"
+recover_after = 2
+
+[[check]]
+name = "app-log"
+probe = "journal"
+service = "app"
+team = "payments"
+unit = "sample-app.service"
+pattern = "connection pool exhausted"
+window = "5s"
+interval = "500ms"
+recover_after = 1
+TOML
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "the app config is refused"
+  tb systemctl restart vigil
+  wait_until 10 tb systemctl is-active --quiet vigil || fail "vigil did not restart"
+  wait_until 10 tb vigil status || fail "vigil status does not answer (or the app is unhealthy)"
+}
+
+open_ids() { tb vigil incidents --open --json | grep -o '"id": "[^"]*"' | cut -d'"' -f4 | tr '\n' ' ' | sed 's/ $//'; }
+incident_sev() { tb vigil incidents | awk -v id="$1" '$1 == id {print $2}'; }
+
+case_incident_book() {
+  write_app_config
+  tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/fail
+  local ids id
+  wait_until 15 journal_has -u vigil MESSAGE_ID=5f1ae5c0b3b94a64a1e2e0d5a3b1c7e6 ||
+    fail "no incident was opened"
+  # Both checks fire; they must land in the one incident of service app.
+  wait_until 15 journal_has -u vigil VIGIL_CHECK=app-log VIGIL_STATE=firing ||
+    fail "the journal check did not fire on the app's log line"
+  ids=$(open_ids)
+  [[ $(wc -w <<<"$ids") == 1 ]] || fail "expected exactly one open incident, got: $ids"
+  id=$ids
+  [[ $(incident_sev "$id") == SEV1 ]] || fail "incident $id is not SEV1"
+  tb vigil status | tee /dev/stderr | grep -q "$id" || fail "vigil status does not show $id"
+  local show
+  show=$(tb vigil incident show "$id")
+  grep -q "503" <<<"$show" || fail "the incident's evidence lacks the 503"
+  grep -q "ERROR connection pool exhausted (max=20)" <<<"$show" ||
+    fail "the incident's evidence lacks the journal line"
+  grep -q "sample-app.service: active (running)" <<<"$show" ||
+    fail "the incident's evidence lacks the owner unit's state"
+
+  # kill -9 mid-incident: systemd restarts vigil, which continues the same incident.
+  local lines_before pid
+  lines_before=$(tb sh -c "wc -l < /var/lib/vigil/incidents/$id.jsonl")
+  pid=$(unit_prop vigil MainPID)
+  tb kill -KILL "$pid"
+  wait_until 20 sh -c "[ \"\$(nsenter --target $(testbed_leader "$TB") --all systemctl show -P MainPID vigil)\" != $pid ]" ||
+    fail "vigil was not restarted after kill -9"
+  wait_until 20 journal_has -u vigil --grep "incident $id .* is still open: continuing it" ||
+    fail "vigil did not continue incident $id after kill -9"
+  [[ $(open_ids) == "$id" ]] || fail "after kill -9: open incidents are '$(open_ids)', not $id"
+  (($(tb sh -c "wc -l < /var/lib/vigil/incidents/$id.jsonl") >= lines_before)) ||
+    fail "the timeline lost lines across kill -9"
+
+  # Recovery: both checks must recover (the journal window of 5 s runs out) before it resolves.
+  tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/ok
+  wait_until 30 journal_has -u vigil MESSAGE_ID=5f1ae5c0b3b94a64a1e2e0d5a3b1c7e8 VIGIL_INCIDENT="$id" ||
+    fail "incident $id was not resolved after recovery"
+  [[ -z "$(open_ids)" ]] || fail "incidents still open after recovery: $(open_ids)"
+  (($(tb sh -c 'ls /var/lib/vigil/incidents | wc -l') == 1)) ||
+    fail "expected one incident file, got: $(tb ls /var/lib/vigil/incidents)"
+  local pm
+  pm=$(tb vigil postmortem "$id")
+  echo "$pm" | head -n 60
+  grep -q "503" <<<"$pm" || fail "the postmortem lacks the 503"
+  grep -q "ERROR connection pool exhausted (max=20)" <<<"$pm" || fail "the postmortem lacks the journal line"
+  grep -q "Time to detect" <<<"$pm" || fail "the postmortem lacks the detection time"
+  grep -q "^## Timeline" <<<"$pm" || fail "the postmortem has no timeline"
+  grep -q "^## Root cause" <<<"$pm" || fail "the postmortem has no root-cause section"
+  # The same postmortem while vigil is stopped, from the timeline file.
+  tb systemctl stop vigil
+  tb vigil postmortem "$id" | grep -q "ERROR connection pool exhausted (max=20)" ||
+    fail "vigil postmortem does not work while vigil is stopped"
+}
+
+# The control socket is for root and the vigil group only; maintenance windows work and end.
+case_incident_cli_access() {
+  tb test -S /run/vigil/control.sock || fail "no control socket"
+  [[ $(tb stat -c '%a %G' /run/vigil/control.sock) == "660 vigil" ]] ||
+    fail "control socket is $(tb stat -c '%a %G' /run/vigil/control.sock), not 660 vigil"
+  tb useradd --no-create-home ops-member -G vigil
+  tb useradd --no-create-home outsider
+  tb runuser -u ops-member -- vigil status >/dev/null || fail "a vigil group member cannot run vigil status"
+  local out
+  out=$(tb runuser -u outsider -- vigil status 2>&1) && fail "an outsider could run vigil status"
+  grep -q "permission denied" <<<"$out" || fail "the outsider's error does not say why: $out"
+  tb vigil maintain --for 2s app | grep -q "until" || fail "vigil maintain failed"
+  tb vigil status | grep -q "^Maintenance: app until" || fail "vigil status does not show the window"
+  tb vigil maintain --for 1m no-such-check 2>&1 | grep -q "no check named 'no-such-check'" ||
+    fail "maintain accepted an unknown check"
+  wait_until 15 journal_has -u vigil --grep "maintenance window ended" ||
+    fail "the maintenance window did not end by itself"
 }
 
 cmd=${1:-}

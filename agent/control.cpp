@@ -1,0 +1,236 @@
+#include "agent/control.h"
+
+#include <grp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+namespace vigil {
+
+namespace asio = boost::asio;
+using local = asio::local::stream_protocol;
+
+namespace {
+
+// Why 1 MiB: the biggest request is a maintenance window with a list of check names.
+constexpr std::size_t kMaxRequest = 1 << 20;
+// Why 16: the CLI opens one connection per command; more at once is a script gone wrong.
+constexpr std::size_t kMaxConnections = 16;
+// A client must send its request within this, or it is dropped: a stuck client must not pin a
+// connection slot forever.
+constexpr std::chrono::seconds kRequestDeadline{5};
+
+std::string errno_string(int e) { return std::strerror(e); }
+
+// Gives the socket (and its directory) to the `vigil` group when it exists, so members can run
+// the CLI without root. Works without CAP_CHOWN: the owner may hand a file to a group it is a
+// member of (the unit adds SupplementaryGroups=vigil).
+void share_with_group(const std::string& path) {
+  ::chmod(path.c_str(), 0660);
+  const group* g = ::getgrnam("vigil");
+  if (g == nullptr) return;
+  if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) return;
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  struct stat st {};
+  if (!dir.empty() && ::stat(dir.c_str(), &st) == 0 && st.st_uid == ::geteuid()) {
+    if (::chown(dir.c_str(), static_cast<uid_t>(-1), g->gr_gid) == 0) {
+      ::chmod(dir.c_str(), 0750);
+    }
+  }
+}
+
+}  // namespace
+
+struct ControlServer::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& context, Handler h)
+      : io(context), acceptor(context), handler(std::move(h)) {}
+
+  struct Conn {
+    explicit Conn(asio::io_context& context) : socket(context), deadline(context) {}
+    local::socket socket;
+    asio::steady_timer deadline;
+    asio::streambuf in{kMaxRequest};
+    std::string out;
+  };
+
+  void accept() {
+    acceptor.async_accept(
+        [self = shared_from_this()](const boost::system::error_code& ec, local::socket s) {
+          if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
+          if (!ec) self->serve(std::move(s));
+          self->accept();
+        });
+  }
+
+  void serve(local::socket s) {
+    if (conns.size() >= kMaxConnections) {
+      boost::system::error_code ignored;
+      s.close(ignored);
+      return;
+    }
+    auto c = std::make_shared<Conn>(io);
+    c->socket = std::move(s);
+    conns.insert(c);
+    c->deadline.expires_after(kRequestDeadline);
+    c->deadline.async_wait([self = shared_from_this(), c](const boost::system::error_code& ec) {
+      if (!ec) self->drop(c);
+    });
+    asio::async_read_until(
+        c->socket, c->in, '\n',
+        [self = shared_from_this(), c](const boost::system::error_code& ec, std::size_t n) {
+          if (ec) {
+            self->drop(c);
+            return;
+          }
+          std::string line(asio::buffers_begin(c->in.data()),
+                           asio::buffers_begin(c->in.data()) + static_cast<std::ptrdiff_t>(n));
+          self->answer(c, line);
+        });
+  }
+
+  void answer(const std::shared_ptr<Conn>& c, const std::string& line) {
+    ControlPeer peer;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(c->socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      peer = ControlPeer{cred.uid, cred.gid, cred.pid};
+    }
+    nlohmann::json reply;
+    nlohmann::json request = nlohmann::json::parse(line, nullptr, false);
+    if (request.is_discarded() || !request.is_object()) {
+      reply = {{"ok", false}, {"error", "the request is not a JSON object"}};
+    } else {
+      try {
+        reply = handler(request, peer);
+      } catch (const std::exception& e) {
+        reply = {{"ok", false}, {"error", std::string("internal error: ") + e.what()}};
+      }
+    }
+    c->out = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    asio::async_write(c->socket, asio::buffer(c->out),
+                      [self = shared_from_this(), c](const boost::system::error_code&,
+                                                     std::size_t) { self->drop(c); });
+  }
+
+  void drop(const std::shared_ptr<Conn>& c) {
+    boost::system::error_code ignored;
+    c->deadline.cancel();
+    c->socket.close(ignored);
+    conns.erase(c);
+  }
+
+  asio::io_context& io;
+  local::acceptor acceptor;
+  Handler handler;
+  std::set<std::shared_ptr<Conn>> conns;
+  std::string path;
+};
+
+ControlServer::ControlServer(asio::io_context& io, Handler handler)
+    : impl_(std::make_shared<Impl>(io, std::move(handler))) {}
+
+ControlServer::~ControlServer() { stop(); }
+
+Result<bool> ControlServer::listen(const std::string& path) {
+  if (path.size() >= sizeof(sockaddr_un{}.sun_path)) {
+    return make_error("control socket path too long: " + path);
+  }
+  std::error_code fs_ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), fs_ec);
+  if (std::filesystem::exists(path, fs_ec)) {
+    // Somebody answering means another vigil is running; nobody answering means a stale file
+    // left by a crash, which is replaced.
+    local::socket probe(impl_->io);
+    boost::system::error_code ec;
+    probe.connect(local::endpoint(path), ec);
+    if (!ec) return make_error("another vigil is already answering on " + path);
+    ::unlink(path.c_str());
+  }
+  boost::system::error_code ec;
+  impl_->acceptor.open(local(), ec);
+  if (!ec) impl_->acceptor.bind(local::endpoint(path), ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error("cannot listen on " + path + ": " + ec.message());
+  impl_->path = path;
+  share_with_group(path);
+  impl_->accept();
+  return true;
+}
+
+void ControlServer::stop() {
+  if (!impl_) return;
+  boost::system::error_code ignored;
+  if (impl_->acceptor.is_open()) {
+    impl_->acceptor.close(ignored);
+    if (!impl_->path.empty()) ::unlink(impl_->path.c_str());
+  }
+  for (const auto& c : std::set<std::shared_ptr<Impl::Conn>>(impl_->conns)) impl_->drop(c);
+}
+
+Result<nlohmann::json> control_request(const std::string& path, const nlohmann::json& request,
+                                       int timeout_ms) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return make_error("socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_error("socket: " + errno_string(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  // NOLINTNEXTLINE: the sockets API takes a sockaddr*
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    const int e = errno;
+    if (e == ENOENT || e == ECONNREFUSED) {
+      return make_error("vigil is not running (nothing answers on " + path +
+                        "); start it with: systemctl start vigil");
+    }
+    if (e == EACCES || e == EPERM) {
+      return make_error("permission denied on " + path +
+                        ": run as root or as a member of the 'vigil' group");
+    }
+    return make_error("cannot connect to " + path + ": " + errno_string(e));
+  }
+  const std::string out = request.dump() + "\n";
+  for (std::size_t done = 0; done < out.size();) {
+    const ssize_t n = ::write(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_error("cannot send the request to vigil: " + errno_string(errno));
+    done += static_cast<std::size_t>(n);
+  }
+  std::string in;
+  char buf[65536];
+  while (in.empty() || in.back() != '\n') {
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, timeout_ms);
+    if (r == 0)
+      return make_error("vigil did not answer within " + std::to_string(timeout_ms) + " ms");
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return make_error("poll: " + errno_string(errno));
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error("cannot read vigil's answer: " + errno_string(errno));
+    if (n == 0) break;
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  nlohmann::json reply = nlohmann::json::parse(in, nullptr, false);
+  if (reply.is_discarded() || !reply.is_object()) {
+    return make_error("vigil's answer is not valid JSON");
+  }
+  return reply;
+}
+
+}  // namespace vigil

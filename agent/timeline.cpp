@@ -1,0 +1,478 @@
+#include "agent/timeline.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <utility>
+
+namespace vigil {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+// Written in insertion order, so "at" and "type" come first: the files are read by people too
+// (`tail -f`, `grep`), not only by load().
+using OrderedJson = nlohmann::ordered_json;
+
+// Why 128: ids are "YYYYMMDD-HHMMSS-<slug of at most 40>" plus a "-N" suffix, far below it, and
+// far below NAME_MAX (255) with the ".jsonl" extension.
+constexpr std::size_t kMaxIdLength = 128;
+
+// Why 64: error messages quote the offending value; a hostile 10 kB value must not flood the log.
+constexpr std::size_t kMaxQuoted = 64;
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+std::string in_quotes(std::string_view text) {
+  std::string out = "\"";
+  out += text.substr(0, kMaxQuoted);
+  if (text.size() > kMaxQuoted) out += "...";
+  out += '"';
+  return out;
+}
+
+// Closes the fd on every return path.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Makes a new directory entry durable. Best effort: the entry is already there for this boot.
+void sync_dir(const fs::path& dir) {
+  const fs::path d = dir.empty() ? fs::path(".") : dir;
+  const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// mkdir -p with mode 0750 (incident timelines name hosts, services and journal lines: not for
+// every local user), fsyncing the parent of each directory it creates.
+Result<bool> make_dirs(const fs::path& dir) {
+  const auto made = [&dir]() -> Result<bool> {
+    sync_dir(dir.parent_path());
+    return true;
+  };
+  if (::mkdir(dir.c_str(), 0750) == 0) return made();
+  int err = errno;
+  if (err == ENOENT && dir.has_parent_path() && dir.parent_path() != dir) {
+    if (Result<bool> r = make_dirs(dir.parent_path()); !r) return r;
+    if (::mkdir(dir.c_str(), 0750) == 0) return made();
+    err = errno;
+  }
+  if (err == EEXIST) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return true;
+    return make_error("cannot create " + dir.string() + ": not a directory");
+  }
+  return make_error("cannot create " + dir.string() + ": " + errno_text(err));
+}
+
+Result<std::string> read_all(const std::string& path) {
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0) return make_error("cannot read " + path + ": " + errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    return make_error("cannot read " + path + ": " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) return make_error("cannot read " + path + ": not a regular file");
+  std::string data;
+  data.reserve(static_cast<std::size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error("cannot read " + path + ": " + errno_text(errno));
+    }
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+  return data;
+}
+
+bool blank(std::string_view line) {
+  return std::all_of(line.begin(), line.end(),
+                     [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+}
+
+// The typed getters of from_json_line: absent is fine (the default stays), present with the
+// wrong JSON type is an error.
+class Reader {
+ public:
+  explicit Reader(const Json& j) : j_(j) {}
+
+  // The string under `name`, or nullptr if absent; sets error() if it is not a string.
+  const std::string* string(const char* name) {
+    const auto it = j_.find(name);
+    if (it == j_.end()) return nullptr;
+    if (!it->is_string()) {
+      fail(std::string("\"") + name + "\" is not a string");
+      return nullptr;
+    }
+    return &it->get_ref<const std::string&>();
+  }
+  void text(const char* name, std::string& out) {
+    if (const std::string* s = string(name)) out = *s;
+  }
+  void severity(const char* name, std::optional<Severity>& out) {
+    const std::string* s = string(name);
+    if (s == nullptr) return;
+    out = parse_severity(*s);
+    if (!out) fail(std::string("unknown ") + name + " " + in_quotes(*s) + " (expected SEV1..SEV3)");
+  }
+  void time(const char* name, std::optional<TimePoint>& out) {
+    const std::string* s = string(name);
+    if (s == nullptr) return;
+    out = parse_time(*s);
+    if (!out)
+      fail(std::string("bad \"") + name + "\" time " + in_quotes(*s) + " (expected RFC 3339 UTC)");
+  }
+  void strings(const char* name, std::vector<std::string>& out) {
+    const auto it = j_.find(name);
+    if (it == j_.end()) return;
+    if (!it->is_array()) return fail(std::string("\"") + name + "\" is not an array");
+    for (const Json& v : *it) {
+      if (!v.is_string()) return fail(std::string("\"") + name + "\" holds a non-string");
+      out.push_back(v.get<std::string>());
+    }
+  }
+  void string_map(const char* name, std::map<std::string, std::string>& out) {
+    const auto it = j_.find(name);
+    if (it == j_.end()) return;
+    if (!it->is_object()) return fail(std::string("\"") + name + "\" is not an object");
+    for (const auto& [k, v] : it->items()) {
+      if (!v.is_string())
+        return fail(std::string("\"") + name + "\": " + in_quotes(k) + " is not a string");
+      out[k] = v.get<std::string>();
+    }
+  }
+
+  void fail(std::string message) {
+    if (error_.empty()) error_ = std::move(message);  // the first error is the one to fix
+  }
+  const std::string& error() const { return error_; }
+
+ private:
+  const Json& j_;
+  std::string error_;
+};
+
+// Two digits or four, for parse_time.
+std::optional<int> digits(std::string_view s, std::size_t pos, std::size_t n) {
+  if (pos + n > s.size()) return std::nullopt;
+  int v = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return std::nullopt;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string format_time(TimePoint t) {
+  using namespace std::chrono;
+  const auto ms = floor<milliseconds>(t);
+  const sys_days day = floor<days>(ms);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{ms - day};
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count()),
+                static_cast<int>(hms.subseconds().count()));
+  return buf;
+}
+
+std::optional<TimePoint> parse_time(std::string_view s) {
+  using namespace std::chrono;
+  // YYYY-MM-DDTHH:MM:SS is 19 characters; then an optional fraction, then Z.
+  if (s.size() < 20) return std::nullopt;
+  const auto y = digits(s, 0, 4);
+  const auto mo = digits(s, 5, 2);
+  const auto d = digits(s, 8, 2);
+  const auto h = digits(s, 11, 2);
+  const auto mi = digits(s, 14, 2);
+  const auto sec = digits(s, 17, 2);
+  if (!y || !mo || !d || !h || !mi || !sec) return std::nullopt;
+  if (s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') || s[13] != ':' ||
+      s[16] != ':') {
+    return std::nullopt;
+  }
+  // No leap second (60): vigil never writes one, and TimePoint cannot hold one.
+  if (*h > 23 || *mi > 59 || *sec > 59) return std::nullopt;
+  std::size_t pos = 19;
+  std::int64_t nanos = 0;
+  if (s[pos] == '.') {
+    const std::size_t start = ++pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
+    const std::size_t n = pos - start;
+    if (n == 0 || n > 9) return std::nullopt;
+    for (std::size_t i = start; i < pos; ++i) nanos = nanos * 10 + (s[i] - '0');
+    for (std::size_t i = n; i < 9; ++i) nanos *= 10;
+  }
+  if (pos + 1 != s.size() || (s[pos] != 'Z' && s[pos] != 'z')) return std::nullopt;
+  const year_month_day ymd{year{*y}, month{static_cast<unsigned>(*mo)},
+                           day{static_cast<unsigned>(*d)}};
+  if (!ymd.ok()) return std::nullopt;
+  // In seconds first: TimePoint counts nanoseconds on libstdc++ (years 1678..2261), and
+  // sys_seconds cannot overflow for four-digit years.
+  const sys_seconds whole = sys_days{ymd} + hours{*h} + minutes{*mi} + seconds{*sec};
+  if (whole < floor<seconds>(TimePoint::min()) + seconds{1} ||
+      whole >= floor<seconds>(TimePoint::max())) {
+    return std::nullopt;
+  }
+  return time_point_cast<Clock::duration>(whole) +
+         duration_cast<Clock::duration>(nanoseconds{nanos});
+}
+
+bool valid_incident_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxIdLength) return false;
+  const auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (!alnum(id.front())) return false;  // no ".", "..", ".hidden", "-flag"
+  return std::all_of(id.begin(), id.end(),
+                     [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
+}
+
+std::string to_json_line(const TimelineEvent& e) {
+  OrderedJson j;
+  j["at"] = format_time(e.at);
+  j["type"] = std::string(to_string(e.type));
+  const auto text = [&j](const char* name, const std::string& value) {
+    if (!value.empty()) j[name] = value;
+  };
+  text("check", e.check);
+  text("key", e.key);
+  text("text", e.text);
+  if (e.severity) j["severity"] = std::string(to_string(*e.severity));
+  if (e.previous) j["previous"] = std::string(to_string(*e.previous));
+  if (e.state) j["state"] = std::string(to_string(*e.state));
+  if (e.since) j["since"] = format_time(*e.since);
+  text("finding", e.finding);
+  text("failure", e.failure);
+  if (!e.evidence.empty()) j["evidence"] = e.evidence;
+  // Empty field values are kept: "service": "" is a fact apply() reads like any other.
+  if (!e.fields.empty()) j["fields"] = e.fields;
+  // replace: journal lines can hold any bytes; invalid UTF-8 becomes U+FFFD instead of throwing.
+  // Non-ASCII stays UTF-8 (readable with grep); control characters, '\n' included, are escaped.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Result<TimelineEvent> from_json_line(std::string_view line) {
+  Json j;
+  try {
+    j = Json::parse(line.begin(), line.end());
+  } catch (const Json::parse_error& err) {
+    // what() is "[json.exception.parse_error.101] parse error at line 1, column 3: ..."; keep
+    // the part a person reads.
+    std::string why = err.what();
+    if (const auto p = why.find("] "); p != std::string::npos) why.erase(0, p + 2);
+    return make_error("bad JSON: " + why);
+  }
+  if (!j.is_object()) return make_error("not a JSON object");
+  Reader r(j);
+  TimelineEvent e;
+
+  const std::string* at = r.string("at");
+  if (!r.error().empty()) return make_error(r.error());
+  if (at == nullptr) return make_error("missing \"at\"");
+  const std::optional<TimePoint> when = parse_time(*at);
+  if (!when) return make_error("bad \"at\" time " + in_quotes(*at) + " (expected RFC 3339 UTC)");
+  e.at = *when;
+
+  const std::string* type = r.string("type");
+  if (!r.error().empty()) return make_error(r.error());
+  if (type == nullptr) return make_error("missing \"type\"");
+  const std::optional<TimelineEvent::Type> t = parse_event_type(*type);
+  if (!t) return make_error("unknown event type " + in_quotes(*type));
+  e.type = *t;
+
+  r.text("check", e.check);
+  r.text("key", e.key);
+  r.text("text", e.text);
+  r.severity("severity", e.severity);
+  r.severity("previous", e.previous);
+  if (const std::string* s = r.string("state")) {
+    e.state = parse_incident_state(*s);
+    if (!e.state) r.fail("unknown state " + in_quotes(*s));
+  }
+  r.time("since", e.since);
+  r.text("finding", e.finding);
+  r.text("failure", e.failure);
+  r.strings("evidence", e.evidence);
+  r.string_map("fields", e.fields);
+  if (!r.error().empty()) return make_error(r.error());
+  return e;
+}
+
+IncidentStore::IncidentStore(std::string dir) : dir_(std::move(dir)) {
+  while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
+}
+
+std::string IncidentStore::path_of(const std::string& id) const {
+  return dir_ + "/" + id + ".jsonl";
+}
+
+Result<bool> IncidentStore::append(const std::string& id, const TimelineEvent& e) {
+  if (!valid_incident_id(id)) return make_error("invalid incident id " + in_quotes(id));
+  const std::string path = path_of(id);
+  // O_RDWR, not O_WRONLY: append() reads the last byte to repair a torn line (below).
+  // O_NOFOLLOW: the directory is ours; a symlink in it is not a timeline.
+  constexpr int kFlags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW;
+  bool created = false;
+  int raw = ::open(path.c_str(), kFlags);
+  if (raw < 0 && errno == ENOENT) {
+    if (e.type != TimelineEvent::Type::opened) {
+      return make_error("cannot append to " + path + ": no such timeline, and a new one must " +
+                        "start with an \"opened\" event, not " + in_quotes(to_string(e.type)));
+    }
+    if (Result<bool> r = make_dirs(dir_); !r) return r;
+    // O_EXCL tells whether this call created the file (and so must sync the directory).
+    raw = ::open(path.c_str(), kFlags | O_CREAT | O_EXCL, 0640);
+    created = raw >= 0;
+    if (raw < 0 && errno == EEXIST) raw = ::open(path.c_str(), kFlags);
+  }
+  if (raw < 0) return make_error("cannot open " + path + ": " + errno_text(errno));
+  const Fd fd(raw);
+
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    return make_error("cannot stat " + path + ": " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) return make_error("cannot append to " + path + ": not a regular file");
+  std::string data;
+  if (st.st_size > 0) {
+    // A crash mid-write left a line without its newline: start a new line, so this event is
+    // not glued to the fragment (load() then skips the fragment alone).
+    char last = '\n';
+    if (::pread(fd.get(), &last, 1, st.st_size - 1) != 1) {
+      return make_error("cannot read " + path + ": " + errno_text(errno));
+    }
+    if (last != '\n') data += '\n';
+  }
+  data += to_json_line(e);
+  data += '\n';
+
+  // One write() in practice; the loop only matters for EINTR and short writes (disk full).
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      // Take the partial line back, so the file stays whole lines. If that fails too, the
+      // newline repair above handles the fragment on the next append.
+      const bool undone = ::ftruncate(fd.get(), st.st_size) == 0;
+      return make_error("cannot write " + path + ": " + errno_text(err) +
+                        (undone ? "" : " (a partial line is left; load() will skip it)"));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(fd.get()) != 0) {
+    return make_error("cannot sync " + path + ": " + errno_text(errno));
+  }
+  if (created) sync_dir(dir_);
+  return true;
+}
+
+Result<IncidentStore::Loaded> IncidentStore::load(const std::string& id) const {
+  if (!valid_incident_id(id)) return make_error("invalid incident id " + in_quotes(id));
+  const std::string path = path_of(id);
+  Result<std::string> read = read_all(path);
+  if (!read) return read.error();
+  const std::string& data = *read;
+
+  Loaded out;
+  out.incident.id = id;
+  bool any = false;
+  int line_no = 0;
+  std::size_t pos = 0;
+  while (pos < data.size()) {
+    ++line_no;
+    const std::size_t nl = data.find('\n', pos);
+    const bool torn = nl == std::string::npos;
+    const std::size_t end = torn ? data.size() : nl;
+    const std::string_view line(data.data() + pos, end - pos);
+    pos = torn ? data.size() : nl + 1;
+    if (blank(line)) continue;
+
+    // A last line without its newline is kept if it parses: a prefix of a JSON object is never
+    // a whole object, so only the newline was lost. Keeping it also matches what happens once
+    // the next append() has put a newline after it.
+    Result<TimelineEvent> e = from_json_line(line);
+    const std::string where = path + ":" + std::to_string(line_no) + ": ";
+    if (!e) {
+      ++out.skipped;
+      out.warnings.push_back(
+          where + (torn ? "torn last line (no newline), skipped: " : "unreadable line, skipped: ") +
+          e.error().message);
+      continue;
+    }
+    if (!any && e->type != TimelineEvent::Type::opened) {
+      return make_error(where + "the first event is " + in_quotes(to_string(e->type)) +
+                        ", not \"opened\"");
+    }
+    any = true;
+    try {
+      out.incident.apply(*e);
+    } catch (const std::exception& ex) {
+      // apply() parses some fields (e.g. "raised" with std::stoi); a corrupt value must not
+      // stop the daemon from starting. The event is in the timeline, its effect maybe partial.
+      out.warnings.push_back(where + "event not fully applied: " + ex.what());
+    }
+  }
+  if (!any) {
+    return make_error(path + ": no event" +
+                      (out.skipped > 0 ? " (" + std::to_string(out.skipped) + " lines unreadable)"
+                                       : std::string()));
+  }
+  return out;
+}
+
+bool IncidentStore::exists(const std::string& id) const {
+  if (!valid_incident_id(id)) return false;
+  struct stat st {};
+  return ::lstat(path_of(id).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::vector<std::string> IncidentStore::list() const {
+  std::vector<std::string> ids;
+  std::error_code ec;
+  fs::directory_iterator it(dir_, ec);
+  if (ec) return ids;
+  constexpr std::string_view kExt = ".jsonl";
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const std::string name = it->path().filename().string();
+    if (name.size() <= kExt.size() || !name.ends_with(kExt)) continue;
+    std::string id = name.substr(0, name.size() - kExt.size());
+    if (!valid_incident_id(id) || !it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+    ids.push_back(std::move(id));
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+}  // namespace vigil
