@@ -65,6 +65,7 @@ Commands:
 
   status         The running agent: its checks and their states, open incidents with
                  their severity and age, maintenance windows (like `systemctl status`).
+                 Exit 0: running, no incident open; 1: incidents open; 3: not running.
   incidents      Incidents, newest last; --open only open ones, --since 24h only those
                  detected within the last 24 hours.
   incident show  One incident: severity, state, members, evidence and its timeline.

@@ -136,8 +136,8 @@ void Daemon::stop() {
   housekeeping_.cancel();
   control_.stop();
   if (metrics_) metrics_->stop();
-  for (auto& [unit, o] : owner_units_) units_.unwatch(o.watch);
   owner_units_.clear();
+  units_.shutdown();
   boost::system::error_code ignored;
   signals_.cancel(ignored);
   signals_.clear(ignored);

@@ -413,6 +413,18 @@ void UnitWatcher::unwatch(WatchId id) {
 
 bool UnitWatcher::connected() const { return impl_->bus != nullptr; }
 
+void UnitWatcher::shutdown() {
+  Impl& im = *impl_;
+  for (auto& [name, e] : im.units) {
+    if (e->retry) e->retry->cancel();
+  }
+  im.teardown();
+  im.units.clear();
+  im.watch_units.clear();
+  im.reconnect_timer.cancel();
+  im.reconnect_pending = false;
+}
+
 namespace {
 
 struct ListCall {

@@ -47,6 +47,9 @@ class UnitWatcher {
   // Stops a watch; its callback is not called again.
   void unwatch(WatchId id);
   bool connected() const;
+  // Drops every watch and the bus connection and cancels the timers, so io.run() can return.
+  // A later watch() connects again.
+  void shutdown();
   // Loaded units whose names match any of the systemd glob `patterns` ("app@*.service"), via
   // Manager.ListUnitsByPatterns. `done` runs on the loop; with an empty list if the bus is down.
   void list(const std::vector<std::string>& patterns,

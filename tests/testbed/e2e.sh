@@ -370,7 +370,10 @@ case_incident_book() {
   [[ $(wc -w <<<"$ids") == 1 ]] || fail "expected exactly one open incident, got: $ids"
   id=$ids
   [[ $(incident_sev "$id") == SEV1 ]] || fail "incident $id is not SEV1"
-  tb vigil status | tee /dev/stderr | grep -q "$id" || fail "vigil status does not show $id"
+  local status
+  status=$(tb vigil status) && fail "vigil status exits 0 with an incident open"
+  echo "$status"
+  grep -q "^$id  *SEV1  *triaged" <<<"$status" || fail "vigil status does not show $id as SEV1"
   local show
   show=$(tb vigil incident show "$id")
   grep -q "503" <<<"$show" || fail "the incident's evidence lacks the 503"
@@ -425,9 +428,11 @@ case_incident_cli_access() {
   out=$(tb runuser -u outsider -- vigil status 2>&1) && fail "an outsider could run vigil status"
   grep -q "permission denied" <<<"$out" || fail "the outsider's error does not say why: $out"
   tb vigil maintain --for 2s app | grep -q "until" || fail "vigil maintain failed"
-  tb vigil status | grep -q "^Maintenance: app until" || fail "vigil status does not show the window"
-  tb vigil maintain --for 1m no-such-check 2>&1 | grep -q "no check named 'no-such-check'" ||
-    fail "maintain accepted an unknown check"
+  local status
+  status=$(tb vigil status) || true
+  grep -q "^Maintenance: app until" <<<"$status" || fail "vigil status does not show the window: $status"
+  out=$(tb vigil maintain --for 1m no-such-check 2>&1) && fail "maintain accepted an unknown check"
+  grep -q "no check named 'no-such-check'" <<<"$out" || fail "maintain's refusal does not say why: $out"
   wait_until 15 journal_has -u vigil --grep "maintenance window ended" ||
     fail "the maintenance window did not end by itself"
 }
