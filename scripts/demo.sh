@@ -96,9 +96,34 @@ step() { # step "title" "pattern" command...
   sleep 1.2
 }
 
-step "incident 1: the app answers 503 (connection pool exhausted)" "app: SEV1 firing" \
+say "naming the app's service and owner unit, and watching its log (systemctl reload vigil)"
+# The HTTP check and the journal check name the same service: one incident for both.
+tb sed -i 's/^name = "app"$/name = "app"\nservice = "app"\nteam = "web"\nunit = "sample-app.service"/' \
+  /etc/vigil/vigil.toml
+tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+
+[[check]]
+name = "app-log"
+probe = "journal"
+service = "app"
+team = "web"
+unit = "sample-app.service"
+pattern = "connection pool exhausted"
+window = "5s"
+TOML
+m=$(mark); t=$(date +%s%N)
+tb systemctl reload vigil
+wait_for "configuration reloaded: Watching 2" "$m" "$t"
+
+step "incident 1: the app answers 503 and logs 'connection pool exhausted'" "app: SEV1 firing" \
   tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/fail
-step "restoring the app" "app: recovered" tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/ok
+wait_for "app-log: SEV2 firing" "$m" "$t"
+say "vigil status   (one incident for the service, holding both facts)"
+tb vigil status || true
+id=$(tb vigil incidents --open --json | grep -o '"id": "[^"]*"' | cut -d'"' -f4 | head -n 1)
+step "restoring the app" "incident $id: resolved" tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/ok
+say "vigil postmortem $id   (a blameless draft from the incident's timeline)"
+tb vigil postmortem "$id" | sed -n '/^# Postmortem/,/^## Mitigations/p'
 step "incident 2: the app gets slow (200ms; latency_warn is 150ms)" "app: SEV3 firing" \
   tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/slow
 step "restoring the app" "app: recovered" tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/ok
@@ -138,7 +163,7 @@ match = "SEV1"
 TOML
 m=$(mark); t=$(date +%s%N)
 tb systemctl reload vigil
-wait_for "configuration reloaded: Watching 3" "$m" "$t"
+wait_for "configuration reloaded: Watching 4" "$m" "$t"
 sleep 1
 m=$(mark); t=$(date +%s%N)
 tb touch /run/worker-broken
@@ -164,6 +189,9 @@ wait_for "reload refused" "$m" "$t"
 tb cp /root/vigil.toml.good /etc/vigil/vigil.toml
 sleep 0.5
 tb systemctl status vigil --no-pager --lines=0 | sed -n '1,9p'
+
+say "vigil incidents   (every incident of the demo, from the timelines in /var/lib/vigil/incidents)"
+tb vigil incidents
 
 say "stopping vigil"
 tb systemctl stop vigil
