@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -261,10 +262,13 @@ class Validator {
     }
     if (auto b = get_bool(*t, "dry_run", where)) out.dry_run = *b ? DryRun::yes : DryRun::no;
     if (auto s = get_string(*t, "control_socket", where)) {
+      // Why 100: a socket path must fit sun_path with its NUL: 108 bytes on Linux, 104 on the
+      // BSDs. 100 fits everywhere, and the error comes now rather than at bind().
       if (s->empty() || s->front() != '/' || s->size() > 100) {
         error(t->get("control_socket")->source(),
               where + "'control_socket' must be an absolute path of at most 100 bytes, not \"" +
-                  *s + "\"");
+                  *s + "\"" +
+                  (s->size() > 100 ? " (" + std::to_string(s->size()) + " bytes)" : std::string()));
       } else {
         out.control_socket = *s;
       }
@@ -277,7 +281,13 @@ class Validator {
       }
     }
     if (const toml::node* n = t->get("upgrade_after")) {
-      if (const auto* z = n->as_string(); z != nullptr && (z->get() == "0" || z->get() == "off")) {
+      // "0s" (or "0m", ...) is zero too: it means never, like "0", not "too short".
+      const auto* z = n->as_string();
+      const auto zero = [](const std::string& v) {
+        const Result<Duration> d = parse_duration(v);
+        return d && d->count() == 0;
+      };
+      if (z != nullptr && (z->get() == "0" || z->get() == "off" || zero(z->get()))) {
         out.upgrade_after = Duration::zero();
       } else if (auto d = get_duration(*t, "upgrade_after", Duration(1'000), where)) {
         out.upgrade_after = *d;
@@ -287,20 +297,32 @@ class Validator {
 
   // "" when `text` is "ADDRESS:PORT" with a loopback address (127.0.0.0/8 or [::1]) and a
   // port 1-65535; otherwise what is wrong. Metrics carry check names and incident counts:
-  // they must not be served off the host by a typo.
+  // they must not be served off the host by a typo. Splits the text as the daemon's
+  // parse_listen_address does (IPv6 only in brackets), so that what passes here also binds.
   static std::string loopback_address_error(const std::string& text) {
-    const auto colon = text.rfind(':');
-    if (colon == std::string::npos) {
-      return "must be \"ADDRESS:PORT\" (e.g. \"127.0.0.1:9717\"), not \"" + text + "\"";
+    const std::string expected =
+        "must be \"ADDRESS:PORT\" (e.g. \"127.0.0.1:9717\"), not \"" + text + "\"";
+    std::string host, port;
+    if (!text.empty() && text.front() == '[') {
+      const auto close = text.find(']');
+      if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+        return expected;
+      }
+      host = text.substr(1, close - 1);
+      port = text.substr(close + 2);
+    } else {
+      const auto colon = text.rfind(':');
+      if (colon == std::string::npos) return expected;
+      host = text.substr(0, colon);
+      port = text.substr(colon + 1);
+      if (host.find(':') != std::string::npos) {
+        return "needs brackets around an IPv6 address, as in \"[::1]:9717\", not \"" + text + "\"";
+      }
     }
-    std::string host = text.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-      host = host.substr(1, host.size() - 2);
-    }
-    const std::string port = text.substr(colon + 1);
-    const bool port_ok = !port.empty() && port.size() <= 5 &&
-                         std::all_of(port.begin(), port.end(), ::isdigit) && std::stoi(port) >= 1 &&
-                         std::stoi(port) <= 65535;
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    const bool port_ok = !port.empty() && port.size() <= 5 && ec == std::errc() &&
+                         end == port.data() + port.size() && value >= 1 && value <= 65535;
     if (!port_ok) return "has an invalid port \"" + port + "\" (1-65535)";
     auto ip = parse_ip(host);
     if (!ip) return "has an invalid address \"" + host + "\": " + ip.error().message;
@@ -589,24 +611,35 @@ class Validator {
       }
     }
     if (auto v = get_int(t, "flap_window", 4, 64, where)) c.flap.window = *v;
+    // As written ("0.6"), not std::to_string's "0.600000".
+    const auto fraction = [](double v) {
+      std::ostringstream out;
+      out << v;
+      return out.str();
+    };
+    bool flap_ok = true;
     for (const char* key : {"flap_low", "flap_high"}) {
       const toml::node* n = t.get(key);
       if (n == nullptr) continue;
       std::optional<double> v;
       if (const auto* f = n->as_floating_point()) v = f->get();
-      if (!v || *v <= 0.0 || *v >= 1.0) {
+      // Written as "inside (0, 1)" so that nan is refused too.
+      if (!v || !(*v > 0.0 && *v < 1.0)) {
         error(n->source(), where + "'" + key +
                                "' must be a fraction between 0 and 1 (e.g. 0.25), not " +
-                               (v ? std::to_string(*v) : std::string(type_name(*n))));
+                               (v ? fraction(*v) : std::string(type_name(*n))));
+        flap_ok = false;
         continue;
       }
       (std::string_view(key) == "flap_low" ? c.flap.low : c.flap.high) = *v;
     }
-    if (c.flap.low >= c.flap.high) {
+    if (flap_ok && c.flap.low >= c.flap.high) {
       const toml::node* n = t.get("flap_low") ? t.get("flap_low") : t.get("flap_high");
+      const auto given = [&t](const char* key) { return t.get(key) ? ")" : ", the default)"; };
       error(n != nullptr ? n->source() : t.source(),
-            where + "'flap_low' (" + std::to_string(c.flap.low) + ") must be below 'flap_high' (" +
-                std::to_string(c.flap.high) + "): the gap between them is the hysteresis");
+            where + "'flap_low' (" + fraction(c.flap.low) + given("flap_low") +
+                " must be below 'flap_high' (" + fraction(c.flap.high) + given("flap_high") +
+                ": the gap between them is the hysteresis");
     }
     if (c.probe == "http" && t.get("unit") != nullptr) {
       if (auto u = get_string(t, "unit", where)) {

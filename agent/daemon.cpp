@@ -97,6 +97,21 @@ void Daemon::start() {
   apply(config_);
   load_incidents();
   load_maintenance();
+  // A window that ended while vigil was down must not keep its incidents silenced.
+  for (const Incident* inc : book_.open()) {
+    if (!inc->maintenance) continue;
+    const bool still = std::any_of(inc->members.begin(), inc->members.end(), [&](const auto& m) {
+      return in_maintenance(m.second.check, started_);
+    });
+    if (still) continue;
+    TimelineEvent e;
+    e.at = started_;
+    e.type = TimelineEvent::Type::maintenance;
+    e.text = "maintenance window ended while vigil was stopped";
+    e.fields["maintenance"] = "no";
+    record(book_.record(inc->id, e));
+    break;  // record() may change the open list; the rest are handled by housekeeping
+  }
   if (auto listening = control_.listen(config_.agent.control_socket); !listening) {
     // The checks still run: losing the CLI must not cost the monitoring.
     sys::log_error("control socket: " + listening.error().message +
@@ -184,6 +199,11 @@ void Daemon::apply(Config config) {
     }
     if (auto old = runners_.find(c.name); old != runners_.end()) {
       r->classifiers = old->second->classifiers;
+      // The new probe starts without the old one's memory of failing keys: tell it, so their
+      // recovery is still reported (the journal probe reports it only as a window running out).
+      for (const auto& [key, k] : r->classifiers) {
+        if (k.state().firing) r->probe->assume_failing(key);
+      }
       r->flaps = old->second->flaps;
       r->runs = old->second->runs;
       r->failures = old->second->failures;
@@ -191,11 +211,17 @@ void Daemon::apply(Config config) {
     }
     next.emplace(c.name, r);
   }
+  std::vector<std::string> removed;
   for (auto& [name, r] : runners_) {
     r->timer.cancel();
     if (r->probe) r->probe->cancel();
+    if (next.count(name) == 0) removed.push_back(name);
   }
   runners_ = std::move(next);
+  // Incidents of checks that no longer exist would otherwise never resolve.
+  for (const std::string& name : removed) {
+    record(book_.retire(name, "check removed from the configuration", Clock::now()));
+  }
   grid_start_ = asio::steady_timer::clock_type::now();
   for (auto& [name, r] : runners_) {
     if (r->probe->event_driven()) {
@@ -206,7 +232,7 @@ void Daemon::apply(Config config) {
       schedule_first(r);
     }
   }
-  watch_owner_units();
+  watch_owner_units(config);
   // The parsed TOML document and the old checks were freed just now; give the memory back
   // instead of keeping it in malloc's free lists for the life of the daemon.
   malloc_trim(0);
@@ -368,9 +394,9 @@ void Daemon::gather_evidence(const CheckConfig& check, const std::string& key, T
                             std::move(lines), at));
 }
 
-void Daemon::watch_owner_units() {
+void Daemon::watch_owner_units(const Config& config) {
   std::set<std::string> wanted;
-  for (const CheckConfig& c : config_.checks) {
+  for (const CheckConfig& c : config.checks) {
     if (!c.owner_unit.empty()) wanted.insert(c.owner_unit);
   }
   for (auto it = owner_units_.begin(); it != owner_units_.end();) {
@@ -407,9 +433,18 @@ void Daemon::load_incidents() {
       book_.restore(std::move(inc));  // keeps its id taken
       continue;
     }
+    std::set<std::string> gone;
     for (const auto& [k, m] : inc.members) {
       const auto r = runners_.find(m.check);
-      if (r == runners_.end() || !m.firing) continue;
+      if (r == runners_.end()) {
+        if (m.firing || m.flapping) gone.insert(m.check);
+        continue;
+      }
+      if (m.flapping && r->second->check.journal() == nullptr) {
+        auto f = r->second->flaps.emplace(m.key, FlapDetector(r->second->check.flap)).first;
+        f->second.restore_flapping();
+      }
+      if (!m.firing) continue;
       Classifier::State st;
       st.firing = true;
       st.severity = m.severity;
@@ -422,6 +457,9 @@ void Daemon::load_incidents() {
                   ") is still open: continuing it");
     book_.restore(std::move(inc));
     ++restored;
+    for (const std::string& check : gone) {
+      record(book_.retire(check, "check no longer in the configuration", Clock::now()));
+    }
   }
   if (restored > 0) sys::log_info("continuing " + std::to_string(restored) + " open incident(s)");
 }

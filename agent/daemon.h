@@ -67,7 +67,7 @@ class Daemon {
   void load_incidents();
   void record(std::vector<IncidentBook::Change> changes);
   void gather_evidence(const CheckConfig& check, const std::string& key, TimePoint at);
-  void watch_owner_units();
+  void watch_owner_units(const Config& config);
   bool in_maintenance(const std::string& check, TimePoint now) const;
   void save_maintenance() const;
   void load_maintenance();

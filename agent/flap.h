@@ -41,6 +41,9 @@ class FlapDetector {
 
   // Whether the last start has not yet been followed by a stop.
   bool flapping() const { return flapping_; }
+  // After a restart: the check was flapping (its incident says so). Starts in that state, so
+  // that calming down is reported and the incident can close.
+  void restore_flapping() { flapping_ = true; }
 
   // State changes between consecutive kept results / (kept results - 1), in [0, 1]; 0 with
   // fewer than 2 results.

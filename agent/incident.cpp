@@ -195,6 +195,14 @@ Incident* IncidentBook::open_incident(const std::string& dedupe_key) {
   return it == open_.end() ? nullptr : &it->second;
 }
 
+Incident* IncidentBook::incident_for(const CheckConfig& check, const std::string& key) {
+  for (auto& [id, inc] : open_) {
+    const auto m = inc.members.find({check.name, key});
+    if (m != inc.members.end() && (m->second.firing || m->second.flapping)) return &inc;
+  }
+  return open_incident(dedupe_key(check, key));
+}
+
 const Incident* IncidentBook::open_for(const std::string& dedupe_key) const {
   const auto k = by_key_.find(dedupe_key);
   if (k == by_key_.end()) return nullptr;
@@ -330,7 +338,7 @@ void IncidentBook::maybe_resolve(Incident& inc, TimePoint at, std::vector<Change
 std::vector<IncidentBook::Change> IncidentBook::on_finding(const CheckConfig& check,
                                                            const Finding& f, bool maintenance) {
   std::vector<Change> out;
-  Incident* inc = open_incident(dedupe_key(check, f.key));
+  Incident* inc = incident_for(check, f.key);
   const bool opening = inc == nullptr;
   if (opening) {
     if (f.kind == Finding::Kind::recovered) return out;  // nothing open: nothing to resolve
@@ -391,7 +399,7 @@ std::vector<IncidentBook::Change> IncidentBook::add_evidence(const CheckConfig& 
                                                              std::vector<std::string> lines,
                                                              TimePoint at) {
   std::vector<Change> out;
-  Incident* inc = open_incident(dedupe_key(check, key));
+  Incident* inc = incident_for(check, key);
   if (inc == nullptr) return out;
   TimelineEvent e;
   e.at = at;
@@ -410,7 +418,7 @@ std::vector<IncidentBook::Change> IncidentBook::on_flapping(const CheckConfig& c
                                                             const std::string& why, TimePoint at,
                                                             bool maintenance) {
   std::vector<Change> out;
-  Incident* inc = open_incident(dedupe_key(check, key));
+  Incident* inc = incident_for(check, key);
   const bool opening = inc == nullptr;
   if (opening) {
     if (!flapping) return out;
@@ -437,6 +445,47 @@ std::vector<IncidentBook::Change> IncidentBook::on_flapping(const CheckConfig& c
     emit(*inc, std::move(t), out);
   }
   if (!flapping) maybe_resolve(*inc, at, out);
+  return out;
+}
+
+std::vector<IncidentBook::Change> IncidentBook::retire(const std::string& check,
+                                                       const std::string& why, TimePoint at) {
+  std::vector<Change> out;
+  std::vector<std::string> ids;
+  for (const auto& [id, inc] : open_) ids.push_back(id);
+  for (const std::string& id : ids) {
+    Incident& inc = open_.at(id);
+    std::vector<std::pair<std::string, std::string>> gone;
+    for (const auto& [k, m] : inc.members) {
+      if (m.check == check && (m.firing || m.flapping)) gone.push_back(k);
+    }
+    if (gone.empty()) continue;
+    for (const auto& [c, key] : gone) {
+      if (inc.members.at({c, key}).flapping) {
+        TimelineEvent f;
+        f.at = at;
+        f.type = TimelineEvent::Type::flapping;
+        f.check = c;
+        f.key = key;
+        f.text = "stopped flapping: " + why;
+        f.fields["flapping"] = "no";
+        emit(inc, std::move(f), out);
+      }
+      if (inc.members.at({c, key}).firing) {
+        TimelineEvent e;
+        e.at = at;
+        e.type = TimelineEvent::Type::finding;
+        e.check = c;
+        e.key = key;
+        e.finding = "recovered";
+        e.severity = inc.members.at({c, key}).severity;
+        e.text = why;
+        emit(inc, std::move(e), out);
+      }
+    }
+    rescore(inc, at, check + ": " + why, out);
+    maybe_resolve(inc, at, out);  // may move `inc` away: not used after this
+  }
   return out;
 }
 

@@ -149,6 +149,10 @@ class IncidentBook {
   std::vector<Change> on_flapping(const CheckConfig& check, const std::string& key, bool flapping,
                                   Severity severity, const std::string& why, TimePoint at,
                                   bool maintenance = false);
+  // A check that no longer exists (removed or renamed by a reload, or while vigil was down):
+  // its members stop failing, with `why`, so its incidents can resolve instead of staying open
+  // forever.
+  std::vector<Change> retire(const std::string& check, const std::string& why, TimePoint at);
   // Time-based decisions: an incident open longer than upgrade_after is raised once.
   std::vector<Change> tick(TimePoint now);
   // Appends any event to an open incident (mitigations, pages, acks, notes). Empty when the
@@ -167,6 +171,9 @@ class IncidentBook {
 
  private:
   Incident* open_incident(const std::string& dedupe_key);
+  // The open incident that (check, key) is a failing member of, whatever its dedupe key is now
+  // (a reload may have changed the check's service), else the one of `dedupe_key`.
+  Incident* incident_for(const CheckConfig& check, const std::string& key);
   std::string new_id(TimePoint at, const std::string& slug);
   // Recomputes the severity from the members and the age; appends a severity event if changed.
   void rescore(Incident& inc, TimePoint at, const std::string& why, std::vector<Change>& out);

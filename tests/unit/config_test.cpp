@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "agent/metrics.h"
+
 namespace vigil {
 namespace {
 
@@ -133,6 +135,203 @@ TEST(ConfigErrors, AgentNotATable) {
 agent = "web-1"
 )toml"),
             Lines{"vigil.toml:1:9: 'agent' must be a table: write [agent]"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// [agent]: control socket, metrics, upgrade_after (the incident book)
+
+TEST(ConfigErrors, AgentControlSocketMustBeAbsolute) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+control_socket = "run/vigil/control.sock"
+)toml"),
+            Lines{"vigil.toml:2:18: [agent]: 'control_socket' must be an absolute path of at most "
+                  "100 bytes, not \"run/vigil/control.sock\""});
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+control_socket = ""
+)toml"),
+            Lines{"vigil.toml:2:18: [agent]: 'control_socket' must be an absolute path of at most "
+                  "100 bytes, not \"\""});
+}
+
+TEST(ConfigErrors, AgentControlSocketTooLongSaysItsLength) {
+  // A Unix socket path must fit sun_path (108 bytes with the NUL on Linux); the operator should
+  // not have to count the bytes of a long path to see why it is refused.
+  const std::string path = "/run/vigil/" + std::string(86, 'a') + ".sock";  // 102 bytes
+  ASSERT_EQ(path.size(), 102u);
+  EXPECT_EQ(Errors("[agent]\ncontrol_socket = \"" + path + "\"\n"),
+            Lines{"vigil.toml:2:18: [agent]: 'control_socket' must be an absolute path of at most "
+                  "100 bytes, not \"" +
+                  path + "\" (102 bytes)"});
+}
+
+TEST(ConfigErrors, AgentControlSocketWrongType) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+control_socket = true
+)toml"),
+            Lines{"vigil.toml:2:18: [agent]: 'control_socket' must be a string, not a boolean"});
+}
+
+TEST(ConfigErrors, AgentMetricsOnAWildcardAddressIsRefusedWithTheLoopbackExplanation) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+metrics = "0.0.0.0:9717"
+)toml"),
+            Lines{"vigil.toml:2:11: [agent]: 'metrics' must listen on a loopback address "
+                  "(127.0.0.1 or [::1]), not 0.0.0.0: scrape it through the host's own Prometheus "
+                  "agent or an SSH tunnel"});
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+metrics = "[::]:9717"
+)toml"),
+            Lines{"vigil.toml:2:11: [agent]: 'metrics' must listen on a loopback address "
+                  "(127.0.0.1 or [::1]), not ::: scrape it through the host's own Prometheus "
+                  "agent or an SSH tunnel"});
+}
+
+TEST(ConfigErrors, AgentMetricsOnAPublicAddress) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+metrics = "192.168.1.10:9717"
+)toml"),
+            Lines{"vigil.toml:2:11: [agent]: 'metrics' must listen on a loopback address "
+                  "(127.0.0.1 or [::1]), not 192.168.1.10: scrape it through the host's own "
+                  "Prometheus agent or an SSH tunnel"});
+}
+
+TEST(ConfigErrors, AgentMetricsWithoutPort) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+metrics = "127.0.0.1"
+)toml"),
+            Lines{"vigil.toml:2:11: [agent]: 'metrics' must be \"ADDRESS:PORT\" (e.g. "
+                  "\"127.0.0.1:9717\"), not \"127.0.0.1\""});
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+metrics = "[::1]"
+)toml"),
+            Lines{"vigil.toml:2:11: [agent]: 'metrics' must be \"ADDRESS:PORT\" (e.g. "
+                  "\"127.0.0.1:9717\"), not \"[::1]\""});
+}
+
+TEST(ConfigErrors, AgentMetricsEmptyIsNotOff) {
+  // Metrics are off by leaving the key out; "" is more likely a template left unfilled.
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+metrics = ""
+)toml"),
+            Lines{"vigil.toml:2:11: [agent]: 'metrics' must be \"ADDRESS:PORT\" (e.g. "
+                  "\"127.0.0.1:9717\"), not \"\""});
+}
+
+TEST(ConfigErrors, AgentMetricsInvalidPort) {
+  // Six digits, out of range, zero (any free port: nothing could scrape it), a service name,
+  // empty, signed: each refused, none crashes.
+  for (const auto& [port, line] : std::vector<std::pair<std::string, std::string>>{
+           {"999999", "999999"},
+           {"65536", "65536"},
+           {"0", "0"},
+           {"http", "http"},
+           {"", ""},
+           {"+80", "+80"},
+           {"99999999999999999999", "99999999999999999999"}}) {
+    EXPECT_EQ(
+        Errors("[agent]\nmetrics = \"127.0.0.1:" + port + "\"\n"),
+        Lines{"vigil.toml:2:11: [agent]: 'metrics' has an invalid port \"" + line + "\" (1-65535)"})
+        << port;
+  }
+}
+
+TEST(ConfigErrors, AgentMetricsHostNameIsNotResolved) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+metrics = "localhost:9717"
+)toml"),
+            Lines{"vigil.toml:2:11: [agent]: 'metrics' has an invalid address \"localhost\": "
+                  "invalid IP address \"localhost\": 'l' cannot appear in an address"});
+}
+
+TEST(ConfigErrors, AgentMetricsIpv6NeedsBrackets) {
+  // Without brackets the daemon cannot tell the address from the port, and refuses to bind; the
+  // config must not pass check-config and then leave metrics silently off.
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+metrics = "::1:9717"
+)toml"),
+            Lines{"vigil.toml:2:11: [agent]: 'metrics' needs brackets around an IPv6 address, as "
+                  "in \"[::1]:9717\", not \"::1:9717\""});
+}
+
+TEST(ConfigErrors, AgentMetricsWrongType) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+metrics = 9717
+)toml"),
+            Lines{"vigil.toml:2:11: [agent]: 'metrics' must be a string, not an integer"});
+}
+
+TEST(ConfigErrors, AgentUpgradeAfterBelowMinimum) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+upgrade_after = "500ms"
+)toml"),
+            Lines{"vigil.toml:2:17: [agent]: 'upgrade_after' must be at least 1s, not \"500ms\""});
+}
+
+TEST(ConfigErrors, AgentUpgradeAfterNotADuration) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+upgrade_after = "never"
+)toml"),
+            Lines{"vigil.toml:2:17: [agent]: 'upgrade_after': invalid duration \"never\": "
+                  "expected a number followed by a unit (ms, s, m, h, d)"});
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+upgrade_after = "1"
+)toml"),
+            Lines{"vigil.toml:2:17: [agent]: 'upgrade_after': duration \"1\" has no unit; write "
+                  "e.g. \"1s\" (units: ms, s, m, h, d)"});
+}
+
+TEST(ConfigErrors, AgentUpgradeAfterGivenAsIntegerOrBoolean) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+upgrade_after = 3600
+)toml"),
+            Lines{"vigil.toml:2:17: [agent]: 'upgrade_after' must be a duration string like "
+                  "\"250ms\", \"5s\" or \"10m\", not an integer (write a string with a unit, e.g. "
+                  "\"3600s\")"});
+  // The hint for 0 is "0s", which must then be accepted (as "never"): see
+  // ConfigValid.AgentUpgradeAfterOffZeroAndZeroSecondsMeanNever.
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+upgrade_after = 0
+)toml"),
+            Lines{"vigil.toml:2:17: [agent]: 'upgrade_after' must be a duration string like "
+                  "\"250ms\", \"5s\" or \"10m\", not an integer (write a string with a unit, e.g. "
+                  "\"0s\")"});
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+upgrade_after = false
+)toml"),
+            Lines{"vigil.toml:2:17: [agent]: 'upgrade_after' must be a duration string like "
+                  "\"250ms\", \"5s\" or \"10m\", not a boolean"});
+}
+
+TEST(ConfigErrors, AgentUnknownKeySuggestsTheNewKeys) {
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+control_sock = "/run/vigil/control.sock"
+metric = "127.0.0.1:9717"
+upgrade_afer = "1h"
+)toml"),
+            (Lines{"vigil.toml:2:1: [agent]: unknown key 'control_sock' (did you mean "
+                   "'control_socket'?)",
+                   "vigil.toml:3:1: [agent]: unknown key 'metric' (did you mean 'metrics'?)",
+                   "vigil.toml:4:1: [agent]: unknown key 'upgrade_afer' (did you mean "
+                   "'upgrade_after'?)"}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -733,6 +932,257 @@ verify_tls = "no"
 }
 
 // ---------------------------------------------------------------------------------------------
+// [[check]]: service, team, flap detection, an HTTP check's owner unit
+
+TEST(ConfigErrors, TeamWithASpace) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+team = "web ops"
+)toml"),
+            Lines{"vigil.toml:5:8: check 'web': 'team' \"web ops\" must be 1-64 letters, digits, "
+                  "'-', '_' or '.'"});
+}
+
+TEST(ConfigErrors, ServiceInvalid) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+service = "shop/api"
+)toml"),
+            Lines{"vigil.toml:5:11: check 'web': 'service' \"shop/api\" must be 1-64 letters, "
+                  "digits, '-', '_' or '.'"});
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+service = ""
+)toml"),
+            Lines{"vigil.toml:5:11: check 'web': 'service' \"\" must be 1-64 letters, digits, "
+                  "'-', '_' or '.'"});
+}
+
+TEST(ConfigErrors, TeamLongerThan64) {
+  const std::string team(65, 't');
+  EXPECT_EQ(Errors("[[check]]\nname = \"web\"\nprobe = \"http\"\nurl = \"http://127.0.0.1:8080/\"\n"
+                   "team = \"" +
+                   team + "\"\n"),
+            Lines{"vigil.toml:5:8: check 'web': 'team' \"" + team +
+                  "\" must be 1-64 letters, digits, '-', '_' or '.'"});
+}
+
+TEST(ConfigErrors, ServiceAndTeamWrongType) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+service = ["shop"]
+team = 7
+)toml"),
+            (Lines{"vigil.toml:5:11: check 'web': 'service' must be a string, not an array",
+                   "vigil.toml:6:8: check 'web': 'team' must be a string, not an integer"}));
+}
+
+TEST(ConfigErrors, FlapWindowOutOfRange) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+flap_window = 3
+)toml"),
+            Lines{"vigil.toml:5:15: check 'web': 'flap_window' must be between 4 and 64, not 3"});
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+flap_window = 65
+)toml"),
+            Lines{"vigil.toml:5:15: check 'web': 'flap_window' must be between 4 and 64, not 65"});
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+flap_window = 20.0
+)toml"),
+            Lines{"vigil.toml:5:15: check 'web': 'flap_window' must be an integer, not a float"});
+}
+
+TEST(ConfigErrors, FlapLowNotBelowFlapHigh) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+flap_low = 0.6
+flap_high = 0.4
+)toml"),
+            Lines{"vigil.toml:5:12: check 'web': 'flap_low' (0.6) must be below 'flap_high' "
+                  "(0.4): the gap between them is the hysteresis"});
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+flap_low = 0.3
+flap_high = 0.3
+)toml"),
+            Lines{"vigil.toml:5:12: check 'web': 'flap_low' (0.3) must be below 'flap_high' "
+                  "(0.3): the gap between them is the hysteresis"});
+}
+
+TEST(ConfigErrors, FlapLowOrHighAgainstTheOthersDefault) {
+  // One threshold given, the other at its default (low 0.25, high 0.5): the message says which
+  // value the operator did not write, and points at the one they did.
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+flap_low = 0.6
+)toml"),
+            Lines{"vigil.toml:5:12: check 'web': 'flap_low' (0.6) must be below 'flap_high' "
+                  "(0.5, the default): the gap between them is the hysteresis"});
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+flap_high = 0.2
+)toml"),
+            Lines{"vigil.toml:5:13: check 'web': 'flap_low' (0.25, the default) must be below "
+                  "'flap_high' (0.2): the gap between them is the hysteresis"});
+}
+
+TEST(ConfigErrors, FlapThresholdsMustBeFractionsStrictlyBetweenZeroAndOne) {
+  for (const auto& [value, shown] : std::vector<std::pair<std::string, std::string>>{
+           {"0.0", "0"},
+           {"1.0", "1"},
+           {"1.5", "1.5"},
+           {"-0.25", "-0.25"},
+           {"nan", "nan"},  // NaN compares false both ways: it must not slip through
+           {"inf", "inf"},
+           {"50", "an integer"},  // a percentage
+           {"\"25%\"", "a string"}}) {
+    EXPECT_EQ(
+        Errors("[[check]]\nname = \"web\"\nprobe = \"http\"\nurl = \"http://127.0.0.1:8080/\"\n"
+               "flap_high = " +
+               value + "\n"),
+        Lines{"vigil.toml:5:13: check 'web': 'flap_high' must be a fraction between 0 and 1 "
+              "(e.g. 0.25), not " +
+              shown})
+        << value;
+  }
+}
+
+TEST(ConfigErrors, AnInvalidFlapThresholdIsNotComparedAgain) {
+  // flap_low = 1.5 is refused; comparing the default low that stays in its place against
+  // flap_high would blame a value the operator never wrote.
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+flap_low = 1.5
+flap_high = 0.2
+)toml"),
+            Lines{"vigil.toml:5:12: check 'web': 'flap_low' must be a fraction between 0 and 1 "
+                  "(e.g. 0.25), not 1.5"});
+}
+
+TEST(ConfigErrors, HttpOwnerUnitInvalidName) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+unit = "nginx"
+)toml"),
+            Lines{"vigil.toml:5:8: check 'web': \"nginx\" is not a unit name (e.g. "
+                  "\"nginx.service\", \"app@1.service\")"});
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+unit = "my app.service"
+)toml"),
+            Lines{"vigil.toml:5:8: check 'web': \"my app.service\" is not a unit name (e.g. "
+                  "\"nginx.service\", \"app@1.service\")"});
+}
+
+TEST(ConfigErrors, HttpOwnerUnitIsOneUnitNotAGlobOrAList) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+unit = "app@*.service"
+)toml"),
+            Lines{"vigil.toml:5:8: check 'web': \"app@*.service\" is not a unit name (e.g. "
+                  "\"nginx.service\", \"app@1.service\")"});
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+unit = ["a.service", "b.service"]
+)toml"),
+            Lines{"vigil.toml:5:8: check 'web': 'unit' must be a string, not an array"});
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+units = "nginx.service"
+)toml"),
+            Lines{"vigil.toml:5:1: check 'web': unknown key 'units' (did you mean 'unit'?)"});
+}
+
+TEST(ConfigErrors, UnknownRoutingKeyWithSuggestion) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+servce = "shop"
+flap_hi = 0.6
+)toml"),
+            (Lines{"vigil.toml:5:1: check 'web': unknown key 'servce' (did you mean 'service'?)",
+                   "vigil.toml:6:1: check 'web': unknown key 'flap_hi' (did you mean "
+                   "'flap_high'?)"}));
+}
+
+TEST(ConfigErrors, RoutingKeysAreCheckedOnUnitAndJournalChecksToo) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "app-unit"
+probe = "unit"
+unit = "app.service"
+team = "web ops"
+
+[[check]]
+name = "app-log"
+probe = "journal"
+unit = "app.service"
+pattern = "connection pool exhausted"
+flap_low = 0.9
+)toml"),
+            (Lines{"vigil.toml:5:8: check 'app-unit': 'team' \"web ops\" must be 1-64 letters, "
+                   "digits, '-', '_' or '.'",
+                   "vigil.toml:12:12: check 'app-log': 'flap_low' (0.9) must be below 'flap_high' "
+                   "(0.5, the default): the gap between them is the hysteresis"}));
+}
+
+// ---------------------------------------------------------------------------------------------
 // All errors at once, in file order
 
 TEST(ConfigErrors, ThreeMistakesGiveThreeErrorsSortedByLine) {
@@ -1009,6 +1459,201 @@ TEST(ConfigValid, EmptyFileHasNoChecks) {
   const Config cfg = Valid("");
   EXPECT_TRUE(cfg.checks.empty());
   EXPECT_EQ(cfg.agent.state_dir, "/var/lib/vigil");
+}
+
+TEST(ConfigValid, IncidentBookDefaults) {
+  const Config cfg = Valid(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+)toml");
+  EXPECT_EQ(cfg.agent.control_socket, "/run/vigil/control.sock");
+  EXPECT_EQ(cfg.agent.metrics_listen, "");  // off
+  EXPECT_EQ(cfg.agent.upgrade_after, std::chrono::hours(1));
+  ASSERT_EQ(cfg.checks.size(), 1u);
+  const CheckConfig& c = cfg.checks[0];
+  EXPECT_EQ(c.service, "");
+  EXPECT_EQ(c.team, "");
+  EXPECT_EQ(c.owner_unit, "");
+  EXPECT_EQ(c.flap.window, 20);
+  EXPECT_EQ(c.flap.low, 0.25);
+  EXPECT_EQ(c.flap.high, 0.5);
+}
+
+TEST(ConfigValid, AgentIncidentBookSettings) {
+  const Config cfg = Valid(R"toml(
+[agent]
+control_socket = "/run/vigil-test/ctl.sock"
+metrics = "127.0.0.1:9717"
+upgrade_after = "30m"
+)toml");
+  EXPECT_EQ(cfg.agent.control_socket, "/run/vigil-test/ctl.sock");
+  EXPECT_EQ(cfg.agent.metrics_listen, "127.0.0.1:9717");
+  EXPECT_EQ(cfg.agent.upgrade_after, minutes(30));
+}
+
+TEST(ConfigValid, AgentControlSocketOfExactly100Bytes) {
+  const std::string path = "/run/vigil/" + std::string(84, 'a') + ".sock";
+  ASSERT_EQ(path.size(), 100u);
+  const Config cfg = Valid("[agent]\ncontrol_socket = \"" + path + "\"\n");
+  EXPECT_EQ(cfg.agent.control_socket, path);
+}
+
+TEST(ConfigValid, AgentMetricsOnLoopbackAddresses) {
+  for (const std::string address : {"127.0.0.1:9717", "[::1]:9717", "127.1.2.3:65535",
+                                    "127.0.0.1:1", "[127.0.0.1]:9717", "127.0.0.1:00080"}) {
+    const Config cfg = Valid("[agent]\nmetrics = \"" + address + "\"\n");
+    EXPECT_EQ(cfg.agent.metrics_listen, address);
+  }
+}
+
+TEST(ConfigValid, MetricsAddressesTheConfigAcceptsAreTheOnesTheDaemonBinds) {
+  // The daemon binds agent.metrics with parse_listen_address and only logs when that fails: an
+  // address that passes check-config but not the daemon would leave metrics silently off.
+  // Port 0 ("any free port") is the one intended difference: nothing could scrape it.
+  for (const std::string address : {"127.0.0.1:9717",
+                                    "[::1]:9717",
+                                    "127.1.2.3:65535",
+                                    "[127.0.0.1]:9717",
+                                    "127.0.0.1:00080",
+                                    "::1:9717",
+                                    "[::1]",
+                                    "[::1]9717",
+                                    "[::1:9717",
+                                    "::1]:9717",
+                                    "127.0.0.1",
+                                    "127.0.0.1:",
+                                    "127.0.0.1:65536",
+                                    "127.0.0.1:999999",
+                                    "127.0.0.1:+80",
+                                    "127.0.0.1: 80",
+                                    "0.0.0.0:9717",
+                                    "[::]:9717",
+                                    "localhost:9717",
+                                    "::ffff:127.0.0.1:9717",
+                                    "[::ffff:127.0.0.1]:9717",
+                                    "127.0.0.01:9717",
+                                    ":9717",
+                                    ""}) {
+    const bool config_ok = Errors("[agent]\nmetrics = \"" + address + "\"\n").empty();
+    const Result<ListenAddress> bound = parse_listen_address(address);
+    EXPECT_EQ(config_ok, bound.has_value()) << address;
+  }
+}
+
+TEST(ConfigValid, AgentUpgradeAfterOffZeroAndZeroSecondsMeanNever) {
+  for (const std::string never : {"off", "0", "0s", "0m", "0h0m"}) {
+    const Config cfg = Valid("[agent]\nupgrade_after = \"" + never + "\"\n");
+    EXPECT_EQ(cfg.agent.upgrade_after, Duration::zero()) << never;
+  }
+  const Config cfg = Valid(R"toml(
+[agent]
+upgrade_after = "1s"
+)toml");
+  EXPECT_EQ(cfg.agent.upgrade_after, seconds(1));  // the minimum
+}
+
+TEST(ConfigValid, RoutingAndOwnerUnitOnAnHttpCheck) {
+  const Config cfg = Valid(R"toml(
+[[check]]
+name = "app-http"
+probe = "http"
+url = "http://127.0.0.1:8080/health"
+service = "shop.api-v2_eu"
+team = "Web-Ops.1"
+unit = "app@1.service"
+flap_window = 64
+flap_low = 0.1
+flap_high = 0.9
+)toml");
+  ASSERT_EQ(cfg.checks.size(), 1u);
+  const CheckConfig& c = cfg.checks[0];
+  EXPECT_EQ(c.service, "shop.api-v2_eu");
+  EXPECT_EQ(c.team, "Web-Ops.1");
+  EXPECT_EQ(c.owner_unit, "app@1.service");
+  EXPECT_EQ(c.flap.window, 64);
+  EXPECT_EQ(c.flap.low, 0.1);
+  EXPECT_EQ(c.flap.high, 0.9);
+  ASSERT_NE(c.http(), nullptr);  // `unit` on an HTTP check is the owner, not a unit check
+}
+
+TEST(ConfigValid, ServiceAndTeamOnUnitAndJournalChecks) {
+  // The three checks of one application name the same service, so they share one incident.
+  const Config cfg = Valid(R"toml(
+[[check]]
+name = "app-http"
+probe = "http"
+url = "http://127.0.0.1:8080/health"
+service = "app"
+team = "web"
+unit = "app.service"
+
+[[check]]
+name = "app-unit"
+probe = "unit"
+unit = "app.service"
+service = "app"
+team = "web"
+flap_window = 4
+
+[[check]]
+name = "app-log"
+probe = "journal"
+unit = "app.service"
+pattern = "connection pool exhausted"
+service = "app"
+team = "web"
+flap_low = 0.2
+flap_high = 0.3
+)toml");
+  ASSERT_EQ(cfg.checks.size(), 3u);
+  for (const CheckConfig& c : cfg.checks) {
+    EXPECT_EQ(c.service, "app") << c.name;
+    EXPECT_EQ(c.team, "web") << c.name;
+  }
+  EXPECT_EQ(cfg.checks[0].owner_unit, "app.service");
+  // On unit and journal checks `unit` is what they watch, not an owner.
+  EXPECT_EQ(cfg.checks[1].owner_unit, "");
+  ASSERT_NE(cfg.checks[1].unit(), nullptr);
+  EXPECT_EQ(cfg.checks[1].unit()->units, std::vector<std::string>{"app.service"});
+  EXPECT_EQ(cfg.checks[1].flap.window, 4);
+  EXPECT_EQ(cfg.checks[2].owner_unit, "");
+  ASSERT_NE(cfg.checks[2].journal(), nullptr);
+  EXPECT_EQ(cfg.checks[2].journal()->units, std::vector<std::string>{"app.service"});
+  EXPECT_EQ(cfg.checks[2].flap.low, 0.2);
+  EXPECT_EQ(cfg.checks[2].flap.high, 0.3);
+}
+
+TEST(ConfigValid, JournalCheckWithKeyAndService) {
+  // `key` still gives one incident per captured value (the book decides); the config just keeps
+  // both.
+  const Config cfg = Valid(R"toml(
+[[check]]
+name = "ssh"
+probe = "journal"
+unit = "ssh.service"
+pattern = 'Failed password for \S+ from (?P<ip>\S+)'
+key = "ip"
+service = "ssh"
+team = "security"
+)toml");
+  ASSERT_EQ(cfg.checks.size(), 1u);
+  EXPECT_EQ(cfg.checks[0].service, "ssh");
+  EXPECT_EQ(cfg.checks[0].team, "security");
+  ASSERT_NE(cfg.checks[0].journal(), nullptr);
+  EXPECT_EQ(cfg.checks[0].journal()->key, "ip");
+}
+
+TEST(ConfigValid, ServiceAndTeamOf64Characters) {
+  const std::string name(64, 'x');
+  const Config cfg = Valid(
+      "[[check]]\nname = \"web\"\nprobe = \"http\"\nurl = \"http://127.0.0.1:8080/\"\n"
+      "service = \"" +
+      name + "\"\nteam = \"" + name + "\"\n");
+  ASSERT_EQ(cfg.checks.size(), 1u);
+  EXPECT_EQ(cfg.checks[0].service, name);
+  EXPECT_EQ(cfg.checks[0].team, name);
 }
 
 // ---------------------------------------------------------------------------------------------

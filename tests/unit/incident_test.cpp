@@ -1234,5 +1234,41 @@ TEST(IncidentRestart, RestoredIdsAreTaken) {
   }
 }
 
+// A check removed (or renamed) by a reload: its incident resolves instead of staying open.
+TEST(IncidentBook, RetiringARemovedCheckResolvesItsIncident) {
+  IncidentBook book(Settings());
+  const CheckConfig web = Http("web", "shop", "t");
+  const CheckConfig api = Http("api", "shop", "t");
+  book.on_finding(web, MakeFinding(web, "", Finding::Kind::firing, Severity::sev1, 0, 0));
+  book.on_finding(api, MakeFinding(api, "", Finding::Kind::firing, Severity::sev2, 1, 1));
+  ASSERT_EQ(book.open().size(), 1u);
+  // Only one of two checks retired: still open, lowered to what is left.
+  book.retire("web", "check removed from the configuration", t(5));
+  ASSERT_EQ(book.open().size(), 1u);
+  EXPECT_EQ(book.open().front()->severity, Severity::sev2);
+  book.retire("api", "check removed from the configuration", t(6));
+  EXPECT_TRUE(book.open().empty());
+  ASSERT_EQ(book.recently_resolved().size(), 1u);
+  EXPECT_EQ(book.recently_resolved().back().timeline.back().state, IncidentState::resolved);
+  // Nothing open for a name that never failed.
+  EXPECT_TRUE(book.retire("nope", "gone", t(7)).empty());
+}
+
+// A reload that gives a failing check a service (a new dedupe key) continues its incident:
+// its recovery must close the incident it is in, not leave it open beside a duplicate.
+TEST(IncidentBook, AMemberStaysWithItsIncidentWhenItsDedupeKeyChanges) {
+  IncidentBook book(Settings());
+  const CheckConfig before = Http("web", "", "t");
+  const CheckConfig after = Http("web", "shop", "t");
+  book.on_finding(before, MakeFinding(before, "", Finding::Kind::firing, Severity::sev1, 0, 0));
+  ASSERT_EQ(book.open().size(), 1u);
+  const std::string id = book.open().front()->id;
+  book.on_finding(after, MakeFinding(after, "", Finding::Kind::changed, Severity::sev1, 3, 0));
+  ASSERT_EQ(book.open().size(), 1u);
+  EXPECT_EQ(book.open().front()->id, id);
+  book.on_finding(after, MakeFinding(after, "", Finding::Kind::recovered, Severity::sev1, 6, 0));
+  EXPECT_TRUE(book.open().empty());
+}
+
 }  // namespace
 }  // namespace vigil
