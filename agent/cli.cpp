@@ -65,7 +65,8 @@ Commands:
 
   status         The running agent: its checks and their states, open incidents with
                  their severity and age, maintenance windows (like `systemctl status`).
-                 Exit 0: running, no incident open; 1: incidents open; 3: not running.
+                 Exit 0: running, no incident open; 1: incidents open; 3: not running;
+                 2: any other error (permission denied, no answer).
   incidents      Incidents, newest last; --open only open ones, --since 24h only those
                  detected within the last 24 hours.
   incident show  One incident: severity, state, members, evidence and its timeline.
@@ -426,12 +427,18 @@ int cmd_status(const Args& a) {
   auto reply = control_request(endpoints(a).socket, {{"cmd", "status"}});
   if (!reply) {
     std::cerr << "vigil: " << reply.error().message << "\n";
-    return 3;  // systemctl status' "not running"
+    // 3 like systemctl status' "not running"; anything else (permission, timeout) is 2.
+    return reply.error().message.find("not running") != std::string::npos ? 3 : 2;
+  }
+  if (!reply->value("ok", false) || !(*reply)["checks"].is_array() ||
+      !(*reply)["incidents"].is_array() || !(*reply)["maintenance"].is_array()) {
+    std::cerr << "vigil: unexpected answer from the agent: " << str(*reply, "error") << "\n";
+    return 2;
   }
   const nlohmann::json& r = *reply;
   if (a.json) {
     std::cout << r.dump(2) << "\n";
-    return 0;
+    return r["incidents"].empty() ? 0 : 1;
   }
   const TimePoint now = parse_time(str(r, "now")).value_or(Clock::now());
   const auto& incidents = r["incidents"];

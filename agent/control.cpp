@@ -116,6 +116,9 @@ struct ControlServer::Impl : std::enable_shared_from_this<Impl> {
         reply = handler(request, peer);
       } catch (const std::exception& e) {
         reply = {{"ok", false}, {"error", std::string("internal error: ") + e.what()}};
+      } catch (...) {
+        // Nothing may throw out of an Asio handler, whatever the handler throws.
+        reply = {{"ok", false}, {"error", "internal error"}};
       }
     }
     c->out = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -152,10 +155,18 @@ Result<bool> ControlServer::listen(const std::string& path) {
   if (std::filesystem::exists(path, fs_ec)) {
     // Somebody answering means another vigil is running; nobody answering means a stale file
     // left by a crash, which is replaced.
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+      return make_error(path + " exists and is not a socket; refusing to replace it");
+    }
     local::socket probe(impl_->io);
     boost::system::error_code ec;
     probe.connect(local::endpoint(path), ec);
     if (!ec) return make_error("another vigil is already answering on " + path);
+    if (ec != boost::asio::error::connection_refused) {
+      return make_error("cannot tell whether another vigil answers on " + path + ": " +
+                        ec.message());
+    }
     ::unlink(path.c_str());
   }
   boost::system::error_code ec;
@@ -206,7 +217,9 @@ Result<nlohmann::json> control_request(const std::string& path, const nlohmann::
   }
   const std::string out = request.dump() + "\n";
   for (std::size_t done = 0; done < out.size();) {
-    const ssize_t n = ::write(fd, out.data() + done, out.size() - done);
+    // MSG_NOSIGNAL: the daemon drops an oversized request and closes; that is an error to
+    // report, not a SIGPIPE that kills the CLI without a word.
+    const ssize_t n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return make_error("cannot send the request to vigil: " + errno_string(errno));
     done += static_cast<std::size_t>(n);
