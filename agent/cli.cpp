@@ -68,7 +68,7 @@ Commands:
                  Exit 0: running, no incident open; 1: incidents open; 3: not running;
                  2: any other error (permission denied, no answer).
   incidents      Incidents, newest last; --open only open ones, --since 24h only those
-                 detected within the last 24 hours.
+                 detected within the last 24 hours (and every one still open).
   incident show  One incident: severity, state, members, evidence and its timeline.
   postmortem     A Markdown draft of a blameless postmortem of one incident, from its
                  timeline: summary, impact, detection, timeline, mitigations, MTTD/MTTR,
@@ -569,7 +569,7 @@ int cmd_incidents(const Args& a) {
   for (const auto& i : list) {
     const bool open = str(i, "state") != "resolved";
     if (a.open_only && !open) continue;
-    if (since) {
+    if (since && !open) {  // an incident still open is news whenever it began
       const auto detected = parse_time(str(i, "detected"));
       if (!detected || now - *detected > *since) continue;
     }

@@ -176,6 +176,22 @@ bool Daemon::reload() {
   }
   Config next = std::move(*loaded.config);
   if (options_.force_dry_run == DryRun::yes) next.agent.dry_run = DryRun::yes;
+  // [agent] settings bound at start (files, sockets, identity) need a restart: say so rather
+  // than pretend they were applied.
+  const AgentSettings& was = config_.agent;
+  const AgentSettings& now = next.agent;
+  if (was.state_dir != now.state_dir || was.control_socket != now.control_socket ||
+      was.hostname != now.hostname || was.metrics_listen != now.metrics_listen ||
+      was.upgrade_after != now.upgrade_after) {
+    sys::log_warning(
+        "reload: changes to [agent] state_dir, control_socket, hostname, metrics and "
+        "upgrade_after take effect at the next restart (systemctl restart vigil)");
+    next.agent.state_dir = was.state_dir;
+    next.agent.control_socket = was.control_socket;
+    next.agent.hostname = was.hostname;
+    next.agent.metrics_listen = was.metrics_listen;
+    next.agent.upgrade_after = was.upgrade_after;
+  }
   apply(next);
   config_ = std::move(next);
   const std::string status = "Watching " + std::to_string(runners_.size()) + " check(s)";
@@ -327,9 +343,10 @@ void Daemon::observed(Runner& r, const Observation& obs) {
   log_finding(*f);
   const std::string dkey = book_.dedupe_key(r.check, f->key);
   const Incident* before = book_.open_for(dkey);
+  // Only the first time the (check, key) joins: a flapping member that fires again and again
+  // must not re-read the journal on the loop each time, nor pile up copies of the same lines.
   const bool joined = f->kind == Finding::Kind::firing &&
-                      (before == nullptr || before->members.count({r.check.name, f->key}) == 0 ||
-                       !before->members.at({r.check.name, f->key}).firing);
+                      (before == nullptr || before->members.count({r.check.name, f->key}) == 0);
   record(book_.on_finding(r.check, *f, maintenance));
   // Evidence for triage, gathered once when a (check, key) joins the incident: the unit that
   // serves the endpoint and what it wrote to the journal just before.
@@ -461,6 +478,9 @@ void Daemon::load_incidents() {
       record(book_.retire(check, "check no longer in the configuration", Clock::now()));
     }
   }
+  // An incident whose timeline ends before any member failed (a crash between its first
+  // events) has nothing that could ever recover: close it rather than keep it open forever.
+  record(book_.resolve_idle("nothing was failing in it when vigil restarted", Clock::now()));
   if (restored > 0) sys::log_info("continuing " + std::to_string(restored) + " open incident(s)");
 }
 
@@ -545,7 +565,8 @@ void Daemon::housekeeping() {
 nlohmann::json Daemon::status_json(TimePoint now) const {
   nlohmann::json checks = nlohmann::json::array();
   for (const auto& [name, r] : runners_) {
-    std::string state = r->runs == 0 ? "unknown" : "ok";
+    // A journal rule reports only when it fires: no observation yet means nothing matched.
+    std::string state = r->runs == 0 && r->check.journal() == nullptr ? "unknown" : "ok";
     std::optional<Severity> sev;
     std::optional<TimePoint> since;
     int firing = 0;

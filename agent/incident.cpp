@@ -318,7 +318,8 @@ void IncidentBook::rescore(Incident& inc, TimePoint at, const std::string& why,
   emit(inc, std::move(e), out);
 }
 
-void IncidentBook::maybe_resolve(Incident& inc, TimePoint at, std::vector<Change>& out) {
+void IncidentBook::maybe_resolve(Incident& inc, TimePoint at, std::vector<Change>& out,
+                                 const std::string& why) {
   const bool failing = std::any_of(inc.members.begin(), inc.members.end(), [](const auto& m) {
     return m.second.firing || m.second.flapping;
   });
@@ -327,7 +328,9 @@ void IncidentBook::maybe_resolve(Incident& inc, TimePoint at, std::vector<Change
   e.at = at;
   e.type = TimelineEvent::Type::state;
   e.state = IncidentState::resolved;
-  e.text = "resolved: every check recovered (verified by recover_after healthy results)";
+  e.text = why.empty()
+               ? "resolved: every check recovered (verified by recover_after healthy results)"
+               : "resolved: " + why;
   emit(inc, std::move(e), out);
   by_key_.erase(inc.dedupe_key);
   resolved_.push_back(std::move(inc));
@@ -486,6 +489,14 @@ std::vector<IncidentBook::Change> IncidentBook::retire(const std::string& check,
     rescore(inc, at, check + ": " + why, out);
     maybe_resolve(inc, at, out);  // may move `inc` away: not used after this
   }
+  return out;
+}
+
+std::vector<IncidentBook::Change> IncidentBook::resolve_idle(const std::string& why, TimePoint at) {
+  std::vector<Change> out;
+  std::vector<std::string> ids;
+  for (const auto& [id, inc] : open_) ids.push_back(id);
+  for (const std::string& id : ids) maybe_resolve(open_.at(id), at, out, why);
   return out;
 }
 

@@ -153,6 +153,9 @@ class IncidentBook {
   // its members stop failing, with `why`, so its incidents can resolve instead of staying open
   // forever.
   std::vector<Change> retire(const std::string& check, const std::string& why, TimePoint at);
+  // Resolves every open incident none of whose members fails or flaps (e.g. restored from a
+  // timeline cut short by a crash right after it opened).
+  std::vector<Change> resolve_idle(const std::string& why, TimePoint at);
   // Time-based decisions: an incident open longer than upgrade_after is raised once.
   std::vector<Change> tick(TimePoint now);
   // Appends any event to an open incident (mitigations, pages, acks, notes). Empty when the
@@ -178,7 +181,8 @@ class IncidentBook {
   // Recomputes the severity from the members and the age; appends a severity event if changed.
   void rescore(Incident& inc, TimePoint at, const std::string& why, std::vector<Change>& out);
   void emit(Incident& inc, TimelineEvent e, std::vector<Change>& out);
-  void maybe_resolve(Incident& inc, TimePoint at, std::vector<Change>& out);
+  void maybe_resolve(Incident& inc, TimePoint at, std::vector<Change>& out,
+                     const std::string& why = "");
   Incident& open_new(const CheckConfig& check, const std::string& key, const std::string& title,
                      TimePoint started, TimePoint at, bool maintenance, std::vector<Change>& out);
 

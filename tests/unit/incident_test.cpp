@@ -1270,5 +1270,32 @@ TEST(IncidentBook, AMemberStaysWithItsIncidentWhenItsDedupeKeyChanges) {
   EXPECT_TRUE(book.open().empty());
 }
 
+// A timeline cut short by a crash right after "opened" restores an incident with nothing in it
+// that could ever recover: resolve_idle closes it; one with a failing member stays open.
+TEST(IncidentRestart, AnIncidentWithNothingFailingIsResolvedAfterRestart) {
+  IncidentBook first(Settings());
+  const CheckConfig web = Http("web", "shop", "t");
+  const auto changes =
+      first.on_finding(web, MakeFinding(web, "", Finding::Kind::firing, Severity::sev1, 0, 0));
+  Incident cut;  // only the opened event survived
+  cut.id = changes.front().incident;
+  cut.apply(changes.front().event);
+  Incident whole;
+  whole.id = "other";
+  for (const auto& c : changes) whole.apply(c.event);
+  whole.dedupe_key = "elsewhere";
+
+  IncidentBook book(Settings());
+  book.restore(cut);
+  book.restore(whole);
+  ASSERT_EQ(book.open().size(), 2u);
+  const auto out = book.resolve_idle("nothing was failing in it when vigil restarted", t(9));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out.front().incident, cut.id);
+  EXPECT_EQ(out.front().event.state, IncidentState::resolved);
+  ASSERT_EQ(book.open().size(), 1u);
+  EXPECT_EQ(book.open().front()->id, "other");
+}
+
 }  // namespace
 }  // namespace vigil
