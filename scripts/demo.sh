@@ -109,7 +109,8 @@ service = "app"
 team = "web"
 unit = "sample-app.service"
 pattern = "connection pool exhausted"
-window = "5s"
+window = "5s"      # recovered once the app has not logged it for 5 s ...
+interval = "1s"    # ... checked every second
 TOML
 m=$(mark); t=$(date +%s%N)
 tb systemctl reload vigil
@@ -150,12 +151,14 @@ tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
 [[check]]
 name = "worker"
 probe = "unit"
+service = "worker"
 unit = "worker.service"
 interval = "500ms"
 
 [[check]]
 name = "pool"
 probe = "journal"
+service = "worker"
 unit = "worker.service"
 pattern = "connection pool exhausted"
 [check.severity]
