@@ -355,11 +355,21 @@ void Daemon::observed(Runner& r, const Observation& obs) {
 }
 
 void Daemon::record(std::vector<IncidentBook::Change> changes) {
+  // Durable first: the timeline must hold what vigil did even if it dies the next instant.
+  // One write and one fdatasync per incident for the whole batch, in the events' order.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<TimelineEvent>> batches;
   for (const IncidentBook::Change& c : changes) {
-    // Durable first: the timeline must hold what vigil did even if it dies the next instant.
-    if (auto written = store_.append(c.incident, c.event); !written) {
-      sys::log_error("incident " + c.incident + ": " + written.error().message);
+    auto [it, fresh] = batches.try_emplace(c.incident);
+    if (fresh) order.push_back(c.incident);
+    it->second.push_back(c.event);
+  }
+  for (const std::string& id : order) {
+    if (auto written = store_.append(id, batches[id]); !written) {
+      sys::log_error("incident " + id + ": " + written.error().message);
     }
+  }
+  for (const IncidentBook::Change& c : changes) {
     const TimelineEvent& e = c.event;
     using T = TimelineEvent::Type;
     std::string_view message_id;

@@ -337,6 +337,13 @@ std::string IncidentStore::path_of(const std::string& id) const {
 }
 
 Result<bool> IncidentStore::append(const std::string& id, const TimelineEvent& e) {
+  return append(id, std::vector<TimelineEvent>{e});
+}
+
+Result<bool> IncidentStore::append(const std::string& id,
+                                   const std::vector<TimelineEvent>& events) {
+  if (events.empty()) return true;
+  const TimelineEvent& e = events.front();
   if (!valid_incident_id(id)) return make_error("invalid incident id " + in_quotes(id));
   const std::string path = path_of(id);
   // O_RDWR, not O_WRONLY: append() reads the last byte to repair a torn line (below).
@@ -372,8 +379,10 @@ Result<bool> IncidentStore::append(const std::string& id, const TimelineEvent& e
     }
     if (last != '\n') data += '\n';
   }
-  data += to_json_line(e);
-  data += '\n';
+  for (const TimelineEvent& event : events) {
+    data += to_json_line(event);
+    data += '\n';
+  }
 
   // One write() in practice; the loop only matters for EINTR and short writes (disk full).
   std::size_t done = 0;

@@ -506,6 +506,27 @@ TEST_F(IncidentStoreTest, UnknownFieldValuesAreNotFatal) {
   EXPECT_EQ(loaded->incident.raised, 0);
 }
 
+// A batch (what the daemon writes for one incident at a time) gives the same file as one event
+// per call, in order, and a batch may also start a new timeline.
+TEST_F(IncidentStoreTest, BatchAppendEqualsOneByOne) {
+  IncidentStore store(dir_);
+  const std::vector<TimelineEvent> events = story();
+  ASSERT_TRUE(
+      store.append("batch", std::vector<TimelineEvent>(events.begin(), events.begin() + 3)));
+  ASSERT_TRUE(store.append("batch", std::vector<TimelineEvent>(events.begin() + 3, events.end())));
+  ASSERT_TRUE(store.append("batch", std::vector<TimelineEvent>{}));  // nothing to write
+  for (const TimelineEvent& e : events) ASSERT_TRUE(store.append("single", e));
+  const auto a = store.load("batch");
+  const auto b = store.load("single");
+  ASSERT_TRUE(a && b);
+  ASSERT_EQ(a->incident.timeline.size(), events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(to_json_line(a->incident.timeline[i]), to_json_line(b->incident.timeline[i])) << i;
+  }
+  // A batch that does not start with "opened" cannot create a timeline.
+  EXPECT_FALSE(store.append("nope", std::vector<TimelineEvent>(events.begin() + 1, events.end())));
+}
+
 TEST_F(IncidentStoreTest, FirstEventMustBeOpened) {
   IncidentStore store(dir_);
   // append() refuses to start a timeline with anything else...
