@@ -549,18 +549,7 @@ int cmd_incidents(const Args& a) {
     for (const std::string& id : store.list()) {
       auto loaded = store.load(id);
       if (!loaded) continue;
-      const Incident& inc = loaded->incident;
-      nlohmann::json j = {{"id", inc.id},
-                          {"title", inc.title},
-                          {"severity", std::string(to_string(inc.severity))},
-                          {"peak", std::string(to_string(inc.peak))},
-                          {"state", std::string(to_string(inc.state))},
-                          {"service", inc.service},
-                          {"detected", format_time(inc.detected)},
-                          {"started", format_time(inc.started)},
-                          {"ttd_ms", inc.time_to_detect().count()}};
-      if (inc.resolved) j["resolved"] = format_time(*inc.resolved);
-      list.push_back(j);
+      list.push_back(incident_summary_json(loaded->incident));
     }
     if (!reply) std::cerr << "vigil: " << reply.error().message << "; read " << store.dir() << "\n";
   }

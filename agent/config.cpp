@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "agent/ip.h"
+#include "agent/metrics.h"
 #include "agent/sys/http.h"
 
 namespace vigil {
@@ -300,30 +301,18 @@ class Validator {
   // they must not be served off the host by a typo. Splits the text as the daemon's
   // parse_listen_address does (IPv6 only in brackets), so that what passes here also binds.
   static std::string loopback_address_error(const std::string& text) {
-    const std::string expected =
-        "must be \"ADDRESS:PORT\" (e.g. \"127.0.0.1:9717\"), not \"" + text + "\"";
-    std::string host, port;
-    if (!text.empty() && text.front() == '[') {
-      const auto close = text.find(']');
-      if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-        return expected;
-      }
-      host = text.substr(1, close - 1);
-      port = text.substr(close + 2);
-    } else {
-      const auto colon = text.rfind(':');
-      if (colon == std::string::npos) return expected;
-      host = text.substr(0, colon);
-      port = text.substr(colon + 1);
-      if (host.find(':') != std::string::npos) {
-        return "needs brackets around an IPv6 address, as in \"[::1]:9717\", not \"" + text + "\"";
-      }
+    const HostPort split = split_host_port(text);
+    if (split.unbracketed_v6) {
+      return "needs brackets around an IPv6 address, as in \"[::1]:9717\", not \"" + text + "\"";
     }
-    unsigned value = 0;
-    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    const bool port_ok = !port.empty() && port.size() <= 5 && ec == std::errc() &&
-                         end == port.data() + port.size() && value >= 1 && value <= 65535;
-    if (!port_ok) return "has an invalid port \"" + port + "\" (1-65535)";
+    if (!split.ok) {
+      return "must be \"ADDRESS:PORT\" (e.g. \"127.0.0.1:9717\"), not \"" + text + "\"";
+    }
+    const std::string host(split.host);
+    const std::string port(split.port);
+    const std::optional<unsigned> value = parse_port(port);
+    // Port 0 binds "any free port": nothing could be told where to scrape.
+    if (!value || *value == 0) return "has an invalid port \"" + port + "\" (1-65535)";
     auto ip = parse_ip(host);
     if (!ip) return "has an invalid address \"" + host + "\": " + ip.error().message;
     if (!ip->is_loopback()) {

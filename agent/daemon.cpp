@@ -45,25 +45,6 @@ namespace {
 constexpr int kEvidenceLines = 10;
 constexpr std::chrono::seconds kHousekeepingEvery{5};
 
-std::string rfc3339(TimePoint t) { return format_time(t); }
-
-nlohmann::json incident_json(const Incident& inc) {
-  nlohmann::json j = {{"id", inc.id},
-                      {"title", inc.title},
-                      {"severity", std::string(to_string(inc.severity))},
-                      {"peak", std::string(to_string(inc.peak))},
-                      {"state", std::string(to_string(inc.state))},
-                      {"service", inc.service},
-                      {"team", inc.team},
-                      {"host", inc.host},
-                      {"maintenance", inc.maintenance},
-                      {"started", rfc3339(inc.started)},
-                      {"detected", rfc3339(inc.detected)},
-                      {"ttd_ms", inc.time_to_detect().count()}};
-  if (inc.resolved) j["resolved"] = rfc3339(*inc.resolved);
-  return j;
-}
-
 }  // namespace
 
 Daemon::Daemon(asio::io_context& io, DaemonOptions options, Config config)
@@ -604,7 +585,7 @@ nlohmann::json Daemon::status_json(TimePoint now) const {
     checks.push_back(std::move(j));
   }
   nlohmann::json open = nlohmann::json::array();
-  for (const Incident* inc : book_.open()) open.push_back(incident_json(*inc));
+  for (const Incident* inc : book_.open()) open.push_back(incident_summary_json(*inc));
   nlohmann::json windows = nlohmann::json::array();
   for (const Maintenance& m : maintenance_) {
     if (m.until <= now) continue;
@@ -634,11 +615,11 @@ nlohmann::json Daemon::control(const nlohmann::json& request, const ControlPeer&
     nlohmann::json list = nlohmann::json::array();
     for (const std::string& id : store_.list()) {
       if (const Incident* inc = book_.find(id); inc != nullptr) {
-        list.push_back(incident_json(*inc));
+        list.push_back(incident_summary_json(*inc));
         continue;
       }
       auto loaded = store_.load(id);
-      if (loaded) list.push_back(incident_json(loaded->incident));
+      if (loaded) list.push_back(incident_summary_json(loaded->incident));
     }
     return {{"ok", true}, {"incidents", list}};
   }

@@ -105,6 +105,20 @@ struct ListenAddress {
 // says so. Host names are refused (nothing to resolve at config time). For config validation too.
 Result<ListenAddress> parse_listen_address(std::string_view text);
 
+// The split parse_listen_address makes, shared with config validation so that both read an
+// address the same way: "HOST:PORT" or "[V6]:PORT" -> host (without brackets) and port text.
+// `ok` is false when the shape is wrong; `unbracketed_v6` when a bare IPv6 address's colons
+// make the port ambiguous.
+struct HostPort {
+  std::string_view host;
+  std::string_view port;
+  bool ok = false;
+  bool unbracketed_v6 = false;
+};
+HostPort split_host_port(std::string_view text);
+// A port: 1 to 5 decimal digits, at most 65535 (0 included); nullopt otherwise.
+std::optional<unsigned> parse_port(std::string_view text);
+
 // Serves render() at /metrics over HTTP/1.0 and 1.1 on the loop, one request per connection.
 // GET and HEAD /metrics (with any query) answer 200; other paths 404, other methods 405, a head
 // over 8 KiB 431, an unparseable one 400. Slow or idle clients are cut off, and at most 16

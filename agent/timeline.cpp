@@ -484,4 +484,21 @@ std::vector<std::string> IncidentStore::list() const {
   return ids;
 }
 
+nlohmann::json incident_summary_json(const Incident& inc) {
+  nlohmann::json j = {{"id", inc.id},
+                      {"title", inc.title},
+                      {"severity", std::string(to_string(inc.severity))},
+                      {"peak", std::string(to_string(inc.peak))},
+                      {"state", std::string(to_string(inc.state))},
+                      {"service", inc.service},
+                      {"team", inc.team},
+                      {"host", inc.host},
+                      {"maintenance", inc.maintenance},
+                      {"started", format_time(inc.started)},
+                      {"detected", format_time(inc.detected)},
+                      {"ttd_ms", inc.time_to_detect().count()}};
+  if (inc.resolved) j["resolved"] = format_time(*inc.resolved);
+  return j;
+}
+
 }  // namespace vigil

@@ -8,6 +8,7 @@
 // no later event is glued to the fragment.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +42,11 @@ std::optional<TimePoint> parse_time(std::string_view text);
 // Ids are file names: [A-Za-z0-9][A-Za-z0-9._-]{0,127}. Anything else ("", "../x", "a/b",
 // ".hidden", longer than 128) is refused, so an id can never leave the store's directory.
 bool valid_incident_id(std::string_view id);
+
+// One incident as `vigil status` and `vigil incidents` show it (id, title, severity now and at
+// peak, state, service, team, host, times, time to detect): the same from the agent and from
+// the files when the agent is stopped.
+nlohmann::json incident_summary_json(const Incident& inc);
 
 class IncidentStore {
  public:
