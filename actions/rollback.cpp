@@ -182,6 +182,14 @@ Result<ReleaseHistory::Change> ReleaseHistory::mark_good(std::string_view releas
   return Change::added;
 }
 
+bool ReleaseHistory::forget(std::string_view release) {
+  const auto it = std::find_if(releases_.begin(), releases_.end(),
+                               [&](const KnownGoodRelease& r) { return r.release == release; });
+  if (it == releases_.end()) return false;
+  releases_.erase(it);
+  return true;
+}
+
 const KnownGoodRelease* ReleaseHistory::find(std::string_view release) const {
   for (const KnownGoodRelease& r : releases_) {
     if (r.release == release) return &r;

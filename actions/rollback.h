@@ -52,6 +52,10 @@ class ReleaseHistory {
   // only on `promoted` and `added`. Error: an invalid release name.
   Result<Change> mark_good(std::string_view release, TimePoint at);
 
+  // Removes `release` (it was rolled back from: proven bad, whatever passed before it), so a
+  // later failure never plans a switch back to it. True if it was known.
+  bool forget(std::string_view release);
+
   // Most recently healthy first.
   const std::vector<KnownGoodRelease>& releases() const { return releases_; }
   // The record of `release`, or nullptr.

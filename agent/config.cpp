@@ -48,6 +48,23 @@ SeverityRules SeverityRules::defaults() {
   return r;
 }
 
+std::string_view to_string(ActionKind k) {
+  switch (k) {
+    case ActionKind::restart:
+      return "restart";
+    case ActionKind::rollback:
+      return "rollback";
+    case ActionKind::block:
+      return "block";
+  }
+  return "?";
+}
+
+const ActionConfig* Config::find_action(std::string_view ref) const {
+  const auto it = actions.find(std::string(ref));
+  return it == actions.end() ? nullptr : &it->second;
+}
+
 const CheckConfig* Config::find_check(std::string_view name) const {
   for (const CheckConfig& c : checks) {
     if (c.name == name) return &c;
@@ -528,20 +545,20 @@ class Validator {
               "recover_after", "confirm",     "confirm_interval", "latency_warn",  "latency_crit",
               "severity",      "url",         "method",           "expect_status", "body_contains",
               "body_regex",    "headers",     "verify_tls",       "unit",          "service",
-              "team",          "flap_window", "flap_low",         "flap_high"},
+              "team",          "flap_window", "flap_low",         "flap_high",     "mitigate"},
           where);
     } else if (probe == "unit") {
       check_keys(t,
                  {"name", "probe", "interval", "fail_after", "recover_after", "severity", "unit",
                   "units", "expect", "restart_loop_count", "restart_loop_window", "service", "team",
-                  "flap_window", "flap_low", "flap_high"},
+                  "flap_window", "flap_low", "flap_high", "mitigate"},
                  where);
     } else if (probe == "journal") {
-      check_keys(t,
-                 {"name",     "probe",   "interval",   "fail_after",  "recover_after", "severity",
-                  "unit",     "units",   "identifier", "identifiers", "priority",      "pattern",
-                  "patterns", "ignore",  "key",        "count",       "window",        "max_keys",
-                  "catch_up", "service", "team",       "flap_window", "flap_low",      "flap_high"},
+      check_keys(t, {"name",     "probe",       "interval", "fail_after", "recover_after",
+                     "severity", "unit",        "units",    "identifier", "identifiers",
+                     "priority", "pattern",     "patterns", "ignore",     "key",
+                     "count",    "window",      "max_keys", "catch_up",   "service",
+                     "team",     "flap_window", "flap_low", "flap_high",  "mitigate"},
                  where);
     }
 
@@ -629,6 +646,10 @@ class Validator {
             where + "'flap_low' (" + fraction(c.flap.low) + given("flap_low") +
                 " must be below 'flap_high' (" + fraction(c.flap.high) + given("flap_high") +
                 ": the gap between them is the hysteresis");
+    }
+    if (const toml::node* m = t.get("mitigate")) {
+      c.mitigate = string_list(t, "mitigate", "", where);
+      ladders_.push_back({c.name, m->source()});
     }
     if (c.probe == "http" && t.get("unit") != nullptr) {
       if (auto u = get_string(t, "unit", where)) {
@@ -793,10 +814,222 @@ class Validator {
     c.settings = std::move(j);
   }
 
+  // [mitigation]: guards for every action.
+  void mitigation(const toml::node& node, MitigationSettings& out) {
+    const auto* t = node.as_table();
+    if (t == nullptr) {
+      error(node.source(), "'mitigation' must be a table: write [mitigation]");
+      return;
+    }
+    const std::string where = "[mitigation]: ";
+    check_keys(*t, {"allow", "protect_ssh_sessions", "max_blocks_per_minute", "circuit_reset"},
+               where);
+    if (const toml::node* n = t->get("allow")) {
+      const auto* arr = n->as_array();
+      if (arr == nullptr) {
+        error(n->source(), where +
+                               "'allow' must be an array of addresses or CIDR blocks, e.g. "
+                               "allow = [\"10.0.0.0/8\", \"2001:db8::1\"]");
+      } else {
+        for (const toml::node& item : *arr) {
+          const auto* str = item.as_string();
+          if (str == nullptr) {
+            error(item.source(),
+                  where + "'allow' items must be strings, not " + std::string(type_name(item)));
+            continue;
+          }
+          auto cidr = parse_cidr(str->get());
+          if (!cidr) {
+            error(item.source(), where + "'allow': " + cidr.error().message);
+          } else {
+            out.allow.push_back(*cidr);
+          }
+        }
+      }
+    }
+    if (auto b = get_bool(*t, "protect_ssh_sessions", where)) out.protect_ssh_sessions = *b;
+    if (auto v = get_int(*t, "max_blocks_per_minute", 1, 10'000, where)) {
+      out.max_blocks_per_minute = *v;
+    }
+    if (auto d = get_duration(*t, "circuit_reset", Duration(1'000), where)) out.circuit_reset = *d;
+  }
+
+  // [action.KIND.NAME] tables.
+  void actions(const toml::node& node, std::map<std::string, ActionConfig>& out) {
+    const auto* t = node.as_table();
+    if (t == nullptr) {
+      error(node.source(), "'action' must be tables like [action.restart.app]");
+      return;
+    }
+    check_keys(*t, {"restart", "rollback", "block"}, "[action]: ");
+    for (auto&& [kind_key, kind_node] : *t) {
+      const std::string kind_name(kind_key.str());
+      ActionKind kind = ActionKind::restart;
+      if (kind_name == "rollback")
+        kind = ActionKind::rollback;
+      else if (kind_name == "block")
+        kind = ActionKind::block;
+      else if (kind_name != "restart")
+        continue;  // reported by check_keys
+      const auto* kinds = kind_node.as_table();
+      if (kinds == nullptr) {
+        error(kind_node.source(),
+              "'action." + kind_name + "' must hold tables like [action." + kind_name + ".NAME]");
+        continue;
+      }
+      for (auto&& [name_key, n] : *kinds) {
+        ActionConfig a;
+        a.kind = kind;
+        a.name = std::string(name_key.str());
+        a.where = pos(n.source());
+        const std::string where = "[action." + kind_name + "." + a.name + "]: ";
+        const bool name_ok =
+            !a.name.empty() && a.name.size() <= 64 &&
+            std::all_of(a.name.begin(), a.name.end(), [](unsigned char ch) {
+              return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '@';
+            });
+        if (!name_ok) {
+          error(name_key.source(), where +
+                                       "the name must be 1-64 letters, digits, '-', '_', "
+                                       "'.' or '@'");
+        }
+        const auto* at = n.as_table();
+        if (at == nullptr) {
+          error(n.source(), where + "must be a table");
+          continue;
+        }
+        action(*at, a, where);
+        out[a.ref()] = std::move(a);
+      }
+    }
+  }
+
+  void action(const toml::table& t, ActionConfig& a, const std::string& where) {
+    switch (a.kind) {
+      case ActionKind::restart:
+        check_keys(t,
+                   {"unit", "reset_failed", "job_timeout", "max_runs", "per", "cooldown",
+                    "verify_within", "dry_run"},
+                   where);
+        break;
+      case ActionKind::rollback:
+        check_keys(t,
+                   {"dir", "unit", "job_timeout", "max_runs", "per", "cooldown", "verify_within",
+                    "dry_run"},
+                   where);
+        break;
+      case ActionKind::block:
+        check_keys(t,
+                   {"block_for", "max_block_for", "kill_connections", "max_runs", "per", "cooldown",
+                    "dry_run"},
+                   where);
+        // A block is verified by its rule being in place, not by waiting for health.
+        a.cooldown = Duration::zero();
+        break;
+    }
+    if (a.kind != ActionKind::block) {
+      if (auto u = get_string(t, "unit", where)) {
+        unit_names(t, {*u}, where, false);
+        a.unit = *u;
+      } else if (a.kind == ActionKind::restart && t.get("unit") == nullptr) {
+        // [action.restart.nginx] with no unit restarts nginx.service.
+        a.unit = a.name.find('.') == std::string::npos ? a.name + ".service" : a.name;
+      }
+    }
+    if (a.kind == ActionKind::rollback) {
+      const toml::node* d = t.get("dir");
+      if (d == nullptr) {
+        error(t.source(), where +
+                              "missing required key 'dir' (the directory holding releases/ "
+                              "and the current symlink, e.g. \"/srv/app\")");
+      } else if (auto v = get_string(t, "dir", where)) {
+        if (v->empty() || v->front() != '/' || v->find("/../") != std::string::npos ||
+            (v->size() >= 3 && v->compare(v->size() - 3, 3, "/..") == 0)) {
+          error(d->source(),
+                where + "'dir' must be an absolute path without '..', not \"" + *v + "\"");
+        } else {
+          a.dir = *v;
+        }
+      }
+    }
+    if (auto b = get_bool(t, "reset_failed", where)) a.reset_failed = *b;
+    if (auto d = get_duration(t, "job_timeout", Duration(1'000), where)) a.job_timeout = *d;
+    if (auto d = get_duration(t, "block_for", Duration(1'000), where)) a.block_for = *d;
+    if (auto d = get_duration(t, "max_block_for", Duration(1'000), where)) a.max_block_for = *d;
+    if (a.max_block_for < a.block_for) {
+      const toml::node* n = t.get("max_block_for") ? t.get("max_block_for") : t.get("block_for");
+      error(n->source(), where + "'max_block_for' (" + format_duration(a.max_block_for) +
+                             ") must not be shorter than 'block_for' (" +
+                             format_duration(a.block_for) + ")");
+    }
+    if (auto b = get_bool(t, "kill_connections", where)) a.kill_connections = *b;
+    if (auto v = get_int(t, "max_runs", 1, 1000, where)) a.max_runs = *v;
+    if (auto d = get_duration(t, "per", Duration(1'000), where)) a.per = *d;
+    if (const toml::node* n = t.get("cooldown")) {
+      const auto* z = n->as_string();
+      if (z != nullptr && (z->get() == "0" || z->get() == "0s")) {
+        a.cooldown = Duration::zero();
+      } else if (auto d = get_duration(t, "cooldown", Duration(1), where)) {
+        a.cooldown = *d;
+      }
+    }
+    if (auto d = get_duration(t, "verify_within", Duration(1'000), where)) a.verify_within = *d;
+    if (auto b = get_bool(t, "dry_run", where)) a.dry_run = *b ? DryRun::yes : DryRun::no;
+  }
+
+  // Every ladder step names a defined action that fits the check.
+  void ladders(Config& cfg) {
+    for (const auto& [check_name, where_src] : ladders_) {
+      CheckConfig* c = nullptr;
+      for (CheckConfig& x : cfg.checks) {
+        if (x.name == check_name) c = &x;
+      }
+      if (c == nullptr) continue;
+      const std::string where = "check '" + check_name + "': ";
+      std::set<std::string> seen;
+      for (const std::string& ref : c->mitigate) {
+        const auto colon = ref.find(':');
+        const std::string kind = ref.substr(0, colon);
+        if (colon == std::string::npos ||
+            (kind != "restart" && kind != "rollback" && kind != "block")) {
+          error(where_src, where + "'mitigate': \"" + ref +
+                               "\" must be \"KIND:NAME\" with KIND restart, rollback or block "
+                               "(e.g. \"restart:app\")");
+          continue;
+        }
+        if (!seen.insert(ref).second) {
+          error(where_src, where + "'mitigate' names \"" + ref + "\" twice");
+          continue;
+        }
+        const auto a = cfg.actions.find(ref);
+        if (a == cfg.actions.end()) {
+          error(where_src, where + "'mitigate': no action \"" + ref + "\" (define it as [action." +
+                               kind + "." + ref.substr(colon + 1) + "])");
+          continue;
+        }
+        if (a->second.kind == ActionKind::block) {
+          const JournalSettings* j = c->journal();
+          if (j == nullptr || j->key.empty()) {
+            error(where_src, where + "'mitigate': \"" + ref +
+                                 "\" blocks the address a journal check captures: it needs "
+                                 "probe = \"journal\" and key = \"NAME\" (a named capture of "
+                                 "the IP)");
+          }
+        } else if (c->journal() != nullptr && !c->journal()->key.empty()) {
+          error(where_src, where + "'mitigate': \"" + ref +
+                               "\" acts on a service, but this check counts per '" +
+                               c->journal()->key + "': only block fits a per-address rule");
+        }
+      }
+    }
+  }
+
   Config document(const toml::table& root) {
     Config cfg;
-    check_keys(root, {"agent", "check"}, "");
+    check_keys(root, {"agent", "check", "mitigation", "action"}, "");
     if (const toml::node* a = root.get("agent")) agent(*a, cfg.agent);
+    if (const toml::node* m = root.get("mitigation")) mitigation(*m, cfg.mitigation);
+    if (const toml::node* a = root.get("action")) actions(*a, cfg.actions);
     if (const toml::node* checks = root.get("check")) {
       const auto* arr = checks->as_array();
       if (arr == nullptr || !arr->is_array_of_tables()) {
@@ -810,10 +1043,12 @@ class Validator {
         }
       }
     }
+    ladders(cfg);
     return cfg;
   }
 
  private:
+  std::vector<std::pair<std::string, toml::source_region>> ladders_;  // check, its `mitigate`
   std::string file_;
   std::vector<ConfigError> errors_;
 };

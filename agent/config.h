@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "agent/duration.h"
+#include "agent/ip.h"
 #include "agent/observation.h"
 
 namespace re2 {
@@ -129,6 +130,53 @@ struct SeverityRules {
   void set(FailureKind k, Severity s) { on_failure[static_cast<std::size_t>(k)] = s; }
 };
 
+// A mitigation, defined once as [action.KIND.NAME] and named "KIND:NAME" in checks' ladders.
+enum class ActionKind { restart, rollback, block };
+std::string_view to_string(ActionKind k);
+
+struct ActionConfig {
+  ActionKind kind = ActionKind::restart;
+  std::string name;  // NAME of [action.KIND.NAME]
+  // restart: the unit to restart. rollback: the unit restarted after the switch ("": none).
+  std::string unit;
+  std::string dir;            // rollback: the deploy directory (releases/ and current)
+  bool reset_failed = false;  // restart: clear a unit's start-limit-hit before restarting it
+  // restart: how long the restart job may take. Why 90s: systemd's own default start timeout.
+  Duration job_timeout{90'000};
+  // block: for how long, doubling for a repeat offender up to max_block_for.
+  Duration block_for{3'600'000};
+  Duration max_block_for{86'400'000};
+  bool kill_connections = true;  // block: also cut the address's established connections
+  // Budget: at most max_runs runs per target within `per` (counted across vigil restarts).
+  // Why 3 per hour: a restart that did not hold three times is not going to; a human is needed.
+  int max_runs = 3;
+  Duration per{3'600'000};
+  // After a run, no other run of this action on the same target for this long.
+  Duration cooldown{60'000};
+  // After a run, how long the incident's checks have to pass again before it counts as failed.
+  Duration verify_within{120'000};
+  std::optional<DryRun> dry_run;  // per action; unset: [agent] dry_run
+  SourcePos where;
+
+  std::string ref() const { return std::string(to_string(kind)) + ":" + name; }
+};
+
+// Guards that apply to every mitigation.
+struct MitigationSettings {
+  // Addresses and blocks never to be blocked (besides loopback, the host's own addresses and
+  // its default gateways, which are never blocked at all).
+  std::vector<Cidr> allow;
+  // The peer of a live (authenticated) SSH session is never blocked: fail2ban's worst day is
+  // the one it locks out the admin who is fixing the incident.
+  bool protect_ssh_sessions = true;
+  // Why 10 a minute: a real brute force comes from a few addresses; more than ten new
+  // offenders a minute is a botnet (ufw is the wrong tool) or a parsing mistake.
+  int max_blocks_per_minute = 10;
+  // An open circuit (a target vigil gave up on) closes after a human acks its incident or
+  // after the target has been healthy this long.
+  Duration circuit_reset{3'600'000};
+};
+
 struct CheckConfig {
   std::string name;
   std::string probe;  // "http"
@@ -148,6 +196,8 @@ struct CheckConfig {
   std::string team;
   std::string owner_unit;
   FlapSettings flap;
+  // The mitigation ladder, "KIND:NAME" refs into Config::actions, tried in order.
+  std::vector<std::string> mitigate;
   std::variant<HttpSettings, UnitSettings, JournalSettings> settings;
   SourcePos where;
 
@@ -160,8 +210,11 @@ struct Config {
   std::string path;
   AgentSettings agent;
   std::vector<CheckConfig> checks;
+  MitigationSettings mitigation;
+  std::map<std::string, ActionConfig> actions;  // by ref "KIND:NAME"
 
   const CheckConfig* find_check(std::string_view name) const;
+  const ActionConfig* find_action(std::string_view ref) const;
 };
 
 struct LoadResult {

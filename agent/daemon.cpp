@@ -8,6 +8,7 @@
 #include <functional>
 #include <sstream>
 
+#include "agent/daemon_runner.h"
 #include "agent/flap.h"
 #include "agent/report.h"
 #include "agent/sys/journal.h"
@@ -20,30 +21,12 @@ namespace vigil {
 
 namespace asio = boost::asio;
 
-struct Daemon::Runner {
-  Runner(asio::io_context& io, CheckConfig c) : check(std::move(c)), timer(io) {}
-  CheckConfig check;
-  std::shared_ptr<Probe> probe;
-  asio::steady_timer timer;
-  // One classifier per key: a check watching several units, or counting per captured IP, has
-  // one state per unit or IP. HTTP checks use the empty key.
-  std::map<std::string, Classifier> classifiers;
-  // Flap detection per key, for HTTP and unit checks (a journal rule counts matches; it does
-  // not alternate between healthy and failing results).
-  std::map<std::string, FlapDetector> flaps;
-  std::uint64_t skipped = 0;  // ticks skipped because the previous run was still going
-  std::uint64_t runs = 0;
-  std::uint64_t failures = 0;
-  LatencyHistogram latency;
-  std::string last_summary;
-  TimePoint last_at{};
-};
-
 namespace {
 
 // Why 10: enough of a unit's last words to see why it died, short enough to read in a page.
 constexpr int kEvidenceLines = 10;
-constexpr std::chrono::seconds kHousekeepingEvery{5};
+// Why 1s: verification deadlines, cooldowns and block expiry are decided here.
+constexpr std::chrono::seconds kHousekeepingEvery{1};
 
 }  // namespace
 
@@ -58,7 +41,8 @@ Daemon::Daemon(asio::io_context& io, DaemonOptions options, Config config)
       book_(TriageSettings{config_.agent.hostname, config_.agent.upgrade_after}),
       store_(config_.agent.state_dir + "/incidents"),
       control_(io, [this](const nlohmann::json& r, const ControlPeer& p) { return control(r, p); }),
-      housekeeping_(io) {
+      housekeeping_(io),
+      commands_(io) {
   if (options_.force_dry_run == DryRun::yes) config_.agent.dry_run = DryRun::yes;
   book_.id_taken = [this](const std::string& id) { return store_.exists(id); };
 }
@@ -78,6 +62,7 @@ void Daemon::start() {
   apply(config_);
   load_incidents();
   load_maintenance();
+  load_mitigation_state();
   // A window that ended while vigil was down must not keep its incidents silenced.
   for (const Incident* inc : book_.open()) {
     if (!inc->maintenance) continue;
@@ -105,6 +90,9 @@ void Daemon::start() {
       metrics_.reset();
     }
   }
+  // Incidents continued from before the restart pick up their ladders where they stood.
+  check_verifications(Clock::now());
+  mitigate_all();
   arm_housekeeping();
   watchdog_every_ = sys::watchdog_timeout();
   if (watchdog_every_) arm_watchdog();
@@ -130,6 +118,7 @@ void Daemon::stop() {
   http_.cancel_all();
   watchdog_.cancel();
   housekeeping_.cancel();
+  commands_.stop();
   control_.stop();
   if (metrics_) metrics_->stop();
   owner_units_.clear();
@@ -250,7 +239,11 @@ void Daemon::schedule_first(const std::shared_ptr<Runner>& r) {
 }
 
 void Daemon::schedule_next(const std::shared_ptr<Runner>& r) {
-  const auto interval = std::chrono::duration_cast<asio::steady_timer::duration>(r->check.interval);
+  auto interval = std::chrono::duration_cast<asio::steady_timer::duration>(r->check.interval);
+  if (r->fast_until > asio::steady_timer::clock_type::now()) {
+    // Verifying a mitigation: see recovery in seconds (daemon_actions.cpp).
+    interval = std::min<asio::steady_timer::duration>(interval, std::chrono::seconds(1));
+  }
   // Absolute rescheduling: the next tick is one interval after the previous *scheduled* tick,
   // so the cadence never drifts. If the loop fell behind, skip the missed ticks, not burst.
   auto next = r->timer.expiry() + interval;
@@ -307,6 +300,7 @@ void Daemon::observed(Runner& r, const Observation& obs) {
     }
   }
 
+  if (!r.check.mitigate.empty()) mark_releases(r.check, !rated.has_value(), obs.at);
   auto it = r.classifiers.find(obs.key);
   if (it == r.classifiers.end()) {
     if (!rated) return;  // a healthy key with no history needs no state
@@ -328,10 +322,18 @@ void Daemon::observed(Runner& r, const Observation& obs) {
   // must not re-read the journal on the loop each time, nor pile up copies of the same lines.
   const bool joined = f->kind == Finding::Kind::firing &&
                       (before == nullptr || before->members.count({r.check.name, f->key}) == 0);
-  record(book_.on_finding(r.check, *f, maintenance));
+  std::vector<IncidentBook::Change> changes = book_.on_finding(r.check, *f, maintenance);
+  std::set<std::string> touched;
+  for (const auto& c : changes) touched.insert(c.incident);
+  record(std::move(changes));
   // Evidence for triage, gathered once when a (check, key) joins the incident: the unit that
   // serves the endpoint and what it wrote to the journal just before.
   if (joined) gather_evidence(r.check, f->key, f->at);
+  // Mitigate first, diagnose later: the ladder is asked right away, on the finding's own turn
+  // of the loop (bench/ measures this path).
+  if (f->kind != Finding::Kind::recovered) {
+    for (const std::string& id : touched) mitigate(id);
+  }
   if (on_finding) on_finding(*f);
 }
 
@@ -529,6 +531,10 @@ void Daemon::arm_housekeeping() {
 void Daemon::housekeeping() {
   const TimePoint now = Clock::now();
   record(book_.tick(now));
+  check_verifications(now);
+  mitigate_all();
+  expire_blocks(now);
+  close_healthy_circuits(now);
   const auto ended = std::partition(maintenance_.begin(), maintenance_.end(),
                                     [now](const Maintenance& m) { return m.until > now; });
   if (ended != maintenance_.end()) {
@@ -678,7 +684,16 @@ nlohmann::json Daemon::control(const nlohmann::json& request, const ControlPeer&
     e.type = TimelineEvent::Type::ack;
     e.text = "acknowledged (uid " + std::to_string(peer.uid) + ")";
     e.fields["uid"] = std::to_string(peer.uid);
+    const std::string key = book_.find(id)->dedupe_key;
     record(book_.record(id, e));
+    if (ledger_.close_circuit(key)) {
+      save_ledger();
+      TimelineEvent n;
+      n.at = now;
+      n.type = TimelineEvent::Type::note;
+      n.text = "circuit closed by the ack: automatic mitigations may run again";
+      record(book_.record(id, n));
+    }
     return {{"ok", true}, {"id", id}};
   }
   return fail("unknown command '" + cmd + "'");

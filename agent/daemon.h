@@ -14,11 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "actions/block.h"
+#include "actions/command.h"
+#include "actions/rollback.h"
 #include "agent/classifier.h"
 #include "agent/config.h"
 #include "agent/control.h"
 #include "agent/incident.h"
 #include "agent/metrics.h"
+#include "agent/mitigation.h"
 #include "agent/sys/http.h"
 #include "agent/sys/units.h"
 #include "agent/timeline.h"
@@ -74,6 +78,32 @@ class Daemon {
   void arm_housekeeping();
   void housekeeping();
 
+  // Mitigations (daemon_actions.cpp): the ladder decides, the actions execute, every step is
+  // written to the incident's timeline, and the ledger keeps budgets across restarts.
+  void mitigate(const std::string& incident);
+  void mitigate_all();
+  void run_action(const std::string& incident, const Decision& d);
+  void run_restart(const std::string& incident, const Decision& d, const std::string& unit,
+                   std::function<void(bool ok, std::string text)> done);
+  void run_rollback(const std::string& incident, const Decision& d);
+  void run_block(const std::string& incident, const Decision& d);
+  void action_done(const std::string& incident, const Decision& d, bool ok,
+                   const std::string& text);
+  void check_verifications(TimePoint now);
+  void mark_releases(const CheckConfig& check, bool healthy, TimePoint at);
+  void load_mitigation_state();
+  void save_ledger() const;
+  void save_blocks() const;
+  void reconcile_blocks();
+  void expire_blocks(TimePoint now);
+  void close_healthy_circuits(TimePoint now);
+  std::vector<IncidentBook::Change> mitigation_event(const std::string& incident, const Decision& d,
+                                                     const char* outcome, const std::string& text,
+                                                     TimePoint at);
+  void set_state(const std::string& incident, IncidentState s, const std::string& why,
+                 TimePoint at);
+  void fast_verify(const std::string& incident, TimePoint until);
+
   // The control socket (CLI) and the metrics endpoint.
   nlohmann::json control(const nlohmann::json& request, const ControlPeer& peer);
   nlohmann::json status_json(TimePoint now) const;
@@ -110,6 +140,16 @@ class Daemon {
   std::map<std::string, OwnerUnit> owner_units_;
   TimePoint started_{};
   std::uint64_t incidents_opened_ = 0;
+
+  CommandRunner commands_;
+  MitigationLedger ledger_;
+  BlockList blocks_;
+  bool blocks_reconciled_ = false;  // no block/unblock before ufw and the list agree
+  std::map<std::string, ReleaseHistory> releases_;  // by rollback action name
+  std::map<std::string, std::string> last_wait_;    // incident -> last "waiting" reason logged
+  std::map<std::string, TimePoint> healthy_since_;  // circuit key -> no open incident since
+  std::set<std::string> acting_;                    // incidents with an action in flight
+  std::uint64_t mitigations_run_ = 0;
 };
 
 }  // namespace vigil

@@ -324,6 +324,26 @@ void IncidentBook::maybe_resolve(Incident& inc, TimePoint at, std::vector<Change
     return m.second.firing || m.second.flapping;
   });
   if (failing) return;
+  if (inc.state == IncidentState::verifying) {
+    // The checks recovered while a mitigation was being verified: that is its verification.
+    const auto last = std::find_if(inc.timeline.rbegin(), inc.timeline.rend(), [](const auto& t) {
+      return t.type == TimelineEvent::Type::mitigation && t.fields.count("outcome") > 0 &&
+             t.fields.at("outcome") == "ok";
+    });
+    TimelineEvent v;
+    v.at = at;
+    v.type = TimelineEvent::Type::mitigation;
+    v.fields["outcome"] = "verified";
+    if (last != inc.timeline.rend()) {
+      for (const char* k : {"action", "target", "rung"}) {
+        if (auto f = last->fields.find(k); f != last->fields.end()) v.fields[k] = f->second;
+      }
+    }
+    v.text = "verified: the checks pass again after " +
+             (v.fields.count("action") ? v.fields["action"] + " on " + v.fields["target"]
+                                       : std::string("the mitigation"));
+    emit(inc, std::move(v), out);
+  }
   TimelineEvent e;
   e.at = at;
   e.type = TimelineEvent::Type::state;

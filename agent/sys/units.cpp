@@ -7,6 +7,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -47,7 +48,67 @@ constexpr Duration kRetryRead{1'000};
 
 std::string errno_text(int r) { return std::strerror(r < 0 ? -r : r); }
 
+std::string bus_error_text(const sd_bus_error* e) {
+  if (e == nullptr) return "unknown error";
+  if (e->message != nullptr && e->message[0] != '\0') return e->message;
+  return e->name != nullptr ? e->name : "unknown error";
+}
+
+// The RestartUnit reply timeout is the caller's deadline plus this, so that our own deadline
+// timer, which says what was pending, fires first rather than sd-bus's bare "timed out".
+constexpr Duration kCallSlack{1'000};
+
 }  // namespace
+
+void JobTracker::expect_reply(Id id) { awaiting_reply_.insert(id); }
+
+std::optional<std::string> JobTracker::replied(Id id, const std::string& job) {
+  awaiting_reply_.erase(id);
+  std::optional<std::string> result;
+  // Kept, not taken: a second caller whose RestartUnit was merged into the same job may not
+  // have its reply yet.
+  for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
+    if (it->first == job) {
+      result = it->second;
+      break;
+    }
+  }
+  if (!result) waiting_.emplace(job, id);
+  trim();
+  return result;
+}
+
+std::vector<JobTracker::Id> JobTracker::removed(const std::string& job, const std::string& result) {
+  std::vector<Id> ids;
+  const auto [first, last] = waiting_.equal_range(job);
+  for (auto it = first; it != last; ++it) ids.push_back(it->second);
+  waiting_.erase(first, last);
+  if (!awaiting_reply_.empty()) {
+    recent_.emplace_back(job, result);
+    trim();
+  }
+  return ids;
+}
+
+void JobTracker::forget(Id id) {
+  awaiting_reply_.erase(id);
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    it = it->second == id ? waiting_.erase(it) : std::next(it);
+  }
+  trim();
+}
+
+void JobTracker::clear() {
+  awaiting_reply_.clear();
+  waiting_.clear();
+  recent_.clear();
+}
+
+void JobTracker::trim() {
+  // Nobody can ask about a removed job once no reply is outstanding: replies name new jobs only.
+  if (awaiting_reply_.empty()) recent_.clear();
+  while (recent_.size() > kKeepRemoved) recent_.pop_front();
+}
 
 struct UnitEntry {
   std::string unit;
@@ -61,17 +122,40 @@ struct UnitEntry {
   std::unique_ptr<asio::steady_timer> retry;
 };
 
+// One unit_state() or restart_unit() in flight. Its call slot is owned, not floating, so that
+// finishing early (deadline, shutdown, lost bus) cancels the pending call and no reply can reach
+// a finished operation.
+struct BusOp {
+  enum class Step { reset_failed, restart, job, read_unit, read_service };
+  using Clock = std::chrono::steady_clock;
+
+  UnitWatcher::Impl* owner = nullptr;
+  std::uint64_t id = 0;
+  std::string path;  // the unit's object path
+  Step step = Step::read_unit;
+  sd_bus_slot* call = nullptr;
+  Clock::time_point started{};
+  Duration limit{};                           // restarts: the caller's deadline
+  std::optional<asio::steady_timer> timer;    // restarts: enforces `limit`
+  JobOutcome outcome;                         // outcome.after is the state being read
+  std::function<void(JobOutcome)> restarted;  // set for restart_unit()
+  std::function<void(UnitState)> read;        // set for unit_state()
+
+  Duration elapsed() const { return std::chrono::duration_cast<Duration>(Clock::now() - started); }
+};
+
 struct UnitWatcher::Impl : std::enable_shared_from_this<UnitWatcher::Impl> {
   explicit Impl(asio::io_context& ctx)
       : io(ctx), bus_timer(ctx), reconnect_timer(ctx), resync_timer(ctx) {}
 
-  ~Impl() { teardown(); }
+  ~Impl() { teardown("vigil is stopping"); }
 
   bool ensure_connected() {
     if (bus != nullptr) return true;
     int r = sd_bus_open_system(&bus);
     if (r < 0) {
       bus = nullptr;
+      connect_error = "cannot connect to the system bus: " + errno_text(r);
       if (!reconnect_pending) {
         log(LogLevel::warning, "cannot connect to the system bus: " + errno_text(r) +
                                    "; retrying in " + format_duration(backoff));
@@ -286,12 +370,17 @@ struct UnitWatcher::Impl : std::enable_shared_from_this<UnitWatcher::Impl> {
 
   void lost(const std::string& why) {
     log(LogLevel::warning, "lost the system bus (" + why + "); reconnecting");
-    teardown();
+    teardown("lost the system bus (" + why + ")");
     was_lost = true;
     schedule_reconnect();
   }
 
-  void teardown() {
+  // Drops the connection. Pending operations complete with `why`: a JobRemoved sent while we
+  // were away is never redelivered, so waiting across a reconnect could wait forever.
+  void teardown(const std::string& why) {
+    fail_all(why);
+    job_match = sd_bus_slot_unref(job_match);
+    jobs.clear();
     ++generation;
     reading = writing = false;
     for (auto& [name, e] : units) {
@@ -341,6 +430,279 @@ struct UnitWatcher::Impl : std::enable_shared_from_this<UnitWatcher::Impl> {
     });
   }
 
+  // --- one-shot reads and restarts ---
+
+  // Sends what was queued, from the loop: never from the caller's stack, which may be inside an
+  // sd-bus callback (sd_bus_process() is not re-entrant).
+  void kick() {
+    if (kick_posted) return;
+    kick_posted = true;
+    asio::post(io, [weak = weak_from_this()] {
+      auto self = weak.lock();
+      if (!self) return;
+      self->kick_posted = false;
+      self->pump();
+    });
+  }
+
+  BusOp& new_op(const std::string& unit) {
+    auto op = std::make_unique<BusOp>();
+    op->owner = this;
+    op->id = ++next_op;
+    op->started = BusOp::Clock::now();
+    op->outcome.unit = unit;
+    op->outcome.after.unit = unit;
+    char* p = nullptr;
+    if (sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit.c_str(), &p) >= 0) {
+      op->path = p;
+      free(p);  // NOLINT: allocated by libsystemd
+    }
+    BusOp& ref = *op;
+    ops.emplace(ref.id, std::move(op));
+    return ref;
+  }
+
+  // Connects if needed; false (and `op` finished with the reason) when that is impossible.
+  bool usable(BusOp& op) {
+    std::string why;
+    if (op.path.empty()) {
+      why = "invalid unit name";
+    } else if (bus == nullptr && !ensure_connected()) {
+      why = connect_error;
+    }
+    if (why.empty()) return true;
+    fail(op, why);
+    return false;
+  }
+
+  // The reply timeout of `op`'s next call: what is left of a restart's deadline (plus slack), or
+  // sd-bus's default (25s) for a plain read.
+  static std::uint64_t call_timeout_usec(const BusOp& op) {
+    if (!op.restarted) return 0;
+    const Duration left = std::max(op.limit - op.elapsed(), Duration{0}) + kCallSlack;
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(left).count());
+  }
+
+  // Queues `m` (consumed) as `op`'s pending call. On failure finishes `op` with `what: error`.
+  bool send(BusOp& op, sd_bus_message* m, int r, const std::string& what) {
+    if (r >= 0)
+      r = sd_bus_call_async(bus, &op.call, m, &Impl::on_op_reply, &op, call_timeout_usec(op));
+    sd_bus_message_unref(m);
+    if (r >= 0) return true;
+    fail(op, what + ": " + errno_text(r));
+    return false;
+  }
+
+  bool call_manager(BusOp& op, const char* method) {
+    sd_bus_message* m = nullptr;
+    int r = sd_bus_message_new_method_call(bus, &m, kSystemd, "/org/freedesktop/systemd1",
+                                           "org.freedesktop.systemd1.Manager", method);
+    if (r >= 0) {
+      r = op.step == BusOp::Step::restart
+              ? sd_bus_message_append(m, "ss", op.outcome.unit.c_str(), "replace")
+              : sd_bus_message_append(m, "s", op.outcome.unit.c_str());
+    }
+    return send(op, m, r, std::string(method) + " " + op.outcome.unit);
+  }
+
+  void read_state(BusOp& op, BusOp::Step step) {
+    op.step = step;
+    sd_bus_message* m = nullptr;
+    int r = sd_bus_message_new_method_call(bus, &m, kSystemd, op.path.c_str(),
+                                           "org.freedesktop.DBus.Properties", "GetAll");
+    if (r >= 0) {
+      r = sd_bus_message_append(m, "s",
+                                step == BusOp::Step::read_unit
+                                    ? "org.freedesktop.systemd1.Unit"
+                                    : "org.freedesktop.systemd1.Service");
+    }
+    send(op, m, r, "GetAll " + op.outcome.unit);
+  }
+
+  // The JobRemoved match, installed once per connection before the first RestartUnit is queued.
+  // Its AddMatch goes out first on the same connection, so the bus applies it before systemd even
+  // sees the call: no job of ours can end unseen.
+  bool ensure_job_match(BusOp& op) {
+    if (job_match != nullptr) return true;
+    const int r = sd_bus_match_signal_async(bus, &job_match, kSystemd, "/org/freedesktop/systemd1",
+                                            "org.freedesktop.systemd1.Manager", "JobRemoved",
+                                            &Impl::on_job_removed, nullptr, this);
+    if (r >= 0) return true;
+    job_match = nullptr;
+    fail(op, "watching JobRemoved: " + errno_text(r));
+    return false;
+  }
+
+  void start_restart(BusOp& op) {
+    op.step = BusOp::Step::restart;
+    jobs.expect_reply(op.id);
+    call_manager(op, "RestartUnit");
+  }
+
+  static int on_op_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    auto* op = static_cast<BusOp*>(userdata);
+    op->call = sd_bus_slot_unref(op->call);
+    op->owner->replied(*op, m);
+    return 0;
+  }
+
+  void replied(BusOp& op, sd_bus_message* m) {
+    const sd_bus_error* err =
+        sd_bus_message_is_method_error(m, nullptr) ? sd_bus_message_get_error(m) : nullptr;
+    const std::string& unit = op.outcome.unit;
+    switch (op.step) {
+      case BusOp::Step::reset_failed:
+        // A unit that is not loaded has no failed state to reset; its restart will say more.
+        if (err != nullptr && !sd_bus_error_has_name(err, "org.freedesktop.systemd1.NoSuchUnit")) {
+          fail(op, "ResetFailedUnit " + unit + ": " + bus_error_text(err));
+          return;
+        }
+        start_restart(op);
+        return;
+      case BusOp::Step::restart: {
+        if (err != nullptr) {
+          fail(op, "RestartUnit " + unit + ": " + bus_error_text(err));
+          return;
+        }
+        const char* job = nullptr;
+        if (const int r = sd_bus_message_read(m, "o", &job); r < 0) {
+          fail(op, "RestartUnit " + unit + ": bad reply: " + errno_text(r));
+          return;
+        }
+        op.outcome.job = job;
+        op.step = BusOp::Step::job;
+        if (auto result = jobs.replied(op.id, op.outcome.job)) job_ended(op, *result);
+        return;
+      }
+      case BusOp::Step::read_unit: {
+        if (err != nullptr) {
+          state_failed(op, "GetAll: " + bus_error_text(err));
+          return;
+        }
+        UnitState s = op.outcome.after;
+        if (const int r = parse(m, s); r < 0) {
+          state_failed(op, "bad GetAll reply: " + errno_text(r));
+          return;
+        }
+        op.outcome.after = s;
+        if (is_service(unit) && s.load_state == "loaded") {
+          read_state(op, BusOp::Step::read_service);
+        } else {
+          state_read(op);
+        }
+        return;
+      }
+      case BusOp::Step::read_service:
+        // As for watches: the Unit properties alone are a usable state.
+        if (err == nullptr) {
+          UnitState s = op.outcome.after;
+          if (parse(m, s) >= 0) op.outcome.after = s;
+        }
+        state_read(op);
+        return;
+      case BusOp::Step::job:
+        return;  // no call is pending while waiting for JobRemoved
+    }
+  }
+
+  static int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error*) {
+    auto* self = static_cast<Impl*>(userdata);
+    std::uint32_t id = 0;
+    const char* job = nullptr;
+    const char* unit = nullptr;
+    const char* result = nullptr;
+    if (sd_bus_message_read(m, "uoss", &id, &job, &unit, &result) < 0) return 0;
+    for (const std::uint64_t op_id : self->jobs.removed(job, result)) {
+      auto it = self->ops.find(op_id);
+      if (it != self->ops.end()) self->job_ended(*it->second, result);
+    }
+    return 0;
+  }
+
+  void job_ended(BusOp& op, const std::string& result) {
+    op.outcome.result = result;
+    op.outcome.took = op.elapsed();
+    read_state(op, BusOp::Step::read_unit);
+  }
+
+  void state_read(BusOp& op) {
+    op.outcome.after.known = true;
+    op.outcome.after.error.clear();
+    finish(op.id);
+  }
+
+  void state_failed(BusOp& op, const std::string& why) {
+    op.outcome.after.error = why;
+    finish(op.id);
+  }
+
+  // Finishes `op` with `why`: as the restart's error, or (once the job has a result, and for
+  // plain reads) as the reason the state is unknown.
+  void fail(BusOp& op, const std::string& why) {
+    if (op.restarted && op.outcome.result.empty()) {
+      op.outcome.error = why;
+      op.outcome.took = op.elapsed();
+      finish(op.id);
+    } else {
+      state_failed(op, why);
+    }
+  }
+
+  void expired(std::uint64_t id) {
+    auto it = ops.find(id);
+    if (it == ops.end()) return;
+    BusOp& op = *it->second;
+    const std::string within = " within " + format_duration(op.limit);
+    switch (op.step) {
+      case BusOp::Step::reset_failed:
+        fail(op, "ResetFailedUnit " + op.outcome.unit + ": no answer" + within);
+        return;
+      case BusOp::Step::restart:
+        fail(op, "RestartUnit " + op.outcome.unit + ": no answer" + within +
+                     " (the restart may still happen)");
+        return;
+      case BusOp::Step::job:
+        fail(op, "no result" + within + " from job " + op.outcome.job +
+                     " (not canceled: the restart may still complete later)");
+        return;
+      case BusOp::Step::read_unit:
+      case BusOp::Step::read_service:
+        state_failed(op, "not read" + within);
+        return;
+    }
+  }
+
+  // Removes `op` and hands its outcome to the caller on the next loop turn, so a callback that
+  // calls back into the watcher never runs inside sd-bus dispatch or inside the caller's call.
+  void finish(std::uint64_t id) {
+    auto it = ops.find(id);
+    if (it == ops.end()) return;
+    std::unique_ptr<BusOp> op = std::move(it->second);
+    ops.erase(it);
+    op->call = sd_bus_slot_unref(op->call);
+    if (op->timer) op->timer->cancel();
+    jobs.forget(op->id);
+    if (op->restarted) {
+      asio::post(io, [done = std::move(op->restarted), out = std::move(op->outcome)]() mutable {
+        done(std::move(out));
+      });
+    } else if (op->read) {
+      asio::post(io, [done = std::move(op->read), s = std::move(op->outcome.after)]() mutable {
+        done(std::move(s));
+      });
+    }
+  }
+
+  void fail_all(const std::string& why) {
+    std::vector<std::uint64_t> ids;
+    for (const auto& [id, op] : ops) ids.push_back(id);
+    for (const std::uint64_t id : ids) {
+      auto it = ops.find(id);
+      if (it != ops.end()) fail(*it->second, why);
+    }
+  }
+
   asio::io_context& io;
   sd_bus* bus = nullptr;
   std::optional<asio::posix::stream_descriptor> desc;
@@ -351,6 +713,12 @@ struct UnitWatcher::Impl : std::enable_shared_from_this<UnitWatcher::Impl> {
   std::map<std::string, std::unique_ptr<UnitEntry>> units;
   std::map<WatchId, std::string> watch_units;
   WatchId next_id = 0;
+  std::string connect_error;  // why the last sd_bus_open_system() failed
+  std::map<std::uint64_t, std::unique_ptr<BusOp>> ops;
+  std::uint64_t next_op = 0;
+  JobTracker jobs;
+  sd_bus_slot* job_match = nullptr;  // JobRemoved, once a restart was asked on this connection
+  bool kick_posted = false;
 };
 
 UnitWatcher::UnitWatcher(asio::io_context& io) : impl_(std::make_shared<Impl>(io)) {}
@@ -418,7 +786,7 @@ void UnitWatcher::shutdown() {
   for (auto& [name, e] : im.units) {
     if (e->retry) e->retry->cancel();
   }
-  im.teardown();
+  im.teardown("vigil is stopping");
   im.units.clear();
   im.watch_units.clear();
   im.reconnect_timer.cancel();
@@ -480,6 +848,39 @@ void UnitWatcher::list(const std::vector<std::string>& patterns,
   sd_bus_slot_set_floating(slot, 1);
   sd_bus_slot_unref(slot);
   call.release();
+}
+
+void UnitWatcher::unit_state(const std::string& unit, std::function<void(UnitState)> done) {
+  Impl& im = *impl_;
+  BusOp& op = im.new_op(unit);
+  op.read = std::move(done);
+  if (!im.usable(op)) return;
+  im.read_state(op, BusOp::Step::read_unit);
+  im.kick();
+}
+
+void UnitWatcher::restart_unit(const std::string& unit, ResetFailed reset, Duration deadline,
+                               std::function<void(JobOutcome)> done) {
+  Impl& im = *impl_;
+  BusOp& op = im.new_op(unit);
+  op.restarted = std::move(done);
+  op.limit = deadline;
+  if (!im.usable(op) || !im.ensure_job_match(op)) return;
+  op.timer.emplace(im.io);
+  op.timer->expires_after(deadline);
+  op.timer->async_wait(
+      [weak = std::weak_ptr<Impl>(impl_), id = op.id](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (!self || ec) return;
+        self->expired(id);
+      });
+  if (reset == ResetFailed::yes) {
+    op.step = BusOp::Step::reset_failed;
+    im.call_manager(op, "ResetFailedUnit");
+  } else {
+    im.start_restart(op);
+  }
+  im.kick();
 }
 
 }  // namespace vigil::sys

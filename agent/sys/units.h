@@ -1,14 +1,21 @@
 // systemd unit state over sd-bus, on the Asio loop: one long-lived system-bus connection,
 // event-driven (Manager.Subscribe + PropertiesChanged of each watched unit), a periodic resync so
 // a missed signal costs at most one resync period, and reconnection with backoff when the bus
-// goes away (dbus restarted). No `systemctl` subprocess.
+// goes away (dbus restarted). Also restarts units (Manager.RestartUnit, waiting for the job's
+// JobRemoved) on the same connection. No `systemctl` subprocess.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/duration.h"
@@ -30,6 +37,59 @@ struct UnitState {
   std::string error;                    // why the state could not be read, if it could not
 };
 
+// What a restart_unit() did. Exactly one of `result` and `error` is set.
+struct JobOutcome {
+  std::string unit;
+  std::string job;     // the job's object path, once RestartUnit answered
+  std::string result;  // JobRemoved's: done, canceled, timeout, failed, dependency, skipped
+  // Why there is no job result: the call failed ("RestartUnit app.service: Access denied"), the
+  // deadline passed, the bus went away, or vigil is stopping.
+  std::string error;
+  Duration took{};  // from the call to the job's end (or to the error)
+  // The unit's state read right after the job ended; known == false when it was not read (an
+  // error above, or the read itself failed: see after.error).
+  UnitState after;
+
+  bool ok() const { return result == "done"; }
+};
+
+// Whether restart_unit() first clears the unit's failed state (and its start-limit counter) with
+// Manager.ResetFailedUnit.
+enum class ResetFailed { no, yes };
+
+// Pairs RestartUnit replies (a job path) with Manager.JobRemoved signals, which may arrive in
+// either order: the signal match is installed before the call, and a job that ends at once can
+// be announced before the reply is read. Pure bookkeeping, no bus; ids are the caller's.
+class JobTracker {
+ public:
+  using Id = std::uint64_t;
+  // Why 256: removals are only kept while a reply is outstanding (milliseconds); 256 jobs ending
+  // in that window would take a transaction far larger than anything a restart queues.
+  static constexpr std::size_t kKeepRemoved = 256;
+
+  // A RestartUnit call for `id` is about to be sent: from now on, keep the results of removed
+  // jobs until its reply names its job.
+  void expect_reply(Id id);
+  // The reply named `job`. Returns the job's result if it was already removed (then `id` is no
+  // longer tracked); otherwise `id` now waits for removed(job).
+  std::optional<std::string> replied(Id id, const std::string& job);
+  // JobRemoved for `job`: the ids that were waiting for it (no longer tracked).
+  std::vector<Id> removed(const std::string& job, const std::string& result);
+  // Stops tracking `id` (it finished otherwise: an error, a deadline).
+  void forget(Id id);
+  // Stops tracking everything (the bus went away).
+  void clear();
+  std::size_t kept() const { return recent_.size(); }
+
+ private:
+  void trim();
+
+  std::set<Id> awaiting_reply_;
+  std::multimap<std::string, Id> waiting_;  // job path -> ids
+  std::deque<std::pair<std::string, std::string>>
+      recent_;  // removed job path, result; oldest first
+};
+
 // One watcher per agent; probes register the units they care about.
 class UnitWatcher {
  public:
@@ -48,12 +108,27 @@ class UnitWatcher {
   void unwatch(WatchId id);
   bool connected() const;
   // Drops every watch and the bus connection and cancels the timers, so io.run() can return.
+  // Pending unit_state() and restart_unit() calls complete with "vigil is stopping".
   // A later watch() connects again.
   void shutdown();
   // Loaded units whose names match any of the systemd glob `patterns` ("app@*.service"), via
   // Manager.ListUnitsByPatterns. `done` runs on the loop; with an empty list if the bus is down.
   void list(const std::vector<std::string>& patterns,
             std::function<void(std::vector<std::string>)> done);
+
+  // One read of `unit`'s current state (the same properties a watch delivers), without watching
+  // it. `done` runs once, on the loop; if the state could not be read, with known == false and
+  // `error` saying why (bus down, systemd not answering, vigil stopping).
+  void unit_state(const std::string& unit, std::function<void(UnitState)> done);
+
+  // Restarts `unit`: Manager.ResetFailedUnit first if `reset` says so, then
+  // Manager.RestartUnit(unit, "replace"), then waits for the job's JobRemoved and reads the
+  // unit's state. `done` runs exactly once, on the loop (never inside this call), with the job's
+  // result, or with an error: a refused call, no result within `deadline` (counted from this
+  // call; systemd is not asked to cancel the job, so the restart may still complete later), the
+  // bus going away, or shutdown() / destruction ("vigil is stopping"). Connects on first use.
+  void restart_unit(const std::string& unit, ResetFailed reset, Duration deadline,
+                    std::function<void(JobOutcome)> done);
 
   // Why 30s: signals are reliable on a healthy bus; the resync only bounds the damage of a lost
   // one, and costs one GetAll per watched unit.

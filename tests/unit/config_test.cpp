@@ -1735,5 +1735,155 @@ pattern = "x"
                   "\"nginx.service\", \"app@1.service\")"});
 }
 
+// ---------------------------------------------------------------------------------------------
+// Mitigations: [mitigation], [action.KIND.NAME] and the checks' `mitigate` ladders
+
+TEST(ConfigMitigation, FullExampleParsesWithDefaults) {
+  const Config c = Valid(R"toml(
+[mitigation]
+allow = ["10.0.0.0/8", "2001:db8::1"]
+protect_ssh_sessions = false
+max_blocks_per_minute = 5
+circuit_reset = "30m"
+
+[action.rollback.shop]
+dir = "/srv/shop"
+unit = "shop.service"
+
+[action.restart.nginx]
+
+[action.block.ssh]
+block_for = "10m"
+max_block_for = "1d"
+kill_connections = false
+dry_run = true
+
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+mitigate = ["rollback:shop", "restart:nginx"]
+
+[[check]]
+name = "sshd"
+probe = "journal"
+identifier = "sshd"
+pattern = 'Failed password for .* from (?P<ip>\S+)'
+key = "ip"
+mitigate = ["block:ssh"]
+)toml");
+  ASSERT_EQ(c.mitigation.allow.size(), 2u);
+  EXPECT_EQ(c.mitigation.allow[0].to_string(), "10.0.0.0/8");
+  EXPECT_EQ(c.mitigation.allow[1].to_string(), "2001:db8::1/128");
+  EXPECT_FALSE(c.mitigation.protect_ssh_sessions);
+  EXPECT_EQ(c.mitigation.max_blocks_per_minute, 5);
+  EXPECT_EQ(c.mitigation.circuit_reset, minutes(30));
+  const ActionConfig* rb = c.find_action("rollback:shop");
+  ASSERT_NE(rb, nullptr);
+  EXPECT_EQ(rb->dir, "/srv/shop");
+  EXPECT_EQ(rb->unit, "shop.service");
+  EXPECT_EQ(rb->max_runs, 3);
+  EXPECT_EQ(rb->per, minutes(60));
+  EXPECT_EQ(rb->cooldown, minutes(1));
+  EXPECT_EQ(rb->verify_within, minutes(2));
+  const ActionConfig* rs = c.find_action("restart:nginx");
+  ASSERT_NE(rs, nullptr);
+  EXPECT_EQ(rs->unit, "nginx.service");  // the name, as a service, when no unit is given
+  EXPECT_EQ(rs->job_timeout, seconds(90));
+  const ActionConfig* bl = c.find_action("block:ssh");
+  ASSERT_NE(bl, nullptr);
+  EXPECT_EQ(bl->block_for, minutes(10));
+  EXPECT_EQ(bl->max_block_for, std::chrono::hours(24));
+  EXPECT_FALSE(bl->kill_connections);
+  EXPECT_EQ(bl->dry_run, DryRun::yes);
+  EXPECT_EQ(c.checks[0].mitigate, (std::vector<std::string>{"rollback:shop", "restart:nginx"}));
+}
+
+TEST(ConfigMitigation, LadderStepMustNameADefinedAction) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+mitigate = ["restart:nginx", "reboot", "restart:nginx"]
+)toml"),
+            (Lines{"vigil.toml:5:12: check 'web': 'mitigate': no action \"restart:nginx\" (define "
+                   "it as [action.restart.nginx])",
+                   "vigil.toml:5:12: check 'web': 'mitigate': \"reboot\" must be \"KIND:NAME\" "
+                   "with KIND restart, rollback or block (e.g. \"restart:app\")",
+                   "vigil.toml:5:12: check 'web': 'mitigate' names \"restart:nginx\" twice"}));
+}
+
+TEST(ConfigMitigation, BlockNeedsAKeyedJournalCheckAndServiceActionsDoNot) {
+  EXPECT_EQ(Errors(R"toml(
+[action.block.ssh]
+[action.restart.sshd]
+
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1:8080/"
+mitigate = ["block:ssh"]
+
+[[check]]
+name = "sshd"
+probe = "journal"
+identifier = "sshd"
+pattern = 'from (?P<ip>\S+)'
+key = "ip"
+mitigate = ["restart:sshd"]
+)toml"),
+            (Lines{"vigil.toml:8:12: check 'web': 'mitigate': \"block:ssh\" blocks the address a "
+                   "journal check captures: it needs probe = \"journal\" and key = \"NAME\" (a "
+                   "named capture of the IP)",
+                   "vigil.toml:16:12: check 'sshd': 'mitigate': \"restart:sshd\" acts on a "
+                   "service, but this check counts per 'ip': only block fits a per-address rule"}));
+}
+
+TEST(ConfigMitigation, ActionTablesAreValidated) {
+  EXPECT_EQ(Errors(R"toml(
+[action.rollback.shop]
+unit = "shop"
+[action.rollback.other]
+dir = "srv/../x"
+[action.restart.web]
+max_run = 3
+cooldown = 5
+[action.block.ssh]
+block_for = "1d"
+max_block_for = "1h"
+[action.reboot.now]
+)toml"),
+            (Lines{"vigil.toml:1:1: [action.rollback.shop]: missing required key 'dir' (the "
+                   "directory holding releases/ and the current symlink, e.g. \"/srv/app\")",
+                   "vigil.toml:2:8: [action.rollback.shop]: \"shop\" is not a unit name (e.g. "
+                   "\"nginx.service\", \"app@1.service\")",
+                   "vigil.toml:4:7: [action.rollback.other]: 'dir' must be an absolute path "
+                   "without '..', not \"srv/../x\"",
+                   "vigil.toml:6:1: [action.restart.web]: unknown key 'max_run' (did you mean "
+                   "'max_runs'?)",
+                   "vigil.toml:7:12: [action.restart.web]: 'cooldown' must be a duration string "
+                   "like \"250ms\", \"5s\" or \"10m\", not an integer (write a string with a unit, "
+                   "e.g. \"5s\")",
+                   "vigil.toml:10:17: [action.block.ssh]: 'max_block_for' (1h) must not be "
+                   "shorter than 'block_for' (1d)",
+                   "vigil.toml:11:9: [action]: unknown key 'reboot'"}));
+}
+
+TEST(ConfigMitigation, AllowListEntriesAreParsedStrictly) {
+  EXPECT_EQ(Errors(R"toml(
+[mitigation]
+allow = ["10.0.0.1/8", "010.1.2.3", 7]
+)toml")
+                .size(),
+            3u);
+  EXPECT_EQ(Errors(R"toml(
+[mitigation]
+allow = "10.0.0.0/8"
+)toml"),
+            (Lines{"vigil.toml:2:9: [mitigation]: 'allow' must be an array of addresses or CIDR "
+                   "blocks, e.g. allow = [\"10.0.0.0/8\", \"2001:db8::1\"]"}));
+}
+
 }  // namespace
 }  // namespace vigil

@@ -1,0 +1,604 @@
+// The daemon's half of the mitigation ladder: decide() says what, this file does it and writes
+// every step to the incident's timeline before and after (see agent/mitigation.h).
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "actions/protect.h"
+#include "actions/restart.h"
+#include "agent/daemon.h"
+#include "agent/daemon_runner.h"
+#include "agent/sys/journal.h"
+#include "agent/sys/log.h"
+
+namespace vigil {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// How often an HTTP check is re-run while a mitigation is verified: recovery is seen in about
+// recover_after seconds instead of recover_after intervals.
+constexpr Duration kVerifyEvery{1'000};
+// ufw takes a second or two; ten is a hung ufw (its lock held by an admin's session).
+constexpr Duration kUfwTimeout{10'000};
+// Why 3 attempts at start: ufw may be busy with an admin's command for a moment.
+constexpr std::chrono::seconds kReconcileRetry{5};
+
+std::string field_or(const TimelineEvent& e, const char* k) {
+  const auto it = e.fields.find(k);
+  return it == e.fields.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+std::vector<IncidentBook::Change> Daemon::mitigation_event(const std::string& incident,
+                                                           const Decision& d, const char* oc,
+                                                           const std::string& text, TimePoint at) {
+  TimelineEvent e;
+  e.at = at;
+  e.type = TimelineEvent::Type::mitigation;
+  e.text = text;
+  e.fields["outcome"] = oc;
+  e.fields["rung"] = std::to_string(d.rung);
+  if (d.action != nullptr) e.fields["action"] = d.action->ref();
+  if (!d.target.empty()) e.fields["target"] = d.target;
+  if (d.dry_run) e.fields["dry_run"] = "yes";
+  return book_.record(incident, std::move(e));
+}
+
+void Daemon::set_state(const std::string& incident, IncidentState s, const std::string& why,
+                       TimePoint at) {
+  const Incident* inc = book_.find(incident);
+  if (inc == nullptr || !inc->open() || inc->state == s) return;
+  TimelineEvent e;
+  e.at = at;
+  e.type = TimelineEvent::Type::state;
+  e.state = s;
+  e.text = why;
+  record(book_.record(incident, std::move(e)));
+}
+
+void Daemon::mitigate_all() {
+  std::vector<std::string> ids;
+  for (const Incident* inc : book_.open()) ids.push_back(inc->id);
+  for (const std::string& id : ids) mitigate(id);
+}
+
+// Asks the ladder what to do for `incident` and does it. Loops over rungs that cannot apply,
+// so one call either starts an action, waits, escalates or finds nothing to do.
+void Daemon::mitigate(const std::string& incident) {
+  if (stopping_ || acting_.count(incident) > 0) return;
+  for (int guard = 0; guard < 64; ++guard) {
+    const Incident* inc = book_.find(incident);
+    if (inc == nullptr || !inc->open()) return;
+    const LadderState ladder = ladder_state(*inc);
+    const TimePoint now = Clock::now();
+    Guards g;
+    g.dry_run = config_.agent.dry_run;
+    g.maintenance = std::any_of(inc->members.begin(), inc->members.end(),
+                                [&](const auto& m) { return in_maintenance(m.second.check, now); });
+    g.protected_reason = [this](const IpAddress& ip) -> std::optional<std::string> {
+      const ProtectedAddresses p = gather_protected(
+          config_.mitigation.allow,
+          config_.mitigation.protect_ssh_sessions ? ProtectSsh::yes : ProtectSsh::no);
+      for (const std::string& w : p.warnings) sys::log_warning("protected addresses: " + w);
+      return why_protected(ip, p);
+    };
+    const Decision d = decide(*inc, ladder, config_, ledger_, g, now);
+    switch (d.kind) {
+      case Decision::Kind::nothing:
+        return;
+      case Decision::Kind::wait: {
+        // Written once per reason: a cooldown re-checked every second must not fill the file.
+        std::string& last = last_wait_[incident];
+        if (last != d.reason) {
+          last = d.reason;
+          record(mitigation_event(incident, d, outcome::waiting, "on hold: " + d.reason, now));
+        }
+        return;
+      }
+      case Decision::Kind::skip:
+        record(mitigation_event(incident, d, outcome::skipped,
+                                (d.action ? d.action->ref() + ": " : std::string()) + d.reason,
+                                now));
+        continue;
+      case Decision::Kind::escalate:
+        if (d.open_circuit) {
+          ledger_.open_circuit(inc->dedupe_key, d.reason, now);
+          healthy_since_.erase(inc->dedupe_key);
+          save_ledger();
+        }
+        record(mitigation_event(incident, d, outcome::gave_up, "escalated: " + d.reason, now));
+        set_state(incident, IncidentState::escalated, "a human is needed: " + d.reason, now);
+        sys::log(sys::LogLevel::warning,
+                 "incident " + incident + ": a human is needed: " + d.reason,
+                 {{"VIGIL_INCIDENT", incident}});
+        return;
+      case Decision::Kind::act:
+        if (d.action->kind == ActionKind::block && !blocks_reconciled_ && !d.dry_run) {
+          Decision w = d;
+          w.kind = Decision::Kind::wait;
+          std::string& last = last_wait_[incident];
+          const std::string why = "waiting until vigil's block list is reconciled with ufw";
+          if (last != why) {
+            last = why;
+            record(mitigation_event(incident, w, outcome::waiting, "on hold: " + why, now));
+          }
+          return;
+        }
+        last_wait_.erase(incident);
+        run_action(incident, d);
+        return;
+    }
+  }
+}
+
+void Daemon::run_action(const std::string& incident, const Decision& d) {
+  const TimePoint now = Clock::now();
+  const ActionConfig& a = *d.action;
+  if (d.dry_run) {
+    std::string what;
+    switch (a.kind) {
+      case ActionKind::restart:
+        what = "would restart " + a.unit;
+        break;
+      case ActionKind::rollback: {
+        const RollbackOutcome o = rollback({a.name, a.dir, DryRun::yes}, releases_[a.name]);
+        what = o.message + (o.ok && !a.unit.empty() ? ", then restart " + a.unit : "");
+        break;
+      }
+      case ActionKind::block: {
+        const Result<IpAddress> ip = parse_ip(d.target);
+        const int offence = ip ? blocks_.offences(*ip, now) + 1 : 1;
+        what = "would block " + d.target + " for " +
+               format_duration(block_duration(offence, a.block_for, a.max_block_for)) +
+               " (ufw prepend deny from " + d.target + ")";
+        break;
+      }
+    }
+    record(mitigation_event(incident, d, outcome::would, "dry-run: " + what, now));
+    sys::log(sys::LogLevel::notice, "incident " + incident + ": dry-run: " + what,
+             {{"VIGIL_INCIDENT", incident}});
+    return;
+  }
+  acting_.insert(incident);
+  ++mitigations_run_;
+  ledger_.ran(a.ref(), d.target, now);
+  save_ledger();
+  set_state(incident, IncidentState::mitigating, "mitigating: " + a.ref() + " on " + d.target, now);
+  record(mitigation_event(
+      incident, d, outcome::started,
+      "started " + a.ref() + " on " + d.target + " (rung " + std::to_string(d.rung + 1) + ")",
+      now));
+  sys::log(sys::LogLevel::notice, "incident " + incident + ": " + a.ref() + " on " + d.target,
+           {{"VIGIL_INCIDENT", incident}});
+  switch (a.kind) {
+    case ActionKind::restart:
+      run_restart(incident, d, a.unit, [this, incident, d](bool ok, std::string text) {
+        action_done(incident, d, ok, text);
+      });
+      break;
+    case ActionKind::rollback:
+      run_rollback(incident, d);
+      break;
+    case ActionKind::block:
+      run_block(incident, d);
+      break;
+  }
+}
+
+void Daemon::run_restart(const std::string& incident, const Decision& d, const std::string& unit,
+                         std::function<void(bool ok, std::string text)> done) {
+  (void)incident;
+  const ActionConfig a = *d.action;
+  units_.unit_state(unit, [this, a, unit, done](const sys::UnitState& state) {
+    if (stopping_) return;
+    RestartSettings rs;
+    rs.unit = unit;
+    rs.reset_failed = a.reset_failed;
+    rs.deadline = a.job_timeout;
+    const RestartDecision go = decide_restart(state, rs);
+    if (!go.go) {
+      done(false, "not restarted: " + go.reason);
+      return;
+    }
+    units_.restart_unit(unit, go.reset_failed_first ? sys::ResetFailed::yes : sys::ResetFailed::no,
+                        a.job_timeout, [this, done](const sys::JobOutcome& o) {
+                          if (stopping_) return;
+                          done(o.ok(), describe_outcome(o));
+                        });
+  });
+}
+
+void Daemon::run_rollback(const std::string& incident, const Decision& d) {
+  const ActionConfig& a = *d.action;
+  ReleaseHistory& history = releases_[a.name];
+  const RollbackOutcome o = rollback({a.name, a.dir, DryRun::no}, history);
+  if (!o.ok) {
+    action_done(incident, d, false, o.message);
+    return;
+  }
+  // The release rolled back from is proven bad, whatever it passed before: never plan it again.
+  history.forget(o.from);
+  if (auto path = release_history_path(config_.agent.state_dir, a.name)) {
+    if (auto saved = history.save(*path); !saved) sys::log_error(saved.error().message);
+  }
+  record(book_.record(incident, [&] {
+    TimelineEvent e;
+    e.at = Clock::now();
+    e.type = TimelineEvent::Type::note;
+    e.text = o.message + " (to roll forward: point " + a.dir + "/current back to releases/" +
+             o.from + ")";
+    e.fields["from"] = o.from;
+    e.fields["to"] = o.to;
+    return e;
+  }()));
+  if (a.unit.empty()) {
+    action_done(incident, d, true, o.message);
+    return;
+  }
+  const std::string message = o.message;
+  run_restart(incident, d, a.unit, [this, incident, d, message](bool ok, std::string text) {
+    action_done(incident, d, ok, message + "; " + text);
+  });
+}
+
+void Daemon::run_block(const std::string& incident, const Decision& d) {
+  const ActionConfig a = *d.action;
+  const Result<IpAddress> ip = parse_ip(d.target);
+  if (!ip) {  // decide() parsed it already; never hand anything else to ufw
+    action_done(incident, d, false, "not blocked: " + ip.error().message);
+    return;
+  }
+  if (!blocks_reconciled_) {
+    action_done(incident, d, false,
+                "not blocked: vigil's block list and ufw are not reconciled yet (see the log)");
+    return;
+  }
+  const IpAddress addr = *ip;
+  commands_.run(ufw_status_argv(), kUfwTimeout, [this, incident, d, a, addr](CommandResult st) {
+    if (stopping_) return;
+    const Result<UfwStatus> status = parse_ufw_status(st.out);
+    if (!st.ok() || !status) {
+      action_done(incident, d, false,
+                  "not blocked: `ufw status` failed: " +
+                      (st.ok() ? status.error().message : st.describe()));
+      return;
+    }
+    if (!status->active) {
+      action_done(incident, d, false,
+                  "not blocked: ufw is inactive, so a deny rule would not be enforced");
+      return;
+    }
+    const TimePoint now = Clock::now();
+    const int offence = blocks_.offences(addr, now) + 1;
+    const Duration for_ = block_duration(offence, a.block_for, a.max_block_for);
+    Result<std::string> comment = block_comment(incident);
+    Result<std::vector<std::string>> argv = comment
+                                                ? ufw_block_argv(addr, *comment)
+                                                : Result<std::vector<std::string>>(comment.error());
+    if (!argv) {
+      action_done(incident, d, false, "not blocked: " + argv.error().message);
+      return;
+    }
+    const bool ours = std::any_of(status->rules.begin(), status->rules.end(),
+                                  [&](const UfwRule& r) { return r.ip == addr; });
+    commands_.run(
+        *argv, kUfwTimeout, [this, incident, d, a, addr, offence, for_, ours](CommandResult r) {
+          if (stopping_) return;
+          if (!r.ok()) {
+            action_done(incident, d, false, "ufw refused the rule: " + r.describe());
+            return;
+          }
+          if (ufw_change(r.out) == UfwChange::already_present && !ours) {
+            // ufw kept an existing rule for this address (an admin's): ours is not in effect.
+            action_done(incident, d, false,
+                        "not blocked: ufw already has a rule for " + addr.to_string() +
+                            " that is not vigil's; it was left alone");
+            return;
+          }
+          const TimePoint at = Clock::now();
+          BlockEntry entry;
+          entry.ip = addr;
+          entry.incident = incident;
+          entry.since = at;
+          entry.until = at + for_;
+          entry.offence = offence;
+          blocks_.add(entry);
+          save_blocks();
+          const std::string text = "blocked " + addr.to_string() + " for " + format_duration(for_) +
+                                   " (offence " + std::to_string(offence) + ", until " +
+                                   format_time(entry.until) + ")";
+          if (!a.kill_connections) {
+            action_done(incident, d, true, text);
+            return;
+          }
+          commands_.run(
+              ss_kill_argv(addr), kUfwTimeout, [this, incident, d, text](CommandResult k) {
+                if (stopping_) return;
+                action_done(
+                    incident, d, true,
+                    text + (k.ok() ? "; its open connections were closed"
+                                   : "; closing its open connections failed: " + k.describe()));
+              });
+        });
+  });
+}
+
+void Daemon::action_done(const std::string& incident, const Decision& d, bool ok,
+                         const std::string& text) {
+  acting_.erase(incident);
+  const TimePoint now = Clock::now();
+  const Incident* inc = book_.find(incident);
+  if (inc == nullptr || !inc->open()) {
+    // It recovered by itself while the action ran: the action did its job, nothing to verify.
+    sys::log_info("incident " + incident + ": " + text);
+    return;
+  }
+  if (!ok) {
+    record(mitigation_event(incident, d, outcome::failed, text, now));
+    sys::log(sys::LogLevel::warning, "incident " + incident + ": " + text,
+             {{"VIGIL_INCIDENT", incident}});
+    mitigate(incident);
+    return;
+  }
+  if (d.action->kind == ActionKind::block) {
+    // A block is verified by its rule being in place; the incident resolves when the address
+    // stops showing up in the journal (its window runs out).
+    record(mitigation_event(incident, d, outcome::ok, text, now));
+    record(mitigation_event(incident, d, outcome::verified,
+                            "verified: ufw holds the rule for " + d.target, now));
+    return;
+  }
+  const TimePoint deadline = now + d.action->verify_within;
+  TimelineEvent e;
+  e.at = now;
+  e.type = TimelineEvent::Type::mitigation;
+  e.text = text + "; verifying until " + format_time(deadline);
+  e.fields = {{"outcome", outcome::ok},
+              {"rung", std::to_string(d.rung)},
+              {"action", d.action->ref()},
+              {"target", d.target},
+              {"deadline", format_time(deadline)}};
+  record(book_.record(incident, std::move(e)));
+  set_state(
+      incident, IncidentState::verifying,
+      "verifying: the checks must pass again within " + format_duration(d.action->verify_within),
+      now);
+  fast_verify(incident, deadline);
+}
+
+// While a mitigation is verified, the incident's HTTP checks run every second (or at their
+// own interval if shorter), so recovery is confirmed in seconds.
+void Daemon::fast_verify(const std::string& incident, TimePoint until) {
+  const Incident* inc = book_.find(incident);
+  if (inc == nullptr) return;
+  const auto steady_until =
+      asio::steady_timer::clock_type::now() +
+      std::chrono::duration_cast<asio::steady_timer::duration>(until - Clock::now());
+  for (const auto& [k, m] : inc->members) {
+    const auto r = runners_.find(m.check);
+    if (r == runners_.end() || r->second->probe->event_driven()) continue;
+    r->second->fast_until = steady_until;
+    if (r->second->check.interval > kVerifyEvery) {
+      r->second->timer.expires_after(std::chrono::milliseconds(kVerifyEvery.count()));
+      wait_tick(r->second);
+    }
+  }
+}
+
+// A mitigation whose checks still fail at its deadline did not help: the book raises the
+// severity, and the ladder goes on with its next rung.
+void Daemon::check_verifications(TimePoint now) {
+  for (const Incident* inc : book_.open()) {
+    if (acting_.count(inc->id) > 0) continue;
+    const LadderState l = ladder_state(*inc);
+    if (l.phase == LadderState::Phase::acting) {
+      // vigil stopped while the action ran: its result is unknown. Count it as not helping
+      // (its run is in the budget already): the checks will tell if it did.
+      Decision d;
+      d.rung = l.rung;
+      d.action = config_.find_action(l.ref);
+      d.target = l.target;
+      const std::string id = inc->id;
+      record(mitigation_event(id, d, outcome::failed,
+                              "vigil restarted before " + l.ref + " reported; treated as failed",
+                              now));
+      return check_verifications(now);  // the open list may have changed
+    }
+    if (l.phase != LadderState::Phase::verifying || now < l.deadline) continue;
+    Decision d;
+    d.rung = l.rung;
+    d.action = config_.find_action(l.ref);
+    d.target = l.target;
+    const std::string id = inc->id;
+    record(mitigation_event(
+        id, d, outcome::failed,
+        "did not help: the checks still fail after " + l.ref + " on " + l.target, now));
+    set_state(id, IncidentState::triaged, "the mitigation did not help", now);
+    mitigate(id);
+    return check_verifications(now);
+  }
+}
+
+// A release is known good while every check whose ladder can roll it back passes.
+void Daemon::mark_releases(const CheckConfig& check, bool healthy, TimePoint at) {
+  if (!healthy) return;
+  for (const std::string& ref : check.mitigate) {
+    const ActionConfig* a = config_.find_action(ref);
+    if (a == nullptr || a->kind != ActionKind::rollback) continue;
+    if (book_.open_for(book_.dedupe_key(check, "")) != nullptr) continue;
+    const Result<std::string> current = current_release(a->dir);
+    if (!current) continue;
+    ReleaseHistory& history = releases_[a->name];
+    const auto changed = history.mark_good(*current, at);
+    if (!changed || *changed == ReleaseHistory::Change::refreshed) continue;
+    sys::log_info("release " + *current + " of " + a->name + " is known good (" + check.name +
+                  " passes)");
+    if (auto path = release_history_path(config_.agent.state_dir, a->name)) {
+      if (auto saved = history.save(*path); !saved) sys::log_error(saved.error().message);
+    }
+  }
+}
+
+void Daemon::load_mitigation_state() {
+  const std::string dir = config_.agent.state_dir;
+  {
+    std::ifstream in(dir + "/mitigations.json");
+    if (in) {
+      std::stringstream text;
+      text << in.rdbuf();
+      auto l = MitigationLedger::from_json(text.str());
+      if (l) {
+        ledger_ = std::move(*l);
+      } else {
+        // Refusing to act is the safe reading of a ledger we cannot trust: budgets would
+        // otherwise restart from zero. Keep the file for a human and start a fresh one.
+        sys::log_error(dir + "/mitigations.json: " + l.error().message +
+                       "; budgets start from zero (the bad file is kept as mitigations.json.bad)");
+        std::rename((dir + "/mitigations.json").c_str(), (dir + "/mitigations.json.bad").c_str());
+      }
+    }
+  }
+  for (const auto& [ref, a] : config_.actions) {
+    if (a.kind != ActionKind::rollback || releases_.count(a.name) > 0) continue;
+    auto path = release_history_path(dir, a.name);
+    if (!path) continue;
+    ReleaseHistory::Loaded loaded = ReleaseHistory::load(*path);
+    if (!loaded.warning.empty()) sys::log_warning(loaded.warning);
+    releases_[a.name] = std::move(loaded.history);
+  }
+  BlockList::Loaded b = BlockList::load(dir + "/blocks.json");
+  if (!b.warning.empty()) sys::log_warning(b.warning);
+  blocks_ = std::move(b.list);
+  reconcile_blocks();
+}
+
+void Daemon::save_ledger() const {
+  if (auto ok =
+          sys::write_file_atomic(config_.agent.state_dir + "/mitigations.json", ledger_.to_json());
+      !ok) {
+    sys::log_error(ok.error().message);
+  }
+}
+
+void Daemon::save_blocks() const {
+  if (auto ok = blocks_.save(config_.agent.state_dir + "/blocks.json"); !ok) {
+    sys::log_error(ok.error().message);
+  }
+}
+
+// At start: ufw's rules tagged "vigil:" and the saved block list must agree before vigil adds
+// or removes any rule. Expired or untracked vigil rules go; rules an admin removed stay removed.
+void Daemon::reconcile_blocks() {
+  const bool any_block =
+      std::any_of(config_.actions.begin(), config_.actions.end(),
+                  [](const auto& a) { return a.second.kind == ActionKind::block; });
+  if (!any_block && blocks_.size() == 0) {
+    blocks_reconciled_ = true;
+    return;
+  }
+  commands_.run(ufw_status_argv(), kUfwTimeout, [this](CommandResult st) {
+    if (stopping_) return;
+    const Result<UfwStatus> status = parse_ufw_status(st.out);
+    if (!st.ok() || !status) {
+      sys::log_error("cannot reconcile blocks with ufw (" +
+                     (st.ok() ? status.error().message : st.describe()) + "); retrying in " +
+                     std::to_string(kReconcileRetry.count()) + "s; no block until then");
+      auto t = std::make_shared<asio::steady_timer>(io_, kReconcileRetry);
+      t->async_wait([this, t](const boost::system::error_code& ec) {
+        if (!ec && !stopping_) reconcile_blocks();
+      });
+      return;
+    }
+    const ReconcilePlan plan = reconcile(blocks_, *status, Clock::now());
+    for (const BlockEntry& gone : plan.forget) {
+      sys::log(sys::LogLevel::notice, "block of " + gone.ip.to_string() + " (incident " +
+                                          gone.incident +
+                                          ") was removed from ufw by hand: it stays removed");
+      blocks_.remove(gone.ip);
+    }
+    for (const ReconcilePlan::Delete& del : plan.to_delete) {
+      const UfwRule rule = del.rule;
+      Result<std::vector<std::string>> argv = ufw_unblock_argv(rule.ip, rule.comment);
+      if (!argv) continue;
+      commands_.run(*argv, kUfwTimeout, [rule](CommandResult r) {
+        if (r.ok()) {
+          sys::log_info("removed stale vigil rule for " + rule.ip.to_string() + " (" +
+                        rule.comment + ")");
+        } else {
+          sys::log_error("cannot remove stale vigil rule for " + rule.ip.to_string() + ": " +
+                         r.describe());
+        }
+      });
+      blocks_.remove(rule.ip);
+    }
+    save_blocks();
+    blocks_reconciled_ = true;
+    sys::log_info("blocks reconciled with ufw: " + std::to_string(blocks_.size()) + " active, " +
+                  std::to_string(plan.to_delete.size()) + " stale removed, " +
+                  std::to_string(plan.forget.size()) + " removed by hand");
+    expire_blocks(Clock::now());
+  });
+}
+
+void Daemon::expire_blocks(TimePoint now) {
+  if (!blocks_reconciled_) return;
+  for (const BlockEntry& entry : blocks_.expired(now)) {
+    const IpAddress ip = entry.ip;
+    const std::string incident = entry.incident;
+    blocks_.remove(ip);
+    Result<std::string> comment = block_comment(incident);
+    Result<std::vector<std::string>> argv = comment
+                                                ? ufw_unblock_argv(ip, *comment)
+                                                : Result<std::vector<std::string>>(comment.error());
+    if (!argv) {
+      sys::log_error("cannot unblock " + ip.to_string() + ": " + argv.error().message);
+      continue;
+    }
+    commands_.run(*argv, kUfwTimeout, [this, ip, incident](CommandResult r) {
+      if (stopping_) return;
+      if (r.ok()) {
+        sys::log(sys::LogLevel::info, "block of " + ip.to_string() + " expired: unblocked",
+                 {{"VIGIL_INCIDENT", incident}});
+      } else {
+        sys::log_error("unblocking " + ip.to_string() + " failed: " + r.describe());
+      }
+      TimelineEvent e;
+      e.at = Clock::now();
+      e.type = TimelineEvent::Type::note;
+      e.text = r.ok() ? "block of " + ip.to_string() + " expired: unblocked"
+                      : "unblocking " + ip.to_string() + " failed: " + r.describe();
+      // The incident may be resolved by now; the note then goes to its file only.
+      if (book_.find(incident) != nullptr && book_.find(incident)->open()) {
+        record(book_.record(incident, std::move(e)));
+      } else if (auto w = store_.append(incident, {e}); !w) {
+        sys::log_error("incident " + incident + ": " + w.error().message);
+      }
+    });
+    save_blocks();
+  }
+}
+
+void Daemon::close_healthy_circuits(TimePoint now) {
+  std::vector<std::string> closing;
+  for (const auto& [key, c] : ledger_.circuits()) {
+    if (book_.open_for(key) != nullptr) {
+      healthy_since_.erase(key);
+      continue;
+    }
+    const auto [it, fresh] = healthy_since_.try_emplace(key, now);
+    if (now - it->second >= config_.mitigation.circuit_reset) closing.push_back(key);
+  }
+  for (const std::string& key : closing) {
+    ledger_.close_circuit(key);
+    healthy_since_.erase(key);
+    sys::log_info("circuit for " + key + " closed: healthy for " +
+                  format_duration(config_.mitigation.circuit_reset));
+  }
+  if (!closing.empty()) save_ledger();
+  (void)field_or;
+}
+
+}  // namespace vigil
