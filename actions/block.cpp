@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <utility>
 
 #include "agent/sys/journal.h"
@@ -274,7 +275,10 @@ BlockEntry BlockList::plan(const IpAddress& ip, std::string incident, TimePoint 
   return e;
 }
 
-void BlockList::add(BlockEntry entry) {
+bool BlockList::add(BlockEntry entry) {
+  if (!valid_block_incident(entry.incident) || entry.since > entry.until || entry.offence < 1) {
+    return false;
+  }
   const std::string key = key_of(entry.ip);
   std::vector<TimePoint>& times = history_[key];
   const TimePoint horizon = entry.since - remember_for_;
@@ -285,6 +289,7 @@ void BlockList::add(BlockEntry entry) {
     times.erase(times.begin(), times.end() - static_cast<std::ptrdiff_t>(kMaxHistoryPerAddress));
   }
   entries_.insert_or_assign(key, std::move(entry));
+  return true;
 }
 
 bool BlockList::remove(const IpAddress& ip) { return entries_.erase(key_of(ip)) > 0; }
@@ -413,6 +418,7 @@ Result<BlockList> BlockList::from_json(std::string_view text, Duration remember_
     entry.offence = static_cast<int>(offence->get<std::int64_t>());
     list.entries_.emplace(key, std::move(entry));
   }
+  std::set<std::string> seen;
   for (std::size_t i = 0; i < history->size(); ++i) {
     const Json& h = (*history)[i];
     const std::string where = "history[" + std::to_string(i) + "]";
@@ -420,7 +426,7 @@ Result<BlockList> BlockList::from_json(std::string_view text, Duration remember_
     Result<IpAddress> ip = ip_of(h, where);
     if (!ip) return ip.error();
     const std::string key = key_of(*ip);
-    if (list.history_.count(key) > 0) return make_error(where + ": address " + key + " twice");
+    if (!seen.insert(key).second) return make_error(where + ": address " + key + " twice");
     const auto times = h.find("blocks");
     if (times == h.end() || !times->is_array()) return make_error(where + ": no \"blocks\" array");
     std::vector<TimePoint> parsed;

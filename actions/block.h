@@ -58,6 +58,10 @@ Result<std::vector<std::string>> ufw_unblock_argv(const IpAddress& ip, const std
 std::vector<std::string> ss_kill_argv(const IpAddress& ip);
 // {ufw, status}: "Status: active" or "Status: inactive", then the rules.
 std::vector<std::string> ufw_status_argv();
+// The output limit to run ufw_status_argv() with. Why 4 MiB: a rule line is about 100 bytes, so
+// this lists some 40,000 rules; the default 64 KiB would cut a listing at about 600, and a cut
+// listing makes every rule after the cut look removed by hand (see reconcile()).
+inline constexpr std::size_t kMaxUfwStatusOutput = 4 << 20;
 
 // What a ufw rule change said it did (its stdout, under LC_ALL=C).
 enum class UfwChange {
@@ -90,6 +94,7 @@ struct UfwStatus {
 // Reads `ufw status` (also `status verbose` and `status numbered`). The first non-empty line
 // must be "Status: active" or "Status: inactive". Rules without a vigil tag are ignored. Errors:
 // empty output, anything else first (e.g. "ERROR: You need to be root to run this script").
+// Give it only a complete listing: check CommandResult::out_truncated first.
 Result<UfwStatus> parse_ufw_status(std::string_view text);
 
 struct BlockSettings {
@@ -133,8 +138,11 @@ class BlockList {
   BlockEntry plan(const IpAddress& ip, std::string incident, TimePoint now,
                   const BlockSettings& settings) const;
   // Records a block: the entry (replacing any entry of the same address) and its `since` in the
-  // address's history. History older than remember_for before `since` is dropped.
-  void add(BlockEntry entry);
+  // address's history. History older than remember_for before `since` is dropped. False, and
+  // nothing recorded, for an entry from_json() would refuse (an incident that is not
+  // valid_block_incident(), until before since, an offence below 1): saving it would make the
+  // whole file unreadable. plan() with an incident block_comment() accepted never gives one.
+  bool add(BlockEntry entry);
   // Drops the entry of `ip` (after ufw deleted its rule); the history stays. False if none.
   bool remove(const IpAddress& ip);
   // The entry of `ip`, or nullptr.
@@ -201,7 +209,8 @@ struct ReconcilePlan {
   bool ufw_inactive = false;
 };
 
-// Pure. Rules are matched to entries by address, whatever incident their comment names (a
+// Pure; `status` must come from a complete listing (see kMaxUfwStatusOutput). Rules are
+// matched to entries by address, whatever incident their comment names (a
 // re-block keeps the first rule, as ufw will not insert a second one differing only in comment).
 // A tagged rule listed twice (only a hand edit of user.rules can do that) is kept while its
 // entry lasts (a second identical DENY changes nothing) and deleted copy by copy when it ends:

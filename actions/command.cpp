@@ -103,11 +103,12 @@ bool make_pipe(Fd& read_end, Fd& write_end) {
   return true;
 }
 
-// One captured stream: the first kMaxCommandOutput bytes kept, the rest read and dropped.
+// One captured stream: the first `limit` bytes kept, the rest read and dropped.
 struct Capture {
   Fd fd;
   std::string* text = nullptr;
   bool* truncated = nullptr;
+  std::size_t limit = kMaxCommandOutput;
 
   // Reads once: the bytes read, 0 when nothing is there now, -1 once the stream is finished
   // (EOF or an error; the fd is closed then).
@@ -116,7 +117,7 @@ struct Capture {
     for (;;) {
       const ssize_t n = ::read(fd.get(), chunk, sizeof chunk);
       if (n > 0) {
-        const std::size_t room = kMaxCommandOutput - std::min(kMaxCommandOutput, text->size());
+        const std::size_t room = limit - std::min(limit, text->size());
         const auto got = static_cast<std::size_t>(n);
         text->append(chunk, std::min(room, got));
         if (got > room) *truncated = true;
@@ -212,7 +213,8 @@ std::string CommandResult::describe() const {
   return s;
 }
 
-CommandResult run_command(const std::vector<std::string>& argv, Duration timeout) {
+CommandResult run_command(const std::vector<std::string>& argv, Duration timeout,
+                          std::size_t max_output) {
   if (argv.empty()) return refused(timeout, "cannot run an empty command");
   const std::string& program = argv[0];
   if (program.empty() || program.front() != '/') {
@@ -229,8 +231,8 @@ CommandResult run_command(const std::vector<std::string>& argv, Duration timeout
 
   CommandResult r;
   r.timeout = timeout;
-  Capture out{Fd(), &r.out, &r.out_truncated};
-  Capture err{Fd(), &r.err, &r.err_truncated};
+  Capture out{Fd(), &r.out, &r.out_truncated, max_output};
+  Capture err{Fd(), &r.err, &r.err_truncated, max_output};
   Fd out_write;
   Fd err_write;
   if (!make_pipe(out.fd, out_write) || !make_pipe(err.fd, err_write)) {
@@ -353,6 +355,7 @@ struct CommandRunner::State {
     std::vector<std::string> argv;
     Duration timeout;
     std::function<void(CommandResult)> done;
+    std::size_t max_output = kMaxCommandOutput;
   };
 
   std::mutex mu;
@@ -377,7 +380,7 @@ void work(const std::shared_ptr<CommandRunner::State>& state, boost::asio::io_co
       job = std::move(state->queue.front());
       state->queue.pop_front();
     }
-    CommandResult result = run_command(job.argv, job.timeout);
+    CommandResult result = run_command(job.argv, job.timeout, job.max_output);
     boost::asio::post(io,
                       [state, done = std::move(job.done), result = std::move(result)]() mutable {
                         // stop() ran on this thread before us: the caller no longer expects
@@ -411,11 +414,11 @@ CommandRunner::CommandRunner(boost::asio::io_context& io)
 CommandRunner::~CommandRunner() { stop(); }
 
 void CommandRunner::run(std::vector<std::string> argv, Duration timeout,
-                        std::function<void(CommandResult)> done) {
+                        std::function<void(CommandResult)> done, std::size_t max_output) {
   {
     std::lock_guard lock(state_->mu);
     if (state_->stopping) return;  // `done` is dropped with this frame, never called
-    state_->queue.push_back(State::Job{std::move(argv), timeout, std::move(done)});
+    state_->queue.push_back(State::Job{std::move(argv), timeout, std::move(done), max_output});
     state_->undelivered.fetch_add(1);
   }
   state_->wake.notify_one();

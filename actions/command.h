@@ -18,9 +18,10 @@
 
 namespace vigil {
 
-// How much of each of stdout and stderr a command result keeps. Why 64 KiB: `ufw status` with a
-// few hundred rules is well under it, and a runaway tool cannot make us hold megabytes. The rest
-// is read and dropped so the program never blocks on a full pipe.
+// How much of each of stdout and stderr a command result keeps by default. Why 64 KiB: ufw's
+// and ss's answers to a change are a line or two, and a runaway tool cannot make us hold
+// megabytes. The rest is read and dropped so the program never blocks on a full pipe. A
+// listing that must be complete asks for more (see kMaxUfwStatusOutput in block.h).
 inline constexpr std::size_t kMaxCommandOutput = 64 * 1024;
 
 // The only environment a command sees. LC_ALL=C: tools print their untranslated messages, which
@@ -29,12 +30,12 @@ inline constexpr std::size_t kMaxCommandOutput = 64 * 1024;
 inline constexpr const char* kCommandPath = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
 
 struct CommandResult {
-  int exit_code = -1;      // the exit status, or -1 when it did not exit normally
-  int signal = 0;          // the signal that ended it, 0 when it exited
-  bool timed_out = false;  // it ran past its timeout and was killed
-  std::string out;         // stdout, at most kMaxCommandOutput bytes
-  std::string err;         // stderr, at most kMaxCommandOutput bytes
-  bool out_truncated = false;
+  int exit_code = -1;          // the exit status, or -1 when it did not exit normally
+  int signal = 0;              // the signal that ended it, 0 when it exited
+  bool timed_out = false;      // it ran past its timeout and was killed
+  std::string out;             // stdout, at most max_output bytes
+  std::string err;             // stderr, at most max_output bytes
+  bool out_truncated = false;  // more was written than kept
   bool err_truncated = false;
   std::string error;    // why it could not be run at all (spawn failure); empty otherwise
   Duration timeout{0};  // the timeout it ran under, for describe()
@@ -55,8 +56,10 @@ struct CommandResult {
 // dispositions and an empty signal mask, and its own process group. When argv[0] exits, anything
 // it left running in its group is killed (a finished command must not keep running unobserved).
 // Past `timeout` the group gets SIGTERM, then SIGKILL after a short grace. The child is always
-// reaped before returning. Blocks the calling thread: use CommandRunner from the loop.
-CommandResult run_command(const std::vector<std::string>& argv, Duration timeout);
+// reaped before returning. Each of stdout and stderr keeps its first `max_output` bytes. Blocks
+// the calling thread: use CommandRunner from the loop.
+CommandResult run_command(const std::vector<std::string>& argv, Duration timeout,
+                          std::size_t max_output = kMaxCommandOutput);
 
 // Runs commands one at a time on one background thread and posts each result back onto the
 // io_context. Serial on purpose: ufw takes a global lock, and two blocks at once would only
@@ -72,8 +75,8 @@ class CommandRunner {
 
   // Queues argv; `done` is called on the io_context with its result, unless stop() came first.
   // After stop() the command is dropped without running and `done` is never called.
-  void run(std::vector<std::string> argv, Duration timeout,
-           std::function<void(CommandResult)> done);
+  void run(std::vector<std::string> argv, Duration timeout, std::function<void(CommandResult)> done,
+           std::size_t max_output = kMaxCommandOutput);
   // Commands submitted whose `done` has not been called yet (queued, running, or finished and
   // waiting for the loop); 0 after stop().
   std::size_t pending() const;

@@ -367,6 +367,11 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
     } else if (e.type == T::state && e.state == IncidentState::resolved) {
       message_id = sys::kMsgIncidentResolved;
       level = sys::LogLevel::notice;
+    } else if (e.type == T::mitigation) {
+      const auto o = e.fields.find("outcome");
+      const std::string outcome = o == e.fields.end() ? "" : o->second;
+      level = outcome == "failed" || outcome == "escalated" ? sys::LogLevel::warning
+                                                            : sys::LogLevel::notice;
     } else if (e.type == T::finding || e.type == T::evidence) {
       continue;  // the finding was logged already; evidence is in the timeline file
     }

@@ -110,10 +110,7 @@ void Daemon::mitigate(const std::string& incident) {
           save_ledger();
         }
         record(mitigation_event(incident, d, outcome::gave_up, "escalated: " + d.reason, now));
-        set_state(incident, IncidentState::escalated, "a human is needed: " + d.reason, now);
-        sys::log(sys::LogLevel::warning,
-                 "incident " + incident + ": a human is needed: " + d.reason,
-                 {{"VIGIL_INCIDENT", incident}});
+        set_state(incident, IncidentState::escalated, "escalated: a human is needed", now);
         return;
       case Decision::Kind::act:
         if (d.action->kind == ActionKind::block && !blocks_reconciled_ && !d.dry_run) {
@@ -158,8 +155,6 @@ void Daemon::run_action(const std::string& incident, const Decision& d) {
       }
     }
     record(mitigation_event(incident, d, outcome::would, "dry-run: " + what, now));
-    sys::log(sys::LogLevel::notice, "incident " + incident + ": dry-run: " + what,
-             {{"VIGIL_INCIDENT", incident}});
     return;
   }
   acting_.insert(incident);
@@ -171,8 +166,6 @@ void Daemon::run_action(const std::string& incident, const Decision& d) {
       incident, d, outcome::started,
       "started " + a.ref() + " on " + d.target + " (rung " + std::to_string(d.rung + 1) + ")",
       now));
-  sys::log(sys::LogLevel::notice, "incident " + incident + ": " + a.ref() + " on " + d.target,
-           {{"VIGIL_INCIDENT", incident}});
   switch (a.kind) {
     case ActionKind::restart:
       run_restart(incident, d, a.unit, [this, incident, d](bool ok, std::string text) {
@@ -257,73 +250,89 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
     return;
   }
   const IpAddress addr = *ip;
-  commands_.run(ufw_status_argv(), kUfwTimeout, [this, incident, d, a, addr](CommandResult st) {
-    if (stopping_) return;
-    const Result<UfwStatus> status = parse_ufw_status(st.out);
-    if (!st.ok() || !status) {
-      action_done(incident, d, false,
-                  "not blocked: `ufw status` failed: " +
-                      (st.ok() ? status.error().message : st.describe()));
-      return;
-    }
-    if (!status->active) {
-      action_done(incident, d, false,
-                  "not blocked: ufw is inactive, so a deny rule would not be enforced");
-      return;
-    }
-    const TimePoint now = Clock::now();
-    const int offence = blocks_.offences(addr, now) + 1;
-    const Duration for_ = block_duration(offence, a.block_for, a.max_block_for);
-    Result<std::string> comment = block_comment(incident);
-    Result<std::vector<std::string>> argv = comment
-                                                ? ufw_block_argv(addr, *comment)
-                                                : Result<std::vector<std::string>>(comment.error());
-    if (!argv) {
-      action_done(incident, d, false, "not blocked: " + argv.error().message);
-      return;
-    }
-    const bool ours = std::any_of(status->rules.begin(), status->rules.end(),
-                                  [&](const UfwRule& r) { return r.ip == addr; });
-    commands_.run(
-        *argv, kUfwTimeout, [this, incident, d, a, addr, offence, for_, ours](CommandResult r) {
-          if (stopping_) return;
-          if (!r.ok()) {
-            action_done(incident, d, false, "ufw refused the rule: " + r.describe());
-            return;
+  commands_.run(
+      ufw_status_argv(), kUfwTimeout,
+      [this, incident, d, a, addr](CommandResult st) {
+        if (stopping_) return;
+        const Result<UfwStatus> status = parse_ufw_status(st.out);
+        if (!st.ok() || !status || st.out_truncated) {
+          action_done(incident, d, false,
+                      "not blocked: `ufw status` failed: " +
+                          (!st.ok()           ? st.describe()
+                           : st.out_truncated ? std::string("its output is too long to read")
+                                              : status.error().message));
+          return;
+        }
+        if (!status->active) {
+          action_done(incident, d, false,
+                      "not blocked: ufw is inactive, so a deny rule would not be enforced");
+          return;
+        }
+        const TimePoint now = Clock::now();
+        const int offence = blocks_.offences(addr, now) + 1;
+        const Duration for_ = block_duration(offence, a.block_for, a.max_block_for);
+        Result<std::string> comment = block_comment(incident);
+        Result<std::vector<std::string>> argv =
+            comment ? ufw_block_argv(addr, *comment)
+                    : Result<std::vector<std::string>>(comment.error());
+        if (!argv) {
+          action_done(incident, d, false, "not blocked: " + argv.error().message);
+          return;
+        }
+        // A rule vigil added earlier for this address (a repeat offender whose block is still in
+        // ufw): ufw will not add a second; the entry must name the rule's incident, or the unblock
+        // (which matches the comment) would miss it.
+        std::string rule_incident = incident;
+        bool ours = false;
+        for (const UfwRule& r : status->rules) {
+          if (r.ip == addr) {
+            ours = true;
+            rule_incident = r.incident;
           }
-          if (ufw_change(r.out) == UfwChange::already_present && !ours) {
-            // ufw kept an existing rule for this address (an admin's): ours is not in effect.
-            action_done(incident, d, false,
-                        "not blocked: ufw already has a rule for " + addr.to_string() +
-                            " that is not vigil's; it was left alone");
-            return;
-          }
-          const TimePoint at = Clock::now();
-          BlockEntry entry;
-          entry.ip = addr;
-          entry.incident = incident;
-          entry.since = at;
-          entry.until = at + for_;
-          entry.offence = offence;
-          blocks_.add(entry);
-          save_blocks();
-          const std::string text = "blocked " + addr.to_string() + " for " + format_duration(for_) +
-                                   " (offence " + std::to_string(offence) + ", until " +
-                                   format_time(entry.until) + ")";
-          if (!a.kill_connections) {
-            action_done(incident, d, true, text);
-            return;
-          }
-          commands_.run(
-              ss_kill_argv(addr), kUfwTimeout, [this, incident, d, text](CommandResult k) {
-                if (stopping_) return;
-                action_done(
-                    incident, d, true,
-                    text + (k.ok() ? "; its open connections were closed"
-                                   : "; closing its open connections failed: " + k.describe()));
-              });
-        });
-  });
+        }
+        commands_.run(
+            *argv, kUfwTimeout,
+            [this, incident, d, a, addr, offence, for_, ours, rule_incident](CommandResult r) {
+              if (stopping_) return;
+              if (!r.ok()) {
+                action_done(incident, d, false, "ufw refused the rule: " + r.describe());
+                return;
+              }
+              if (ufw_change(r.out) == UfwChange::already_present && !ours) {
+                // ufw kept an existing rule for this address (an admin's): ours is not in effect.
+                action_done(incident, d, false,
+                            "not blocked: ufw already has a rule for " + addr.to_string() +
+                                " that is not vigil's; it was left alone");
+                return;
+              }
+              const TimePoint at = Clock::now();
+              BlockEntry entry;
+              entry.ip = addr;
+              entry.incident =
+                  ufw_change(r.out) == UfwChange::already_present ? rule_incident : incident;
+              entry.since = at;
+              entry.until = at + for_;
+              entry.offence = offence;
+              blocks_.add(entry);
+              save_blocks();
+              const std::string text =
+                  "blocked " + addr.to_string() + " for " + format_duration(for_) + " (offence " +
+                  std::to_string(offence) + ", until " + format_time(entry.until) + ")";
+              if (!a.kill_connections) {
+                action_done(incident, d, true, text);
+                return;
+              }
+              commands_.run(
+                  ss_kill_argv(addr), kUfwTimeout, [this, incident, d, text](CommandResult k) {
+                    if (stopping_) return;
+                    action_done(
+                        incident, d, true,
+                        text + (k.ok() ? "; its open connections were closed"
+                                       : "; closing its open connections failed: " + k.describe()));
+                  });
+            });
+      },
+      kMaxUfwStatusOutput);
 }
 
 void Daemon::action_done(const std::string& incident, const Decision& d, bool ok,
@@ -338,8 +347,6 @@ void Daemon::action_done(const std::string& incident, const Decision& d, bool ok
   }
   if (!ok) {
     record(mitigation_event(incident, d, outcome::failed, text, now));
-    sys::log(sys::LogLevel::warning, "incident " + incident + ": " + text,
-             {{"VIGIL_INCIDENT", incident}});
     mitigate(incident);
     return;
   }
@@ -499,48 +506,55 @@ void Daemon::reconcile_blocks() {
     blocks_reconciled_ = true;
     return;
   }
-  commands_.run(ufw_status_argv(), kUfwTimeout, [this](CommandResult st) {
-    if (stopping_) return;
-    const Result<UfwStatus> status = parse_ufw_status(st.out);
-    if (!st.ok() || !status) {
-      sys::log_error("cannot reconcile blocks with ufw (" +
-                     (st.ok() ? status.error().message : st.describe()) + "); retrying in " +
-                     std::to_string(kReconcileRetry.count()) + "s; no block until then");
-      auto t = std::make_shared<asio::steady_timer>(io_, kReconcileRetry);
-      t->async_wait([this, t](const boost::system::error_code& ec) {
-        if (!ec && !stopping_) reconcile_blocks();
-      });
-      return;
-    }
-    const ReconcilePlan plan = reconcile(blocks_, *status, Clock::now());
-    for (const BlockEntry& gone : plan.forget) {
-      sys::log(sys::LogLevel::notice, "block of " + gone.ip.to_string() + " (incident " +
-                                          gone.incident +
-                                          ") was removed from ufw by hand: it stays removed");
-      blocks_.remove(gone.ip);
-    }
-    for (const ReconcilePlan::Delete& del : plan.to_delete) {
-      const UfwRule rule = del.rule;
-      Result<std::vector<std::string>> argv = ufw_unblock_argv(rule.ip, rule.comment);
-      if (!argv) continue;
-      commands_.run(*argv, kUfwTimeout, [rule](CommandResult r) {
-        if (r.ok()) {
-          sys::log_info("removed stale vigil rule for " + rule.ip.to_string() + " (" +
-                        rule.comment + ")");
-        } else {
-          sys::log_error("cannot remove stale vigil rule for " + rule.ip.to_string() + ": " +
-                         r.describe());
+  commands_.run(
+      ufw_status_argv(), kUfwTimeout,
+      [this](CommandResult st) {
+        if (stopping_) return;
+        const Result<UfwStatus> status = parse_ufw_status(st.out);
+        // A cut listing would make every rule after the cut look removed by hand.
+        if (!st.ok() || !status || st.out_truncated) {
+          sys::log_error("cannot reconcile blocks with ufw (" +
+                         (!st.ok()           ? st.describe()
+                          : st.out_truncated ? std::string("`ufw status` output too long")
+                                             : status.error().message) +
+                         "); retrying in " + std::to_string(kReconcileRetry.count()) +
+                         "s; no block until then");
+          auto t = std::make_shared<asio::steady_timer>(io_, kReconcileRetry);
+          t->async_wait([this, t](const boost::system::error_code& ec) {
+            if (!ec && !stopping_) reconcile_blocks();
+          });
+          return;
         }
-      });
-      blocks_.remove(rule.ip);
-    }
-    save_blocks();
-    blocks_reconciled_ = true;
-    sys::log_info("blocks reconciled with ufw: " + std::to_string(blocks_.size()) + " active, " +
-                  std::to_string(plan.to_delete.size()) + " stale removed, " +
-                  std::to_string(plan.forget.size()) + " removed by hand");
-    expire_blocks(Clock::now());
-  });
+        const ReconcilePlan plan = reconcile(blocks_, *status, Clock::now());
+        for (const BlockEntry& gone : plan.forget) {
+          sys::log(sys::LogLevel::notice, "block of " + gone.ip.to_string() + " (incident " +
+                                              gone.incident +
+                                              ") was removed from ufw by hand: it stays removed");
+          blocks_.remove(gone.ip);
+        }
+        for (const ReconcilePlan::Delete& del : plan.to_delete) {
+          const UfwRule rule = del.rule;
+          Result<std::vector<std::string>> argv = ufw_unblock_argv(rule.ip, rule.comment);
+          if (!argv) continue;
+          commands_.run(*argv, kUfwTimeout, [rule](CommandResult r) {
+            if (r.ok()) {
+              sys::log_info("removed stale vigil rule for " + rule.ip.to_string() + " (" +
+                            rule.comment + ")");
+            } else {
+              sys::log_error("cannot remove stale vigil rule for " + rule.ip.to_string() + ": " +
+                             r.describe());
+            }
+          });
+          blocks_.remove(rule.ip);
+        }
+        save_blocks();
+        blocks_reconciled_ = true;
+        sys::log_info("blocks reconciled with ufw: " + std::to_string(blocks_.size()) +
+                      " active, " + std::to_string(plan.to_delete.size()) + " stale removed, " +
+                      std::to_string(plan.forget.size()) + " removed by hand");
+        expire_blocks(Clock::now());
+      },
+      kMaxUfwStatusOutput);
 }
 
 void Daemon::expire_blocks(TimePoint now) {
@@ -559,6 +573,15 @@ void Daemon::expire_blocks(TimePoint now) {
     }
     commands_.run(*argv, kUfwTimeout, [this, ip, incident](CommandResult r) {
       if (stopping_) return;
+      if (r.ok() && ufw_change(r.out) == UfwChange::not_present) {
+        // Removed by hand meanwhile: the address is unblocked, which is what expiry wanted.
+        sys::log_info("block of " + ip.to_string() + " expired; its rule was already gone");
+      } else if (!r.ok()) {
+        // The entry is gone but the rule may not be: the next reconcile finds it untracked and
+        // deletes it.
+        blocks_reconciled_ = false;
+        reconcile_blocks();
+      }
       if (r.ok()) {
         sys::log(sys::LogLevel::info, "block of " + ip.to_string() + " expired: unblocked",
                  {{"VIGIL_INCIDENT", incident}});

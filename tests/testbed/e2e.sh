@@ -12,7 +12,8 @@ source "$here/testbed.sh"
 
 CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts stop_is_clean
   http_fires_and_recovers peer_network unit_failures unit_bus_restart unit_template
-  journal_counts_exactly incident_book incident_cli_access)
+  journal_counts_exactly incident_book incident_cli_access mitigate_rollback mitigate_restart
+  mitigate_block mitigate_dry_run)
 
 fail() {
   echo "FAIL: $*" >&2
@@ -435,6 +436,250 @@ case_incident_cli_access() {
   grep -q "no check named 'no-such-check'" <<<"$out" || fail "maintain's refusal does not say why: $out"
   wait_until 15 journal_has -u vigil --grep "maintenance window ended" ||
     fail "the maintenance window did not end by itself"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Mitigations (issue 6): real symlinks, real systemd jobs, real ufw inside the container.
+
+# An app deployed as /srv/app/releases/{A,B} with /srv/app/current -> releases/A. Release A is
+# healthy; release B answers 503 ("mode" file). app.service reads the mode of `current` at start.
+setup_releases() {
+  tb mkdir -p /srv/app/releases/A /srv/app/releases/B
+  tb sh -c 'echo ok > /srv/app/releases/A/mode; echo fail > /srv/app/releases/B/mode'
+  tb ln -sfn releases/A /srv/app/current
+  tb sh -c 'cat > /etc/systemd/system/app.service' <<'UNIT'
+[Service]
+ExecStart=/bin/sh -c 'exec /opt/vigil-test/vigil-sample-app --address 127.0.0.1 --port 8081 --mode "$(cat /srv/app/current/mode)"'
+UNIT
+  tb systemctl daemon-reload
+  tb systemctl start app
+  wait_until 10 tb curl -fsS http://127.0.0.1:8081/health || fail "app (release A) did not start"
+}
+
+# The vigil config for the rollback scenarios; $1 = extra [agent] lines (e.g. dry_run = true).
+write_rollback_config() {
+  tb sh -c 'cat > /etc/vigil/vigil.toml' <<TOML
+[agent]
+state_dir = "/var/lib/vigil"
+$1
+
+[action.rollback.app]
+dir = "/srv/app"
+unit = "app.service"
+verify_within = "30s"
+
+[action.restart.app]
+verify_within = "30s"
+
+[[check]]
+name = "app"
+probe = "http"
+service = "app"
+unit = "app.service"
+url = "http://127.0.0.1:8081/health"
+interval = "500ms"
+timeout = "400ms"
+recover_after = 2
+mitigate = ["rollback:app", "restart:app"]
+TOML
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "the rollback config is refused"
+  tb systemctl restart vigil
+  wait_until 10 tb systemctl is-active --quiet vigil || fail "vigil did not restart"
+  wait_until 10 journal_has -u vigil --grep "release A of app is known good" ||
+    fail "release A was not recorded as known good"
+}
+
+# Deploys release B by hand, as a careless deploy script would.
+deploy_b() {
+  tb ln -sfn releases/B /srv/app/current
+  tb systemctl restart app
+}
+
+case_mitigate_rollback() {
+  setup_releases
+  write_rollback_config ""
+  # A reader that must never find `current` missing while vigil switches it.
+  tb systemd-run --quiet --unit=reader /bin/sh -c \
+    'while :; do [ -e /srv/app/current/mode ] || echo MISSING >> /run/reader.log; done'
+  deploy_b
+  wait_until 30 journal_has -u vigil MESSAGE_ID=5f1ae5c0b3b94a64a1e2e0d5a3b1c7e8 ||
+    fail "the bad deploy's incident was not resolved"
+  local id
+  id=$(tb sh -c 'ls /var/lib/vigil/incidents | sed "s/.jsonl$//"')
+  [[ $(wc -w <<<"$id") == 1 ]] || fail "expected one incident, got: $id"
+  [[ $(tb readlink /srv/app/current) == releases/A ]] ||
+    fail "current is $(tb readlink /srv/app/current), not releases/A"
+  tb curl -fsS http://127.0.0.1:8081/health >/dev/null || fail "the app is not healthy after rollback"
+  local show
+  show=$(tb vigil incident show "$id")
+  echo "$show" | grep -i -E "mitig|rolled|verif|resolved" >&2
+  grep -q "rolled back app from B to A" <<<"$show" || grep -q "B -> A" <<<"$show" ||
+    fail "the timeline does not say from B to A"
+  grep -q "verified: the checks pass again after rollback:app" <<<"$show" ||
+    fail "the rollback was not verified"
+  tb systemctl stop reader
+  tb test ! -s /run/reader.log || fail "a reader saw current missing: $(tb cat /run/reader.log | wc -l) times"
+  tb vigil postmortem "$id" | grep -q "rollback" || fail "the postmortem does not mention the rollback"
+}
+
+case_mitigate_dry_run() {
+  setup_releases
+  write_rollback_config "dry_run = true"
+  deploy_b
+  wait_until 20 journal_has -u vigil --grep "dry-run: rollback app: would switch B -> A" || fail "no 'would do' in dry-run"
+  sleep 2
+  [[ $(tb readlink /srv/app/current) == releases/B ]] || fail "dry-run changed current"
+  local starts
+  starts=$(tb journalctl -q -o cat -u app --no-pager | grep -c "^Started" || true)
+  ((starts == 2)) || fail "dry-run restarted app.service ($starts starts, expected 2)"
+  local id
+  id=$(open_ids)
+  tb vigil incident show "$id" | grep -q "would switch B -> A, then restart app.service" ||
+    fail "the timeline does not record what would have been done"
+}
+
+# A crashed service is restarted and verified. One that dies again right after its restart is
+# restarted once more, not verified, and vigil escalates instead of looping; once its budget
+# (max_runs = 2 per hour, kept across vigil's restarts) is spent, a new crash gets no restart.
+case_mitigate_restart() {
+  tb sh -c 'cat > /etc/systemd/system/worker.service' <<'UNIT'
+[Service]
+ExecStartPre=/bin/sh -c 'echo start >> /var/lib/worker.starts'
+ExecStart=/bin/sh -c 'if [ -e /run/worker.crash ]; then sleep 0.2; exit 3; fi; exec sleep infinity'
+UNIT
+  tb systemctl daemon-reload
+  tb systemctl start worker
+  tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
+[agent]
+state_dir = "/var/lib/vigil"
+
+[action.restart.worker]
+max_runs = 2
+per = "1h"
+cooldown = "0s"
+verify_within = "8s"
+
+[[check]]
+name = "worker"
+probe = "unit"
+unit = "worker.service"
+interval = "500ms"
+recover_after = 2
+mitigate = ["restart:worker"]
+TOML
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "the restart config is refused"
+  tb systemctl restart vigil
+  wait_until 10 tb systemctl is-active --quiet vigil || fail "vigil did not restart"
+  sleep 1
+  starts() { tb sh -c 'wc -l < /var/lib/worker.starts'; }
+  # 1. A crash: restarted, verified, resolved.
+  tb systemctl kill -s KILL worker
+  wait_until 30 journal_has -u vigil MESSAGE_ID=5f1ae5c0b3b94a64a1e2e0d5a3b1c7e8 ||
+    fail "the crash was not mitigated and resolved"
+  tb systemctl is-active --quiet worker || fail "worker is not running after the restart"
+  journal_has -u vigil --grep "verified: the checks pass again after restart:worker" ||
+    fail "the restart was not verified"
+  (($(starts) == 2)) || fail "worker started $(starts) times; expected 2"
+  # 2. It now dies 0.2 s after every start: one restart, not verified, escalated; no storm.
+  tb touch /run/worker.crash
+  tb systemctl kill -s KILL worker
+  wait_until 40 journal_has -u vigil --grep "escalated: the only mitigation did not help" ||
+    fail "vigil did not escalate the crash loop"
+  sleep 3
+  (($(starts) == 3)) || fail "worker started $(starts) times; expected 3 (no restart storm)"
+  local id
+  id=$(open_ids)
+  [[ $(wc -w <<<"$id") == 1 ]] || fail "expected one open incident, got: $id"
+  # 3. A human acks (closing the circuit), fixes and starts it; vigil restarts meanwhile.
+  tb vigil ack "$id" >/dev/null || fail "vigil ack $id failed"
+  journal_has -u vigil --grep "circuit closed by the ack" || fail "the ack did not close the circuit"
+  tb systemctl restart vigil
+  tb rm /run/worker.crash
+  tb systemctl start worker
+  wait_until 20 tb sh -c "[ -z \"\$(vigil incidents --open --json | grep '\"id\"')\" ]" ||
+    fail "the incident did not resolve once the worker ran"
+  # 4. Another crash within the hour: the budget (2 runs, persisted) is spent.
+  tb systemctl kill -s KILL worker
+  wait_until 20 journal_has -u vigil --grep "budget exhausted: restart:worker ran 2 time" ||
+    fail "the budget was not enforced after vigil's restart"
+  sleep 3
+  (($(starts) == 4)) || fail "worker started $(starts) times; expected 4 (the test's 2, vigil's 2)"
+}
+
+attacker_curl() { ip netns exec "$TB-attacker" curl -fsS --max-time 3 --interface "$1" http://203.0.113.10:8080/health; }
+
+case_mitigate_block() {
+  testbed_peer "$TB" attacker 203.0.113.45/24 203.0.113.10/24
+  ip netns exec "$TB-attacker" ip addr add 203.0.113.46/24 dev eth0
+  ip netns exec "$TB-attacker" ip addr add 203.0.113.47/24 dev eth0
+  tb ufw allow 8080/tcp >/dev/null
+  tb ufw --force enable >/dev/null
+  attacker_curl 203.0.113.45 >/dev/null || fail ".45 cannot reach the app before the test"
+  tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
+[agent]
+state_dir = "/var/lib/vigil"
+
+[mitigation]
+allow = ["203.0.113.47"]
+
+[action.block.ssh]
+block_for = "20s"
+
+[[check]]
+name = "ssh"
+probe = "journal"
+identifier = "sshd"
+pattern = 'Failed password for (invalid user )?(?P<user>\S+) from (?P<ip>\S+) port \d+'
+key = "ip"
+count = 3
+window = "10s"
+interval = "500ms"
+mitigate = ["block:ssh"]
+TOML
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "the block config is refused"
+  tb systemctl restart vigil
+  wait_until 10 journal_has -u vigil --grep "blocks reconciled with ufw" || fail "no reconcile at start"
+  # An open connection from .45 that the block must cut (ufw accepts ESTABLISHED first).
+  ip netns exec "$TB-attacker" bash -c 'exec 3<>/dev/tcp/203.0.113.10/8080; cat <&3' &
+  local held=$!
+  sleep 0.5
+  kill -0 "$held" || fail "could not hold a connection open from .45"
+  # Hostile lines: never reach a shell, never block a wrong address.
+  tb systemd-cat -t sshd echo 'Failed password for root from 1.2.3.4; reboot port 22 ssh2'
+  tb systemd-cat -t sshd echo 'Failed password for root from $(id) port 22 ssh2'
+  tb sh -c "printf 'Failed password for root from 203.0.113.9\377 port 22 ssh2\n' | systemd-cat -t sshd"
+  tb sh -c "head -c 10000 /dev/zero | tr '\\0' a | sed 's/^/Failed password for root from /; s/\$/ port 22 ssh2/' | systemd-cat -t sshd"
+  local i
+  for i in 1 2 3; do
+    ssh_line 203.0.113.45
+    ssh_line 203.0.113.47
+    ssh_line '1.2.3.4;reboot'
+  done
+  wait_until 20 tb sh -c 'ufw status | grep -q "203.0.113.45"' || fail ".45 was not blocked"
+  ! attacker_curl 203.0.113.45 >/dev/null 2>&1 || fail ".45 still gets an answer after the block"
+  attacker_curl 203.0.113.46 >/dev/null || fail ".46 was blocked too"
+  wait_until 10 journal_has -u vigil --grep "never blocked: 203.0.113.47 is allow-listed" ||
+    fail "the allow-listed address was not refused with its reason"
+  attacker_curl 203.0.113.47 >/dev/null || fail "the allow-listed .47 was blocked"
+  wait_until 5 sh -c "! kill -0 $held" || fail "the established connection from .45 survived the block"
+  local rules
+  rules=$(tb ufw status)
+  echo "$rules"
+  ! grep -q -E "1\.2\.3\.4|reboot|id\)|aaaa" <<<"$rules" || fail "a hostile line reached ufw"
+  (($(grep -c "203.0.113" <<<"$rules") == 1)) || fail "expected exactly one rule for 203.0.113.x"
+  # Restart mid-block: reconciled, no duplicate rule.
+  tb systemctl restart vigil
+  wait_until 10 journal_has -u vigil --grep "blocks reconciled with ufw: 1 active" ||
+    fail "the block was not reconciled after a restart"
+  rules=$(tb ufw status)
+  (($(grep -c "203.0.113.45" <<<"$rules") == 1)) || fail "duplicate rule after restart: $rules"
+  # Expiry: unblocked after block_for (20s).
+  wait_until 40 journal_has -u vigil --grep "block of 203.0.113.45 expired: unblocked" ||
+    fail "the block did not expire"
+  rules=$(tb ufw status)
+  ! grep -q "203.0.113.45" <<<"$rules" || fail "the rule is still there after expiry: $rules"
+  attacker_curl 203.0.113.45 >/dev/null || fail ".45 is still blocked after expiry"
+  kill "$held" 2>/dev/null || true
 }
 
 cmd=${1:-}

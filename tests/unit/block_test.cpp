@@ -266,6 +266,18 @@ TEST(BlockDuration, EdgeCases) {
 
 // --- block list ---
 
+void add(BlockList& list, BlockEntry e) { EXPECT_TRUE(list.add(std::move(e))); }
+
+TEST(BlockList, AddRefusesWhatCouldNotBeSaved) {
+  BlockList list;
+  const IpAddress a = ip("203.0.113.7");
+  EXPECT_FALSE(list.add(BlockEntry{a, "x; reboot", at(0s), at(0s) + 1h, 1}));
+  EXPECT_FALSE(list.add(BlockEntry{a, kIncident, at(0s), at(0s) - 1s, 1}));
+  EXPECT_FALSE(list.add(BlockEntry{a, kIncident, at(0s), at(0s) + 1h, 0}));
+  EXPECT_EQ(list.size(), 0u);
+  EXPECT_EQ(list.offences(a, at(0s)), 0);
+}
+
 TEST(BlockList, PlanAddFindRemove) {
   BlockList list;
   const BlockSettings settings;
@@ -274,7 +286,7 @@ TEST(BlockList, PlanAddFindRemove) {
   EXPECT_EQ(planned.since, at(0s));
   EXPECT_EQ(planned.until, at(0s) + 1h);
   EXPECT_EQ(list.find(ip("203.0.113.7")), nullptr);  // plan records nothing
-  list.add(planned);
+  add(list, planned);
   const BlockEntry* found = list.find(ip("::ffff:203.0.113.7"));
   ASSERT_NE(found, nullptr);
   EXPECT_EQ(found->incident, kIncident);
@@ -295,7 +307,7 @@ TEST(BlockList, RepeatOffendersGetLongerBlocksWithinRememberFor) {
     const BlockEntry e = list.plan(a, kIncident, now, settings);
     EXPECT_EQ(e.offence, i + 1);
     lengths.push_back(std::chrono::duration_cast<Duration>(e.until - e.since));
-    list.add(e);
+    add(list, e);
     list.remove(a);
     now = e.until + 1h;
   }
@@ -310,8 +322,8 @@ TEST(BlockList, RepeatOffendersGetLongerBlocksWithinRememberFor) {
 TEST(BlockList, OffencesOnlyCountWithinTheWindow) {
   BlockList list(24h);
   const IpAddress a = ip("203.0.113.7");
-  list.add(BlockEntry{a, kIncident, at(0s), at(0s) + 1h, 1});
-  list.add(BlockEntry{a, kIncident, at(0s) + 10h, at(0s) + 12h, 2});
+  add(list, BlockEntry{a, kIncident, at(0s), at(0s) + 1h, 1});
+  add(list, BlockEntry{a, kIncident, at(0s) + 10h, at(0s) + 12h, 2});
   EXPECT_EQ(list.offences(a, at(0s) + 11h), 2);
   EXPECT_EQ(list.offences(a, at(0s) + 24h + 1s), 1);
   EXPECT_EQ(list.offences(a, at(0s) + 34h + 1s), 0);
@@ -324,8 +336,8 @@ TEST(BlockList, OffencesOnlyCountWithinTheWindow) {
 TEST(BlockList, AddReplacesTheEntryOfTheSameAddress) {
   BlockList list;
   const IpAddress a = ip("203.0.113.7");
-  list.add(BlockEntry{a, kIncident, at(0s), at(0s) + 1h, 1});
-  list.add(BlockEntry{a, "20260127-111500-nginx", at(30s), at(30s) + 2h, 2});
+  add(list, BlockEntry{a, kIncident, at(0s), at(0s) + 1h, 1});
+  add(list, BlockEntry{a, "20260127-111500-nginx", at(30s), at(30s) + 2h, 2});
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list.find(a)->incident, "20260127-111500-nginx");
   EXPECT_EQ(list.offences(a, at(60s)), 2);
@@ -333,9 +345,9 @@ TEST(BlockList, AddReplacesTheEntryOfTheSameAddress) {
 
 TEST(BlockList, Expired) {
   BlockList list;
-  list.add(BlockEntry{ip("203.0.113.7"), kIncident, at(0s), at(0s) + 1h, 1});
-  list.add(BlockEntry{ip("203.0.113.8"), kIncident, at(0s), at(0s) + 2h, 1});
-  list.add(BlockEntry{ip("2001:db8::1"), kIncident, at(0s), at(0s) + 30min, 1});
+  add(list, BlockEntry{ip("203.0.113.7"), kIncident, at(0s), at(0s) + 1h, 1});
+  add(list, BlockEntry{ip("203.0.113.8"), kIncident, at(0s), at(0s) + 2h, 1});
+  add(list, BlockEntry{ip("2001:db8::1"), kIncident, at(0s), at(0s) + 30min, 1});
   EXPECT_TRUE(list.expired(at(0s)).empty());
   const std::vector<BlockEntry> due = list.expired(at(0s) + 1h);
   ASSERT_EQ(due.size(), 2u);
@@ -346,9 +358,9 @@ TEST(BlockList, Expired) {
 
 TEST(BlockList, JsonRoundTrip) {
   BlockList list(7 * 24h);
-  list.add(BlockEntry{ip("203.0.113.7"), kIncident, at(0s), at(0s) + 1h, 1});
-  list.add(BlockEntry{ip("2001:db8::42"), "20260127-101502-nginx-scan-2", at(5s), at(5s) + 2h, 2});
-  list.add(BlockEntry{ip("198.51.100.1"), kIncident, at(0s) - 48h, at(0s) - 47h, 1});
+  add(list, BlockEntry{ip("203.0.113.7"), kIncident, at(0s), at(0s) + 1h, 1});
+  add(list, BlockEntry{ip("2001:db8::42"), "20260127-101502-nginx-scan-2", at(5s), at(5s) + 2h, 2});
+  add(list, BlockEntry{ip("198.51.100.1"), kIncident, at(0s) - 48h, at(0s) - 47h, 1});
   list.remove(ip("198.51.100.1"));  // only history left
   const std::string json = list.to_json();
   Result<BlockList> back = BlockList::from_json(json, 7 * 24h);
@@ -426,7 +438,7 @@ TEST_F(BlockListFile, MissingFileIsAnEmptyListWithoutWarning) {
 
 TEST_F(BlockListFile, SaveThenLoad) {
   BlockList list;
-  list.add(BlockEntry{ip("203.0.113.7"), kIncident, at(0s), at(0s) + 1h, 1});
+  add(list, BlockEntry{ip("203.0.113.7"), kIncident, at(0s), at(0s) + 1h, 1});
   const std::string path = dir_ + "/state/blocks.json";
   Result<bool> saved = list.save(path);
   ASSERT_TRUE(saved) << saved.error().message;
@@ -472,10 +484,10 @@ UfwRule rule(std::string_view address, std::string_view incident = kIncident) {
 
 TEST(BlockReconcile, KeepsExpiresForgetsAndDeletesUnknown) {
   BlockList list;
-  list.add(BlockEntry{ip("203.0.113.1"), kIncident, at(0s), at(0s) + 2h, 1});     // live
-  list.add(BlockEntry{ip("203.0.113.2"), kIncident, at(0s), at(0s) + 30min, 1});  // expired
-  list.add(BlockEntry{ip("203.0.113.3"), kIncident, at(0s), at(0s) + 2h, 1});     // removed by hand
-  list.add(BlockEntry{ip("2001:db8::4"), kIncident, at(0s), at(0s) + 2h, 1});     // live, v6
+  add(list, BlockEntry{ip("203.0.113.1"), kIncident, at(0s), at(0s) + 2h, 1});     // live
+  add(list, BlockEntry{ip("203.0.113.2"), kIncident, at(0s), at(0s) + 30min, 1});  // expired
+  add(list, BlockEntry{ip("203.0.113.3"), kIncident, at(0s), at(0s) + 2h, 1});  // removed by hand
+  add(list, BlockEntry{ip("2001:db8::4"), kIncident, at(0s), at(0s) + 2h, 1});  // live, v6
   UfwStatus status;
   status.active = true;
   status.rules = {rule("203.0.113.1"), rule("203.0.113.2"), rule("203.0.113.9"),
@@ -510,7 +522,7 @@ TEST(BlockReconcile, EmptyListDeletesEveryVigilRuleAndNothingElse) {
 
 TEST(BlockReconcile, RuleWithAnotherIncidentsTagBelongsToTheAddressEntry) {
   BlockList list;
-  list.add(BlockEntry{ip("203.0.113.1"), "20260127-120000-nginx", at(0s), at(0s) + 2h, 2});
+  add(list, BlockEntry{ip("203.0.113.1"), "20260127-120000-nginx", at(0s), at(0s) + 2h, 2});
   UfwStatus status;
   status.active = true;
   status.rules = {rule("203.0.113.1", "20260127-101500-sshd")};
@@ -529,7 +541,7 @@ TEST(BlockReconcile, RuleWithAnotherIncidentsTagBelongsToTheAddressEntry) {
 
 TEST(BlockReconcile, DuplicatesAreKeptWhileLiveAndAllDeletedWhenDue) {
   BlockList list;
-  list.add(BlockEntry{ip("203.0.113.1"), kIncident, at(0s), at(0s) + 2h, 1});
+  add(list, BlockEntry{ip("203.0.113.1"), kIncident, at(0s), at(0s) + 2h, 1});
   UfwStatus status;
   status.active = true;
   status.rules = {rule("203.0.113.1"), rule("203.0.113.1")};
@@ -544,7 +556,7 @@ TEST(BlockReconcile, DuplicatesAreKeptWhileLiveAndAllDeletedWhenDue) {
 
 TEST(BlockReconcile, ExpiredEntryWhoseRuleIsGoneIsForgotten) {
   BlockList list;
-  list.add(BlockEntry{ip("203.0.113.1"), kIncident, at(0s), at(0s) + 1h, 1});
+  add(list, BlockEntry{ip("203.0.113.1"), kIncident, at(0s), at(0s) + 1h, 1});
   UfwStatus status;
   status.active = true;
   const ReconcilePlan plan = reconcile(list, status, at(0s) + 2h);
@@ -554,8 +566,8 @@ TEST(BlockReconcile, ExpiredEntryWhoseRuleIsGoneIsForgotten) {
 
 TEST(BlockReconcile, InactiveUfwTrustsTheList) {
   BlockList list;
-  list.add(BlockEntry{ip("203.0.113.1"), kIncident, at(0s), at(0s) + 2h, 1});
-  list.add(BlockEntry{ip("2001:db8::2"), kIncident, at(0s), at(0s) + 30min, 1});
+  add(list, BlockEntry{ip("203.0.113.1"), kIncident, at(0s), at(0s) + 2h, 1});
+  add(list, BlockEntry{ip("2001:db8::2"), kIncident, at(0s), at(0s) + 30min, 1});
   UfwStatus status;  // inactive: the listing shows no rules at all
   const ReconcilePlan plan = reconcile(list, status, at(0s) + 1h);
   EXPECT_TRUE(plan.ufw_inactive);
