@@ -455,6 +455,18 @@ int cmd_status(const Args& a) {
               << str(m, "until") << (str(m, "reason").empty() ? "" : " (" + str(m, "reason") + ")")
               << "\n";
   }
+  if (r.contains("blocks")) {
+    for (const auto& b : r["blocks"]) {
+      std::cout << "Blocked: " << str(b, "ip") << " until " << str(b, "until") << " (incident "
+                << str(b, "incident") << ")\n";
+    }
+  }
+  if (r.contains("circuits")) {
+    for (const auto& c : r["circuits"]) {
+      std::cout << "Circuit open: " << str(c, "key") << " since " << str(c, "opened") << ": "
+                << str(c, "reason") << " (no automatic action; `vigil ack` closes it)\n";
+    }
+  }
   std::cout << "\nCHECK" << std::string(20, ' ') << "PROBE    STATE     SEV   LAST\n";
   for (const auto& c : r["checks"]) {
     std::string state = str(c, "state");

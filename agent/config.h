@@ -151,9 +151,12 @@ struct ActionConfig {
   // Why 3 per hour: a restart that did not hold three times is not going to; a human is needed.
   int max_runs = 3;
   Duration per{3'600'000};
-  // After a run, no other run of this action on the same target for this long.
+  // After a run, no other run of this action on the same target for this long. Why 1m: a
+  // restarted service needs a moment to warm up before a second restart could tell anything.
   Duration cooldown{60'000};
   // After a run, how long the incident's checks have to pass again before it counts as failed.
+  // Why 2m: longer than a typical service start plus recover_after healthy results; short
+  // enough that the next rung (or a human) is not kept waiting on a fix that did not work.
   Duration verify_within{120'000};
   std::optional<DryRun> dry_run;  // per action; unset: [agent] dry_run
   SourcePos where;
@@ -173,7 +176,8 @@ struct MitigationSettings {
   // offenders a minute is a botnet (ufw is the wrong tool) or a parsing mistake.
   int max_blocks_per_minute = 10;
   // An open circuit (a target vigil gave up on) closes after a human acks its incident or
-  // after the target has been healthy this long.
+  // after the target has been healthy this long. Why 1h: the same budget window as max_runs;
+  // a service healthy for an hour has earned its automation back.
   Duration circuit_reset{3'600'000};
 };
 

@@ -540,6 +540,14 @@ void Daemon::housekeeping() {
   mitigate_all();
   expire_blocks(now);
   close_healthy_circuits(now);
+  // Once a minute: forget runs older than any budget window, and block history past its
+  // memory, so the state files stay small.
+  if (++housekeeping_ticks_ % 60 == 0) {
+    Duration longest{3'600'000};
+    for (const auto& [ref, a] : config_.actions) longest = std::max(longest, a.per);
+    ledger_.prune(longest, now);
+    blocks_.prune(now);
+  }
   const auto ended = std::partition(maintenance_.begin(), maintenance_.end(),
                                     [now](const Maintenance& m) { return m.until > now; });
   if (ended != maintenance_.end()) {
@@ -603,8 +611,20 @@ nlohmann::json Daemon::status_json(TimePoint now) const {
     windows.push_back(
         {{"checks", m.checks}, {"until", format_time(m.until)}, {"reason", m.reason}});
   }
+  nlohmann::json blocked = nlohmann::json::array();
+  for (const BlockEntry& b : blocks_.entries()) {
+    blocked.push_back(
+        {{"ip", b.ip.to_string()}, {"incident", b.incident}, {"until", format_time(b.until)}});
+  }
+  nlohmann::json circuits = nlohmann::json::array();
+  for (const auto& [key, c] : ledger_.circuits()) {
+    circuits.push_back({{"key", key}, {"reason", c.reason}, {"opened", format_time(c.opened)}});
+  }
   return {{"ok", true},
           {"version", VIGIL_VERSION},
+          {"blocks", blocked},
+          {"circuits", circuits},
+          {"mitigations_run", mitigations_run_},
           {"host", config_.agent.hostname},
           {"config", options_.config_path},
           {"started", format_time(started_)},
@@ -696,7 +716,9 @@ nlohmann::json Daemon::control(const nlohmann::json& request, const ControlPeer&
       TimelineEvent n;
       n.at = now;
       n.type = TimelineEvent::Type::note;
-      n.text = "circuit closed by the ack: automatic mitigations may run again";
+      n.text =
+          "circuit closed by the ack: automatic mitigations may run again on the next failure "
+          "(this incident's ladder stays where it is)";
       record(book_.record(id, n));
     }
     return {{"ok", true}, {"id", id}};

@@ -82,12 +82,14 @@ class Daemon {
   // written to the incident's timeline, and the ledger keeps budgets across restarts.
   void mitigate(const std::string& incident);
   void mitigate_all();
-  void run_action(const std::string& incident, const Decision& d);
+  void run_action(const std::string& incident, Decision d);
+  // refused: the action declined before touching anything (no budget spent).
+  enum class ActionResult { ok, failed, refused };
   void run_restart(const std::string& incident, const Decision& d, const std::string& unit,
-                   std::function<void(bool ok, std::string text)> done);
+                   std::function<void(ActionResult, std::string text)> done);
   void run_rollback(const std::string& incident, const Decision& d);
   void run_block(const std::string& incident, const Decision& d);
-  void action_done(const std::string& incident, const Decision& d, bool ok,
+  void action_done(const std::string& incident, const Decision& d, ActionResult result,
                    const std::string& text);
   void check_verifications(TimePoint now);
   void mark_releases(const CheckConfig& check, bool healthy, TimePoint at);
@@ -150,6 +152,7 @@ class Daemon {
   std::map<std::string, TimePoint> healthy_since_;  // circuit key -> no open incident since
   std::set<std::string> acting_;                    // incidents with an action in flight
   std::uint64_t mitigations_run_ = 0;
+  std::uint64_t housekeeping_ticks_ = 0;
 };
 
 }  // namespace vigil

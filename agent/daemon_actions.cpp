@@ -22,13 +22,9 @@ namespace {
 constexpr Duration kVerifyEvery{1'000};
 // ufw takes a second or two; ten is a hung ufw (its lock held by an admin's session).
 constexpr Duration kUfwTimeout{10'000};
-// Why 3 attempts at start: ufw may be busy with an admin's command for a moment.
+// Reconcile is retried every 5s until it works (ufw may be busy with an admin's command, or
+// briefly missing during an upgrade); no block is added or removed until then.
 constexpr std::chrono::seconds kReconcileRetry{5};
-
-std::string field_or(const TimelineEvent& e, const char* k) {
-  const auto it = e.fields.find(k);
-  return it == e.fields.end() ? std::string() : it->second;
-}
 
 }  // namespace
 
@@ -131,7 +127,7 @@ void Daemon::mitigate(const std::string& incident) {
   }
 }
 
-void Daemon::run_action(const std::string& incident, const Decision& d) {
+void Daemon::run_action(const std::string& incident, Decision d) {
   const TimePoint now = Clock::now();
   const ActionConfig& a = *d.action;
   if (d.dry_run) {
@@ -160,6 +156,7 @@ void Daemon::run_action(const std::string& incident, const Decision& d) {
   acting_.insert(incident);
   ++mitigations_run_;
   ledger_.ran(a.ref(), d.target, now);
+  d.started = now;
   save_ledger();
   set_state(incident, IncidentState::mitigating, "mitigating: " + a.ref() + " on " + d.target, now);
   record(mitigation_event(
@@ -168,8 +165,8 @@ void Daemon::run_action(const std::string& incident, const Decision& d) {
       now));
   switch (a.kind) {
     case ActionKind::restart:
-      run_restart(incident, d, a.unit, [this, incident, d](bool ok, std::string text) {
-        action_done(incident, d, ok, text);
+      run_restart(incident, d, a.unit, [this, incident, d](ActionResult r, std::string text) {
+        action_done(incident, d, r, text);
       });
       break;
     case ActionKind::rollback:
@@ -182,7 +179,7 @@ void Daemon::run_action(const std::string& incident, const Decision& d) {
 }
 
 void Daemon::run_restart(const std::string& incident, const Decision& d, const std::string& unit,
-                         std::function<void(bool ok, std::string text)> done) {
+                         std::function<void(ActionResult r, std::string text)> done) {
   (void)incident;
   const ActionConfig a = *d.action;
   units_.unit_state(unit, [this, a, unit, done](const sys::UnitState& state) {
@@ -193,13 +190,14 @@ void Daemon::run_restart(const std::string& incident, const Decision& d, const s
     rs.deadline = a.job_timeout;
     const RestartDecision go = decide_restart(state, rs);
     if (!go.go) {
-      done(false, "not restarted: " + go.reason);
+      done(ActionResult::refused, go.reason);
       return;
     }
     units_.restart_unit(unit, go.reset_failed_first ? sys::ResetFailed::yes : sys::ResetFailed::no,
                         a.job_timeout, [this, done](const sys::JobOutcome& o) {
                           if (stopping_) return;
-                          done(o.ok(), describe_outcome(o));
+                          done(o.ok() ? ActionResult::ok : ActionResult::failed,
+                               describe_outcome(o));
                         });
   });
 }
@@ -209,7 +207,7 @@ void Daemon::run_rollback(const std::string& incident, const Decision& d) {
   ReleaseHistory& history = releases_[a.name];
   const RollbackOutcome o = rollback({a.name, a.dir, DryRun::no}, history);
   if (!o.ok) {
-    action_done(incident, d, false, o.message);
+    action_done(incident, d, ActionResult::failed, o.message);
     return;
   }
   // The release rolled back from is proven bad, whatever it passed before: never plan it again.
@@ -221,19 +219,18 @@ void Daemon::run_rollback(const std::string& incident, const Decision& d) {
     TimelineEvent e;
     e.at = Clock::now();
     e.type = TimelineEvent::Type::note;
-    e.text = o.message + " (to roll forward: point " + a.dir + "/current back to releases/" +
-             o.from + ")";
+    e.text = o.message;
     e.fields["from"] = o.from;
     e.fields["to"] = o.to;
     return e;
   }()));
   if (a.unit.empty()) {
-    action_done(incident, d, true, o.message);
+    action_done(incident, d, ActionResult::ok, o.message);
     return;
   }
   const std::string message = o.message;
-  run_restart(incident, d, a.unit, [this, incident, d, message](bool ok, std::string text) {
-    action_done(incident, d, ok, message + "; " + text);
+  run_restart(incident, d, a.unit, [this, incident, d, message](ActionResult r, std::string text) {
+    action_done(incident, d, r, message + "; " + text);
   });
 }
 
@@ -241,11 +238,11 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
   const ActionConfig a = *d.action;
   const Result<IpAddress> ip = parse_ip(d.target);
   if (!ip) {  // decide() parsed it already; never hand anything else to ufw
-    action_done(incident, d, false, "not blocked: " + ip.error().message);
+    action_done(incident, d, ActionResult::failed, "not blocked: " + ip.error().message);
     return;
   }
   if (!blocks_reconciled_) {
-    action_done(incident, d, false,
+    action_done(incident, d, ActionResult::failed,
                 "not blocked: vigil's block list and ufw are not reconciled yet (see the log)");
     return;
   }
@@ -256,7 +253,7 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
         if (stopping_) return;
         const Result<UfwStatus> status = parse_ufw_status(st.out);
         if (!st.ok() || !status || st.out_truncated) {
-          action_done(incident, d, false,
+          action_done(incident, d, ActionResult::failed,
                       "not blocked: `ufw status` failed: " +
                           (!st.ok()           ? st.describe()
                            : st.out_truncated ? std::string("its output is too long to read")
@@ -264,7 +261,7 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
           return;
         }
         if (!status->active) {
-          action_done(incident, d, false,
+          action_done(incident, d, ActionResult::failed,
                       "not blocked: ufw is inactive, so a deny rule would not be enforced");
           return;
         }
@@ -276,7 +273,7 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
             comment ? ufw_block_argv(addr, *comment)
                     : Result<std::vector<std::string>>(comment.error());
         if (!argv) {
-          action_done(incident, d, false, "not blocked: " + argv.error().message);
+          action_done(incident, d, ActionResult::failed, "not blocked: " + argv.error().message);
           return;
         }
         // A rule vigil added earlier for this address (a repeat offender whose block is still in
@@ -295,12 +292,13 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
             [this, incident, d, a, addr, offence, for_, ours, rule_incident](CommandResult r) {
               if (stopping_) return;
               if (!r.ok()) {
-                action_done(incident, d, false, "ufw refused the rule: " + r.describe());
+                action_done(incident, d, ActionResult::failed,
+                            "ufw refused the rule: " + r.describe());
                 return;
               }
               if (ufw_change(r.out) == UfwChange::already_present && !ours) {
                 // ufw kept an existing rule for this address (an admin's): ours is not in effect.
-                action_done(incident, d, false,
+                action_done(incident, d, ActionResult::failed,
                             "not blocked: ufw already has a rule for " + addr.to_string() +
                                 " that is not vigil's; it was left alone");
                 return;
@@ -319,14 +317,14 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
                   "blocked " + addr.to_string() + " for " + format_duration(for_) + " (offence " +
                   std::to_string(offence) + ", until " + format_time(entry.until) + ")";
               if (!a.kill_connections) {
-                action_done(incident, d, true, text);
+                action_done(incident, d, ActionResult::ok, text);
                 return;
               }
               commands_.run(
                   ss_kill_argv(addr), kUfwTimeout, [this, incident, d, text](CommandResult k) {
                     if (stopping_) return;
                     action_done(
-                        incident, d, true,
+                        incident, d, ActionResult::ok,
                         text + (k.ok() ? "; its open connections were closed"
                                        : "; closing its open connections failed: " + k.describe()));
                   });
@@ -335,17 +333,36 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
       kMaxUfwStatusOutput);
 }
 
-void Daemon::action_done(const std::string& incident, const Decision& d, bool ok,
+void Daemon::action_done(const std::string& incident, const Decision& d, ActionResult result,
                          const std::string& text) {
   acting_.erase(incident);
   const TimePoint now = Clock::now();
   const Incident* inc = book_.find(incident);
   if (inc == nullptr || !inc->open()) {
-    // It recovered by itself while the action ran: the action did its job, nothing to verify.
-    sys::log_info("incident " + incident + ": " + text);
+    // The checks recovered while the action ran: the incident is resolved; its file still gets
+    // the action's outcome, so the timeline never ends on "started".
+    TimelineEvent e;
+    e.at = now;
+    e.type = TimelineEvent::Type::mitigation;
+    e.text = text;
+    e.fields = {{"outcome", result == ActionResult::ok ? outcome::ok : outcome::failed},
+                {"rung", std::to_string(d.rung)},
+                {"action", d.action->ref()},
+                {"target", d.target}};
+    sys::log_info("incident " + incident + " (resolved meanwhile): " + e.text);
+    if (auto w = store_.append(incident, {e}); !w) sys::log_error(w.error().message);
     return;
   }
-  if (!ok) {
+  if (result == ActionResult::refused) {
+    // Refused before touching anything (systemd is already restarting the unit, or gave up on
+    // it): not a failed attempt. No budget spent; the ladder goes on, and escalates at its end.
+    ledger_.unrun(d.action->ref(), d.target, d.started);
+    save_ledger();
+    record(mitigation_event(incident, d, outcome::skipped, text, now));
+    mitigate(incident);
+    return;
+  }
+  if (result == ActionResult::failed) {
     record(mitigation_event(incident, d, outcome::failed, text, now));
     mitigate(incident);
     return;
@@ -460,8 +477,8 @@ void Daemon::load_mitigation_state() {
       if (l) {
         ledger_ = std::move(*l);
       } else {
-        // Refusing to act is the safe reading of a ledger we cannot trust: budgets would
-        // otherwise restart from zero. Keep the file for a human and start a fresh one.
+        // A ledger that cannot be read cannot be half-trusted: budgets restart from zero (and
+        // the log says so loudly); the file is kept for a human as mitigations.json.bad.
         sys::log_error(dir + "/mitigations.json: " + l.error().message +
                        "; budgets start from zero (the bad file is kept as mitigations.json.bad)");
         std::rename((dir + "/mitigations.json").c_str(), (dir + "/mitigations.json.bad").c_str());
@@ -621,7 +638,6 @@ void Daemon::close_healthy_circuits(TimePoint now) {
                   format_duration(config_.mitigation.circuit_reset));
   }
   if (!closing.empty()) save_ledger();
-  (void)field_or;
 }
 
 }  // namespace vigil

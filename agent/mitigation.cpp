@@ -11,6 +11,14 @@ void MitigationLedger::ran(const std::string& ref, const std::string& target, Ti
   runs_[{ref, target}].push_back(at);
 }
 
+void MitigationLedger::unrun(const std::string& ref, const std::string& target, TimePoint at) {
+  const auto it = runs_.find({ref, target});
+  if (it == runs_.end()) return;
+  const auto t = std::find(it->second.begin(), it->second.end(), at);
+  if (t != it->second.end()) it->second.erase(t);
+  if (it->second.empty()) runs_.erase(it);
+}
+
 int MitigationLedger::runs_within(const std::string& ref, const std::string& target, Duration per,
                                   TimePoint now) const {
   const auto it = runs_.find({ref, target});
@@ -124,6 +132,7 @@ LadderState ladder_state(const Incident& inc) {
       rung = std::clamp(std::atoi(r.c_str()), 0, 1000);
     }
     if (o == outcome::started) {
+      ++s.ran;
       s.phase = LadderState::Phase::acting;
       s.rung = rung;
       s.ref = field("action");
@@ -190,6 +199,12 @@ Decision decide(const Incident& inc, const LadderState& ladder, const Config& co
   }
   if (ladder.rung >= static_cast<int>(steps.size())) {
     d.kind = Decision::Kind::escalate;
+    if (ladder.ran == 0) {
+      // Nothing ran (every rung was refused: allow-listed, not an address, ...): there is no
+      // misbehaving automation to stop, so no circuit; a human still has to look.
+      d.reason = "no mitigation could apply: a human is needed";
+      return d;
+    }
     d.open_circuit = true;
     d.reason = steps.size() == 1 ? "the only mitigation did not help: a human is needed"
                                  : "all " + std::to_string(steps.size()) +

@@ -27,6 +27,9 @@ class MitigationLedger {
   };
 
   void ran(const std::string& ref, const std::string& target, TimePoint at);
+  // Takes back the run recorded at `at` (the action refused before touching anything: e.g.
+  // systemd was already restarting the unit), so a refusal spends no budget.
+  void unrun(const std::string& ref, const std::string& target, TimePoint at);
   // Runs of `ref` on `target` within (now - per, now].
   int runs_within(const std::string& ref, const std::string& target, Duration per,
                   TimePoint now) const;
@@ -62,6 +65,7 @@ struct LadderState {
   };
   Phase phase = Phase::idle;
   int rung = 0;  // index of the next step to try (idle) or of the one running
+  int ran = 0;   // actions started on this incident (skipped rungs and dry runs do not count)
   std::string ref;
   std::string target;
   TimePoint deadline{};
@@ -99,6 +103,7 @@ struct Decision {
   bool open_circuit = false;
   std::string reason;
   std::optional<TimePoint> retry_at;
+  TimePoint started{};  // set by the daemon when it runs the action (its budget entry)
 };
 
 // The next step for `inc`, given where its ladder stands. Guards in order: maintenance,

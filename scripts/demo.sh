@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# The demo: vigil detecting real incidents on a real systemd host.
+# The demo: vigil detecting real incidents on a real systemd host, and mitigating three of them.
 #
 # Builds vigil's .deb, boots the test-bed (a minimal Debian with systemd, journald and ufw, in a
-# systemd-nspawn container with its own network: nothing on this host is touched), installs the
-# .deb there as the sandboxed vigil.service on the shipped default config, starts a small sample
-# web service, then breaks it (5xx, slow, killed) and restores it, showing vigil's journal as it
-# happens and how long each finding took. Then a broken config on `systemctl reload`, refused
-# with file:line:col while the old config keeps running. Everything is torn down at the end,
-# also on Ctrl-C.
+# systemd-nspawn container with its own network: nothing on this host is touched, its firewall
+# least of all), installs the .deb there as the sandboxed vigil.service on the shipped default
+# config, starts a small sample web service, then breaks it (5xx, slow, killed) and restores it,
+# showing vigil's journal as it happens and how long each finding took, with the postmortem of
+# the first incident. Then a crash-looping worker, and a broken config on `systemctl reload`,
+# refused with file:line:col while the old config keeps running.
+#
+# Then the mitigations, each ending with `vigil postmortem` of its incident:
+#   1. a bad deploy (release B answers 503): vigil rolls /srv/app/current back to the known-good
+#      release A, restarts the app, verifies the checks pass again and resolves the incident;
+#   2. a stuck web service (its connection pool exhausted): vigil restarts it and verifies;
+#   3. an abusive IP (failed SSH logins): vigil blocks it with ufw for 30 s, cutting it off while
+#      its neighbour still gets through, and unblocks it when the block expires.
+# Everything is torn down at the end, also on Ctrl-C.
 #
 # Usage (as root on a fresh Debian 12 / Ubuntu 22.04+ machine):  scripts/demo.sh
 set -euo pipefail
@@ -21,9 +29,11 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 TB=vigil-demo
 work=$(mktemp -d /tmp/vigil-demo.XXXXXX)
 follower=""
+held=""
 cleanup() {
   trap - EXIT INT TERM
   [[ -n "$follower" ]] && kill "$follower" 2>/dev/null || true
+  [[ -n "$held" ]] && kill "$held" 2>/dev/null || true
   testbed_down "$TB" || true
   rm -rf "$work"
 }
@@ -45,7 +55,8 @@ tb sh -c 'cat > /etc/systemd/system/sample-app.service' <<'UNIT'
 Description=sample web app (the service vigil watches in the demo)
 [Service]
 # slow mode answers after 200ms: above latency_warn (150ms) in the default vigil.toml.
-ExecStart=/opt/vigil-test/vigil-sample-app --port 8080 --slow-ms 200
+# On every address: the "attacker" host of the last mitigation reaches it over the network.
+ExecStart=/opt/vigil-test/vigil-sample-app --address 0.0.0.0 --port 8080 --slow-ms 200
 UNIT
 tb systemctl daemon-reload
 tb systemctl start sample-app
@@ -68,22 +79,48 @@ done &
 sleep 1.5
 
 mark() { wc -l <"$work/journal.log"; }
-# Waits until the journal has a new line matching $1, then says how long vigil took: the
-# entry's own journal timestamp minus the moment of the change (same kernel clock).
+# Waits (at most $4 seconds, default 10) until the journal has a new line matching $1, then says
+# how long vigil took to report it ($5, default "it"): the entry's own journal timestamp minus
+# the moment of the change (same kernel clock). The line is left in $matched.
+matched=""
 wait_for() {
-  local pattern=$1 since=$2 start=$3 line
-  for _ in $(seq 200); do
+  local pattern=$1 since=$2 start=$3 seconds=${4:-10} what=${5:-it} line
+  for _ in $(seq $((seconds * 20))); do
     line=$(tail -n +"$((since + 1))" "$work/journal.log" | grep -m 1 -- "$pattern" || true)
     if [[ -n "$line" ]]; then
+      matched=$line
       local stamp=${line%% *}
-      printf '   \033[2m(vigil reported it %d ms after the change)\033[0m\n' \
+      printf '   \033[2m(vigil reported %s %d ms after the change)\033[0m\n' "$what" \
         "$(echo "($stamp * 1000 - $start / 1000000) / 1" | bc)"
       return 0
     fi
     sleep 0.05
   done
-  echo "   !! vigil did not report '$pattern' within 10 s" >&2
+  echo "   !! vigil did not report '$pattern' within $seconds s" >&2
   return 1
+}
+# The incident id in the last line wait_for matched ("incident ID: ...").
+matched_incident() { sed -nE 's/.* incident ([^ :]+): .*/\1/p' <<<"$matched"; }
+# Reloads vigil and waits until it watches $1 checks.
+reload_vigil() {
+  local m t
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null
+  m=$(mark)
+  t=$(date +%s%N)
+  tb systemctl reload vigil
+  wait_for "configuration reloaded: Watching $1 check" "$m" "$t"
+  sleep 0.3 # lets the live view catch up before the next heading
+}
+# The postmortem draft of incident $1: its summary, mitigations and metrics.
+postmortem() {
+  local pm
+  say "vigil postmortem $1   (summary, mitigations and metrics of the draft)"
+  pm=$(tb vigil postmortem "$1")
+  awk '/^# Postmortem/ { keep = 1 }
+       /^## / { keep = ($2 == "Summary" || $2 == "Mitigations" || $2 == "Metrics") }
+       /^_(Drafted|Responders)/ { next }
+       keep' <<<"$pm" | cat -s
+  printf '   \033[2m(also in the draft: impact, detection with evidence, timeline, and the sections for the responders)\033[0m\n'
 }
 step() { # step "title" "pattern" command...
   local title=$1 pattern=$2 m t
@@ -192,6 +229,163 @@ wait_for "reload refused" "$m" "$t"
 tb cp /root/vigil.toml.good /etc/vigil/vigil.toml
 sleep 0.5
 tb systemctl status vigil --no-pager --lines=0 | sed -n '1,9p'
+
+# ---------------------------------------------------------------------------------------------
+# Mitigations: vigil acts on its own. Every action is guarded (budget, cooldown, circuit,
+# allow-list), verified afterwards (the incident's checks must pass again), and written to the
+# incident's timeline, so the postmortem tells what was done and whether it helped.
+
+say "mitigation 1: a bad deploy   (/srv/app/releases/{A,B}, current -> A, app.service on :8081)"
+tb mkdir -p /srv/app/releases/A /srv/app/releases/B
+# Each release's "mode" file stands for its code: A is healthy, B answers 503.
+tb sh -c 'echo ok > /srv/app/releases/A/mode; echo fail > /srv/app/releases/B/mode'
+tb ln -sfn releases/A /srv/app/current
+tb sh -c 'cat > /etc/systemd/system/app.service' <<'UNIT'
+[Unit]
+Description=an app deployed as /srv/app/releases/NAME and run from /srv/app/current
+[Service]
+ExecStart=/bin/sh -c 'exec /opt/vigil-test/vigil-sample-app --address 127.0.0.1 --port 8081 --mode "$(cat /srv/app/current/mode)"'
+UNIT
+tb systemctl daemon-reload
+tb systemctl start app
+for _ in $(seq 50); do tb curl -fsS -o /dev/null http://127.0.0.1:8081/health && break; sleep 0.1; done
+tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+
+# The ladder for app.service: roll the release back; if that does not help, restart it.
+[action.rollback.app]
+dir = "/srv/app"          # releases/NAME/ and the symlink current -> releases/NAME
+unit = "app.service"      # restarted after the switch
+verify_within = "30s"     # the checks must pass again within 30 s, or the next rung runs
+
+[action.restart.app]      # restarts app.service
+verify_within = "30s"
+
+[[check]]
+name = "app-release"      # its own service (the check's name): not the sample app's incident
+probe = "http"
+unit = "app.service"
+url = "http://127.0.0.1:8081/health"
+interval = "500ms"
+timeout = "400ms"
+mitigate = ["rollback:app", "restart:app"]
+TOML
+tb sed -n '/^# The ladder for app.service/,$p' /etc/vigil/vigil.toml
+m=$(mark); t=$(date +%s%N)
+reload_vigil 5
+# A release is known good once the checks that can roll it back pass on it.
+wait_for "release A of app is known good" "$m" "$t"
+sleep 1
+
+say "deploying release B by hand   (ln -sfn releases/B /srv/app/current && systemctl restart app)"
+m=$(mark); t=$(date +%s%N)
+tb sh -c 'ln -sfn releases/B /srv/app/current && systemctl restart app'
+wait_for "app-release: SEV1 firing" "$m" "$t" 10 "the failure"
+wait_for "rollback app: switched B -> A" "$m" "$t" 20 "the rollback"
+id=$(matched_incident)
+wait_for "incident $id: verified:" "$m" "$t" 40 "it verified"
+wait_for "incident $id: resolved" "$m" "$t" 40 "it resolved"
+sleep 1
+say "readlink /srv/app/current; curl http://127.0.0.1:8081/health"
+tb readlink /srv/app/current
+tb curl -sS http://127.0.0.1:8081/health
+postmortem "$id"
+
+say "mitigation 2: a stuck web service   (the sample app; a restart frees its connection pool)"
+# The sample app's HTTP check gets a ladder of one rung: restart sample-app.service.
+tb sed -i 's/^name = "app"$/name = "app"\nmitigate = ["restart:sample-app"]/' /etc/vigil/vigil.toml
+tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+
+[action.restart.sample-app]
+unit = "sample-app.service"
+verify_within = "30s"
+TOML
+tb sed -n '/^name = "app"$/,/^unit = /p' /etc/vigil/vigil.toml
+tb sed -n '/^\[action.restart.sample-app\]/,$p' /etc/vigil/vigil.toml
+reload_vigil 5
+sleep 1
+say "the app gets stuck: 503 'connection pool exhausted' until its process restarts"
+m=$(mark); t=$(date +%s%N)
+tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/fail
+wait_for "app: SEV1 firing" "$m" "$t" 10 "the failure"
+wait_for "restarted sample-app.service" "$m" "$t" 20 "the restart"
+id=$(matched_incident)
+# Verified once both checks pass: the HTTP check at once, the log check when its 5 s window
+# has gone by without "connection pool exhausted".
+wait_for "incident $id: verified:" "$m" "$t" 40 "it verified"
+wait_for "incident $id: resolved" "$m" "$t" 40 "it resolved"
+sleep 1
+postmortem "$id"
+
+say "mitigation 3: an abusive IP   (a second host on the test-bed's network: 203.0.113.45 and .46)"
+testbed_peer "$TB" attacker 203.0.113.45/24 203.0.113.10/24
+ip netns exec "$TB-attacker" ip addr add 203.0.113.46/24 dev eth0
+# curl from the attacker host, from address $1, to the sample app on the test-bed.
+from() { ip netns exec "$TB-attacker" curl -sS --max-time 3 --interface "$1" http://203.0.113.10:8080/health 2>&1; }
+show_from() {
+  local out
+  out=$(from "$1") || true
+  printf '   from %s: %s\n' "$1" "${out:-(no answer)}"
+}
+say "ufw allow 8080/tcp; ufw --force enable   (inside the test-bed)"
+tb ufw allow 8080/tcp
+tb ufw --force enable
+show_from 203.0.113.45
+show_from 203.0.113.46
+tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+
+# Three failed SSH logins from one address within 10 s: block it with ufw for 30 s (doubling
+# for a repeat offender). Loopback, the host's own addresses and gateways, live SSH sessions
+# and [mitigation] allow are never blocked.
+[action.block.ssh]
+block_for = "30s"
+
+[[check]]
+name = "ssh"
+probe = "journal"
+identifier = "sshd"
+pattern = 'Failed password for (invalid user )?(?P<user>\S+) from (?P<ip>\S+) port \d+'
+key = "ip"
+count = 3
+window = "10s"
+interval = "500ms"
+mitigate = ["block:ssh"]
+TOML
+tb sed -n '/^# Three failed SSH logins/,$p' /etc/vigil/vigil.toml
+reload_vigil 6
+# A connection 203.0.113.45 holds open: ufw lets established connections through, so the block
+# must cut it too.
+ip netns exec "$TB-attacker" bash -c 'exec 3<>/dev/tcp/203.0.113.10/8080; cat <&3' &
+held=$!
+say "203.0.113.45 fails three SSH logins   (systemd-cat -t sshd, as sshd logs them)"
+m=$(mark); t=$(date +%s%N)
+for _ in 1 2 3; do
+  tb systemd-cat -t sshd echo "Failed password for root from 203.0.113.45 port 22 ssh2"
+done
+wait_for 'ssh\[203.0.113.45\]: SEV[0-9] firing' "$m" "$t" 10 "the attack"
+wait_for "blocked 203.0.113.45" "$m" "$t" 20 "the block"
+id=$(matched_incident)
+wait_for "incident $id: verified:" "$m" "$t" 20 "it verified"
+say "from the attacker host: .45 is cut off, its neighbour .46 is not"
+for _ in $(seq 50); do kill -0 "$held" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$held" 2>/dev/null; then
+  echo "   the connection 203.0.113.45 held open: still open"
+else
+  echo "   the connection 203.0.113.45 held open: closed by vigil"
+  held=""
+fi
+show_from 203.0.113.45
+show_from 203.0.113.46
+say "ufw status   (inside the test-bed: the rule names its incident)"
+tb ufw status
+# Resolved once the address has been quiet for the check's window (10 s).
+wait_for "incident $id: resolved" "$m" "$t" 30 "it resolved"
+sleep 1
+postmortem "$id"
+say "when block_for (30 s) is over, vigil lifts the block"
+wait_for "block of 203.0.113.45 expired: unblocked" "$m" "$t" 45 "the unblock"
+show_from 203.0.113.45
+tb ufw status
+sleep 1
 
 say "vigil incidents   (every incident of the demo, from the timelines in /var/lib/vigil/incidents)"
 tb vigil incidents

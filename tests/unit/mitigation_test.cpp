@@ -149,7 +149,9 @@ TEST_F(Ladder, FailedRungMovesToTheNextAndRaisesSeverity) {
 
 TEST_F(Ladder, ExhaustedLadderEscalatesAndOpensTheCircuit) {
   fire("app");
+  event(outcome::started, 0, "rollback:app", "app", 1);
   event(outcome::failed, 0, "rollback:app", "app", 60);
+  event(outcome::started, 1, "restart:app", "app.service", 61);
   event(outcome::failed, 1, "restart:app", "app.service", 120);
   const Decision d = next(121);
   EXPECT_EQ(d.kind, Kind::escalate);
@@ -253,7 +255,11 @@ TEST_F(Ladder, ProtectedAddressIsSkippedWithTheReason) {
   EXPECT_EQ(d.kind, Kind::skip);
   EXPECT_EQ(d.reason, "never blocked: 203.0.113.45 is allow-listed (203.0.113.0/24)");
   event(outcome::skipped, 0, "block:ssh", "203.0.113.45", 1);
-  EXPECT_EQ(next(2, g).kind, Kind::escalate);
+  // Nothing ran: a human is told, but there is no misbehaving automation to stop.
+  const Decision e = next(2, g);
+  EXPECT_EQ(e.kind, Kind::escalate);
+  EXPECT_FALSE(e.open_circuit);
+  EXPECT_EQ(e.reason, "no mitigation could apply: a human is needed");
 }
 
 TEST_F(Ladder, BlockRateIsLimitedAcrossAddresses) {
@@ -320,6 +326,9 @@ TEST(Ledger, RoundTripsAndRefusesGarbage) {
   EXPECT_FALSE(MitigationLedger::from_json(R"({"version":1,"runs":[{"action":"a"}]})"));
   EXPECT_FALSE(MitigationLedger::from_json(
       R"({"version":1,"runs":[{"action":"a","target":"b","at":["x"]}]})"));
+  l.unrun("restart:app", "app.service", t(5));
+  EXPECT_EQ(l.runs_within("restart:app", "app.service", minutes(1), t(10)), 1);
+  l.ran("restart:app", "app.service", t(5));
   l.prune(minutes(1), t(62));
   EXPECT_EQ(l.runs_within("restart:app", "app.service", minutes(60), t(62)), 1);
 }
