@@ -915,7 +915,7 @@ class Validator {
       case ActionKind::rollback:
         check_keys(t,
                    {"dir", "unit", "job_timeout", "max_runs", "per", "cooldown", "verify_within",
-                    "dry_run"},
+                    "dry_run", "deployed_within"},
                    where);
         break;
       case ActionKind::block:
@@ -953,6 +953,9 @@ class Validator {
       }
     }
     if (auto b = get_bool(t, "reset_failed", where)) a.reset_failed = *b;
+    if (auto d = get_duration(t, "deployed_within", Duration(1'000), where)) {
+      a.deployed_within = *d;
+    }
     if (auto d = get_duration(t, "job_timeout", Duration(1'000), where)) a.job_timeout = *d;
     if (auto d = get_duration(t, "block_for", Duration(1'000), where)) a.block_for = *d;
     if (auto d = get_duration(t, "max_block_for", Duration(1'000), where)) a.max_block_for = *d;

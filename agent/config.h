@@ -139,7 +139,11 @@ struct ActionConfig {
   std::string name;  // NAME of [action.KIND.NAME]
   // restart: the unit to restart. rollback: the unit restarted after the switch ("": none).
   std::string unit;
-  std::string dir;            // rollback: the deploy directory (releases/ and current)
+  std::string dir;  // rollback: the deploy directory (releases/ and current)
+  // rollback: only when `current` was switched less than this long ago. Why 1h: a bad deploy
+  // shows itself within minutes; a failure hours later is more likely a dependency, and rolling
+  // back then would only walk the app into old code.
+  Duration deployed_within{3'600'000};
   bool reset_failed = false;  // restart: clear a unit's start-limit-hit before restarting it
   // restart: how long the restart job may take. Why 90s: systemd's own default start timeout.
   Duration job_timeout{90'000};

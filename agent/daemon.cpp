@@ -64,6 +64,7 @@ void Daemon::start() {
   load_maintenance();
   load_mitigation_state();
   // A window that ended while vigil was down must not keep its incidents silenced.
+  // record() appends to the incident but never opens or closes one: the list stays valid.
   for (const Incident* inc : book_.open()) {
     if (!inc->maintenance) continue;
     const bool still = std::any_of(inc->members.begin(), inc->members.end(), [&](const auto& m) {
@@ -76,7 +77,6 @@ void Daemon::start() {
     e.text = "maintenance window ended while vigil was stopped";
     e.fields["maintenance"] = "no";
     record(book_.record(inc->id, e));
-    break;  // record() may change the open list; the rest are handled by housekeeping
   }
   if (auto listening = control_.listen(config_.agent.control_socket); !listening) {
     // The checks still run: losing the CLI must not cost the monitoring.
@@ -164,6 +164,7 @@ bool Daemon::reload() {
   }
   apply(next);
   config_ = std::move(next);
+  load_release_histories();
   const std::string status = "Watching " + std::to_string(runners_.size()) + " check(s)";
   sys::log(sys::LogLevel::info, "configuration reloaded: " + status,
            {{"MESSAGE_ID", std::string(sys::kMsgConfigLoaded)}});
@@ -192,6 +193,7 @@ void Daemon::apply(Config config) {
       }
       r->flaps = old->second->flaps;
       r->runs = old->second->runs;
+      r->runs_since_start = old->second->runs_since_start;
       r->failures = old->second->failures;
       r->latency = old->second->latency;
     }
@@ -276,6 +278,7 @@ void Daemon::tick(const std::shared_ptr<Runner>& r) {
 void Daemon::observed(Runner& r, const Observation& obs) {
   sys::log_debug(obs.check + ": " + obs.summary);
   ++r.runs;
+  ++r.runs_since_start;
   if (!obs.ok()) ++r.failures;
   if (obs.http.attempts > 0) r.latency.observe(obs.latency);
   r.last_summary = obs.summary;
@@ -326,14 +329,14 @@ void Daemon::observed(Runner& r, const Observation& obs) {
   std::set<std::string> touched;
   for (const auto& c : changes) touched.insert(c.incident);
   record(std::move(changes));
-  // Evidence for triage, gathered once when a (check, key) joins the incident: the unit that
-  // serves the endpoint and what it wrote to the journal just before.
-  if (joined) gather_evidence(r.check, f->key, f->at);
   // Mitigate first, diagnose later: the ladder is asked right away, on the finding's own turn
-  // of the loop (bench/ measures this path).
+  // of the loop (bench/ measures this path), before the evidence is read.
   if (f->kind != Finding::Kind::recovered) {
     for (const std::string& id : touched) mitigate(id);
   }
+  // Evidence for triage, gathered once when a (check, key) joins the incident: the unit that
+  // serves the endpoint and what it wrote to the journal just before.
+  if (joined) gather_evidence(r.check, f->key, f->at);
   if (on_finding) on_finding(*f);
 }
 
@@ -355,6 +358,7 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
   for (const IncidentBook::Change& c : changes) {
     const TimelineEvent& e = c.event;
     using T = TimelineEvent::Type;
+    if (e.type == T::mitigation) forget_rolled_back(c.incident, e);
     std::string_view message_id;
     sys::LogLevel level = sys::LogLevel::info;
     if (e.type == T::opened) {
@@ -544,7 +548,9 @@ void Daemon::housekeeping() {
   // memory, so the state files stay small.
   if (++housekeeping_ticks_ % 60 == 0) {
     Duration longest{3'600'000};
-    for (const auto& [ref, a] : config_.actions) longest = std::max(longest, a.per);
+    for (const auto& [ref, a] : config_.actions) {
+      longest = std::max({longest, a.per, a.cooldown});
+    }
     ledger_.prune(longest, now);
     blocks_.prune(now);
   }
@@ -712,7 +718,7 @@ nlohmann::json Daemon::control(const nlohmann::json& request, const ControlPeer&
     const std::string key = book_.find(id)->dedupe_key;
     record(book_.record(id, e));
     if (ledger_.close_circuit(key)) {
-      save_ledger();
+      (void)save_ledger();
       TimelineEvent n;
       n.at = now;
       n.type = TimelineEvent::Type::note;

@@ -16,6 +16,7 @@
 
 #include "actions/block.h"
 #include "actions/command.h"
+#include "actions/protect.h"
 #include "actions/rollback.h"
 #include "agent/classifier.h"
 #include "agent/config.h"
@@ -94,7 +95,11 @@ class Daemon {
   void check_verifications(TimePoint now);
   void mark_releases(const CheckConfig& check, bool healthy, TimePoint at);
   void load_mitigation_state();
-  void save_ledger() const;
+  bool save_ledger() const;               // false (and logged) when it could not be written
+  bool fresh(const Incident& inc) const;  // every member check reported since vigil started
+  static std::string lock_key(const Decision& d);  // what an action holds: a unit, app or address
+  void load_release_histories();
+  void forget_rolled_back(const std::string& incident, const TimelineEvent& e);
   void save_blocks() const;
   void reconcile_blocks();
   void expire_blocks(TimePoint now);
@@ -152,6 +157,11 @@ class Daemon {
   std::map<std::string, TimePoint> healthy_since_;  // circuit key -> no open incident since
   std::set<std::string> acting_;                    // incidents with an action in flight
   std::uint64_t mitigations_run_ = 0;
+  std::set<std::string> busy_;                   // lock_key()s of actions in flight
+  std::optional<ProtectedAddresses> protected_;  // the host's never-block view, read <= 1/s
+  TimePoint protected_at_{};
+  // incident -> (app, release rolled back from): forgotten as known good once verified.
+  std::map<std::string, std::pair<std::string, std::string>> pending_forget_;
   std::uint64_t housekeeping_ticks_ = 0;
 };
 

@@ -1,5 +1,7 @@
 // The daemon's half of the mitigation ladder: decide() says what, this file does it and writes
 // every step to the incident's timeline before and after (see agent/mitigation.h).
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -67,19 +69,44 @@ void Daemon::mitigate(const std::string& incident) {
   if (stopping_ || acting_.count(incident) > 0) return;
   for (int guard = 0; guard < 64; ++guard) {
     const Incident* inc = book_.find(incident);
-    if (inc == nullptr || !inc->open()) return;
+    if (inc == nullptr || !inc->open()) {
+      last_wait_.erase(incident);
+      return;
+    }
+    // Right after vigil starts, every member check must have reported once: an incident
+    // continued from before may have been fixed by hand meanwhile.
+    if (!fresh(*inc)) return;
     const LadderState ladder = ladder_state(*inc);
     const TimePoint now = Clock::now();
     Guards g;
     g.dry_run = config_.agent.dry_run;
     g.maintenance = std::any_of(inc->members.begin(), inc->members.end(),
                                 [&](const auto& m) { return in_maintenance(m.second.check, now); });
-    g.protected_reason = [this](const IpAddress& ip) -> std::optional<std::string> {
-      const ProtectedAddresses p = gather_protected(
-          config_.mitigation.allow,
-          config_.mitigation.protect_ssh_sessions ? ProtectSsh::yes : ProtectSsh::no);
-      for (const std::string& w : p.warnings) sys::log_warning("protected addresses: " + w);
-      return why_protected(ip, p);
+    g.protected_reason = [this, now](const IpAddress& ip) -> std::optional<std::string> {
+      // Read at most once a second: in a wave, many decisions share one view of the host.
+      if (!protected_ || now - protected_at_ >= Duration(1'000) || now < protected_at_) {
+        protected_ = gather_protected(
+            config_.mitigation.allow,
+            config_.mitigation.protect_ssh_sessions ? ProtectSsh::yes : ProtectSsh::no);
+        protected_at_ = now;
+        for (const std::string& w : protected_->warnings) {
+          sys::log_warning("protected addresses: " + w);
+        }
+      }
+      if (auto why = why_protected(ip, *protected_)) return why;
+      // Fail closed: if the host's addresses or sessions could not be read, vigil cannot tell
+      // that this is not the admin's own address.
+      if (!protected_->warnings.empty()) {
+        return "possibly protected (cannot tell: " + protected_->warnings.front() + ")";
+      }
+      return std::nullopt;
+    };
+    g.release_age = [now](const std::string& dir) -> std::optional<Duration> {
+      struct stat st {};
+      if (::lstat((dir + "/current").c_str(), &st) != 0) return std::nullopt;
+      const TimePoint switched = Clock::from_time_t(st.st_mtim.tv_sec);
+      return switched > now ? Duration::zero()
+                            : std::chrono::duration_cast<Duration>(now - switched);
     };
     const Decision d = decide(*inc, ladder, config_, ledger_, g, now);
     switch (d.kind) {
@@ -103,7 +130,7 @@ void Daemon::mitigate(const std::string& incident) {
         if (d.open_circuit) {
           ledger_.open_circuit(inc->dedupe_key, d.reason, now);
           healthy_since_.erase(inc->dedupe_key);
-          save_ledger();
+          (void)save_ledger();
         }
         record(mitigation_event(incident, d, outcome::gave_up, "escalated: " + d.reason, now));
         set_state(incident, IncidentState::escalated, "escalated: a human is needed", now);
@@ -120,6 +147,17 @@ void Daemon::mitigate(const std::string& incident) {
           }
           return;
         }
+        if (!d.dry_run && busy_.count(lock_key(d)) > 0) {
+          // Another incident's action holds the same unit, app or address: one at a time (a
+          // second RestartUnit would cancel the first job).
+          std::string& last = last_wait_[incident];
+          const std::string why = "another mitigation on " + lock_key(d) + " is running";
+          if (last != why) {
+            last = why;
+            record(mitigation_event(incident, d, outcome::waiting, "on hold: " + why, now));
+          }
+          return;
+        }
         last_wait_.erase(incident);
         run_action(incident, d);
         return;
@@ -127,8 +165,27 @@ void Daemon::mitigate(const std::string& incident) {
   }
 }
 
+bool Daemon::fresh(const Incident& inc) const {
+  for (const auto& [k, m] : inc.members) {
+    const auto r = runners_.find(m.check);
+    if (r != runners_.end() && r->second->runs_since_start == 0) return false;
+  }
+  return true;
+}
+
+std::string Daemon::lock_key(const Decision& d) {
+  if (d.action == nullptr) return d.target;
+  // restart and rollback both act on a unit (rollback restarts it): they share its lock.
+  if (d.action->kind == ActionKind::block) return "address " + d.target;
+  if (d.action->kind == ActionKind::rollback && d.action->unit.empty()) return "app " + d.target;
+  return "unit " + d.action->unit;
+}
+
 void Daemon::run_action(const std::string& incident, Decision d) {
   const TimePoint now = Clock::now();
+  // From here on the action may outlive the config (a reload): keep a copy.
+  d.owned = std::make_shared<const ActionConfig>(*d.action);
+  d.action = d.owned.get();
   const ActionConfig& a = *d.action;
   if (d.dry_run) {
     std::string what;
@@ -153,11 +210,21 @@ void Daemon::run_action(const std::string& incident, Decision d) {
     record(mitigation_event(incident, d, outcome::would, "dry-run: " + what, now));
     return;
   }
-  acting_.insert(incident);
-  ++mitigations_run_;
   ledger_.ran(a.ref(), d.target, now);
   d.started = now;
-  save_ledger();
+  if (!save_ledger()) {
+    // A budget that cannot be written is no budget: after a restart of vigil it would start
+    // from zero. A full disk is itself an incident; a human must look.
+    ledger_.unrun(a.ref(), d.target, now);
+    record(mitigation_event(incident, d, outcome::failed,
+                            "not run: the run could not be recorded in " + config_.agent.state_dir +
+                                "/mitigations.json",
+                            now));
+    return;
+  }
+  acting_.insert(incident);
+  busy_.insert(lock_key(d));
+  ++mitigations_run_;
   set_state(incident, IncidentState::mitigating, "mitigating: " + a.ref() + " on " + d.target, now);
   record(mitigation_event(
       incident, d, outcome::started,
@@ -210,11 +277,9 @@ void Daemon::run_rollback(const std::string& incident, const Decision& d) {
     action_done(incident, d, ActionResult::failed, o.message);
     return;
   }
-  // The release rolled back from is proven bad, whatever it passed before: never plan it again.
-  history.forget(o.from);
-  if (auto path = release_history_path(config_.agent.state_dir, a.name)) {
-    if (auto saved = history.save(*path); !saved) sys::log_error(saved.error().message);
-  }
+  // The release rolled back from is forgotten as known good once the rollback is verified
+  // (then it is proven bad); if the rollback does not help, the deploy was not the cause.
+  pending_forget_[incident] = {a.name, o.from};
   record(book_.record(incident, [&] {
     TimelineEvent e;
     e.at = Clock::now();
@@ -230,6 +295,12 @@ void Daemon::run_rollback(const std::string& incident, const Decision& d) {
   }
   const std::string message = o.message;
   run_restart(incident, d, a.unit, [this, incident, d, message](ActionResult r, std::string text) {
+    // The switch is done: a restart systemd is already doing itself picks up the new release,
+    // so a refusal here is not a failure (and the rollback's budget is spent all the same).
+    if (r == ActionResult::refused) {
+      r = ActionResult::ok;
+      text = "no restart by vigil: " + text;
+    }
     action_done(incident, d, r, message + "; " + text);
   });
 }
@@ -336,6 +407,7 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
 void Daemon::action_done(const std::string& incident, const Decision& d, ActionResult result,
                          const std::string& text) {
   acting_.erase(incident);
+  busy_.erase(lock_key(d));
   const TimePoint now = Clock::now();
   const Incident* inc = book_.find(incident);
   if (inc == nullptr || !inc->open()) {
@@ -357,7 +429,7 @@ void Daemon::action_done(const std::string& incident, const Decision& d, ActionR
     // Refused before touching anything (systemd is already restarting the unit, or gave up on
     // it): not a failed attempt. No budget spent; the ladder goes on, and escalates at its end.
     ledger_.unrun(d.action->ref(), d.target, d.started);
-    save_ledger();
+    (void)save_ledger();
     record(mitigation_event(incident, d, outcome::skipped, text, now));
     mitigate(incident);
     return;
@@ -375,7 +447,15 @@ void Daemon::action_done(const std::string& incident, const Decision& d, ActionR
                             "verified: ufw holds the rule for " + d.target, now));
     return;
   }
-  const TimePoint deadline = now + d.action->verify_within;
+  // A journal rule recovers only when its window runs out with fewer matches: its deadline
+  // must leave it that long, or a fix that worked would be judged as not helping.
+  Duration within = d.action->verify_within;
+  for (const auto& [k, m] : inc->members) {
+    const CheckConfig* c = config_.find_check(m.check);
+    if (c == nullptr || c->journal() == nullptr) continue;
+    within = std::max(within, c->journal()->window + c->interval * (c->recover_after + 1));
+  }
+  const TimePoint deadline = now + within;
   TimelineEvent e;
   e.at = now;
   e.type = TimelineEvent::Type::mitigation;
@@ -386,10 +466,8 @@ void Daemon::action_done(const std::string& incident, const Decision& d, ActionR
               {"target", d.target},
               {"deadline", format_time(deadline)}};
   record(book_.record(incident, std::move(e)));
-  set_state(
-      incident, IncidentState::verifying,
-      "verifying: the checks must pass again within " + format_duration(d.action->verify_within),
-      now);
+  set_state(incident, IncidentState::verifying,
+            "verifying: the checks must pass again within " + format_duration(within), now);
   fast_verify(incident, deadline);
 }
 
@@ -416,7 +494,7 @@ void Daemon::fast_verify(const std::string& incident, TimePoint until) {
 // severity, and the ladder goes on with its next rung.
 void Daemon::check_verifications(TimePoint now) {
   for (const Incident* inc : book_.open()) {
-    if (acting_.count(inc->id) > 0) continue;
+    if (acting_.count(inc->id) > 0 || !fresh(*inc)) continue;
     const LadderState l = ladder_state(*inc);
     if (l.phase == LadderState::Phase::acting) {
       // vigil stopped while the action ran: its result is unknown. Count it as not helping
@@ -485,25 +563,56 @@ void Daemon::load_mitigation_state() {
       }
     }
   }
-  for (const auto& [ref, a] : config_.actions) {
-    if (a.kind != ActionKind::rollback || releases_.count(a.name) > 0) continue;
-    auto path = release_history_path(dir, a.name);
-    if (!path) continue;
-    ReleaseHistory::Loaded loaded = ReleaseHistory::load(*path);
-    if (!loaded.warning.empty()) sys::log_warning(loaded.warning);
-    releases_[a.name] = std::move(loaded.history);
-  }
+  load_release_histories();
   BlockList::Loaded b = BlockList::load(dir + "/blocks.json");
   if (!b.warning.empty()) sys::log_warning(b.warning);
   blocks_ = std::move(b.list);
   reconcile_blocks();
 }
 
-void Daemon::save_ledger() const {
+bool Daemon::save_ledger() const {
   if (auto ok =
           sys::write_file_atomic(config_.agent.state_dir + "/mitigations.json", ledger_.to_json());
       !ok) {
     sys::log_error(ok.error().message);
+    return false;
+  }
+  return true;
+}
+
+// The known-good history of every rollback action, also of one a reload just added (else the
+// next healthy check would write a fresh history over the file).
+void Daemon::load_release_histories() {
+  for (const auto& [ref, a] : config_.actions) {
+    if (a.kind != ActionKind::rollback || releases_.count(a.name) > 0) continue;
+    auto path = release_history_path(config_.agent.state_dir, a.name);
+    if (!path) continue;
+    ReleaseHistory::Loaded loaded = ReleaseHistory::load(*path);
+    if (!loaded.warning.empty()) sys::log_warning(loaded.warning);
+    releases_[a.name] = std::move(loaded.history);
+  }
+}
+
+// A verified rollback proves the release it left bad: it is never planned again. A rollback
+// that did not help says nothing about that release; it stays known good.
+void Daemon::forget_rolled_back(const std::string& incident, const TimelineEvent& e) {
+  const auto p = pending_forget_.find(incident);
+  if (p == pending_forget_.end()) return;
+  const auto o = e.fields.find("outcome");
+  if (o == e.fields.end()) return;
+  if (o->second == outcome::verified) {
+    const auto [app, release] = p->second;
+    ReleaseHistory& history = releases_[app];
+    if (history.forget(release)) {
+      if (auto path = release_history_path(config_.agent.state_dir, app)) {
+        if (auto saved = history.save(*path); !saved) sys::log_error(saved.error().message);
+      }
+      sys::log_info("release " + release + " of " + app +
+                    " is no longer known good (rolled back from, verified)");
+    }
+    pending_forget_.erase(p);
+  } else if (o->second == outcome::failed || o->second == outcome::gave_up) {
+    pending_forget_.erase(p);
   }
 }
 
@@ -637,7 +746,7 @@ void Daemon::close_healthy_circuits(TimePoint now) {
     sys::log_info("circuit for " + key + " closed: healthy for " +
                   format_duration(config_.mitigation.circuit_reset));
   }
-  if (!closing.empty()) save_ledger();
+  if (!closing.empty()) (void)save_ledger();
 }
 
 }  // namespace vigil

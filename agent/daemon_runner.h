@@ -29,6 +29,7 @@ struct Daemon::Runner {
   std::map<std::string, FlapDetector> flaps;
   std::uint64_t skipped = 0;  // ticks skipped because the previous run was still going
   std::uint64_t runs = 0;
+  std::uint64_t runs_since_start = 0;  // results since this vigil process started
   std::uint64_t failures = 0;
   LatencyHistogram latency;
   std::string last_summary;

@@ -167,6 +167,9 @@ void Incident::apply(const TimelineEvent& e) {
     case T::mitigation:
       // A mitigation that did not help raises the incident one level while it stays open.
       if (field("outcome") == "failed") ++raised;
+      // Escalating with nothing failed in this incident (budget spent, circuit open, nothing
+      // could apply) still means "worse than declared": a human is needed.
+      if (field("outcome") == "escalated" && raised == 0) ++raised;
       break;
     case T::evidence:
     case T::page:
@@ -536,8 +539,9 @@ std::vector<IncidentBook::Change> IncidentBook::record(const std::string& id, Ti
   Incident& inc = it->second;
   // A mitigation that did not help raises the incident one level, for as long as it is open.
   const auto outcome = e.fields.find("outcome");
-  const bool failed = e.type == TimelineEvent::Type::mitigation && outcome != e.fields.end() &&
-                      outcome->second == "failed";
+  const bool failed =
+      e.type == TimelineEvent::Type::mitigation && outcome != e.fields.end() &&
+      (outcome->second == "failed" || (outcome->second == "escalated" && inc.raised == 0));
   const TimePoint at = e.at;
   emit(inc, std::move(e), out);
   if (failed) rescore(inc, at, "a mitigation did not help", out);

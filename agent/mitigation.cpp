@@ -144,6 +144,11 @@ LadderState ladder_state(const Incident& inc) {
       s.target = field("target");
       s.deadline = parse_time(field("deadline")).value_or(e.at);
     } else if (o == outcome::failed || o == outcome::skipped) {
+      // A step refused right after it started (systemd was restarting the unit itself) did
+      // nothing: it does not count as an action that ran.
+      if (o == outcome::skipped && s.phase == LadderState::Phase::acting && rung == s.rung) {
+        --s.ran;
+      }
       s.phase = LadderState::Phase::idle;
       s.rung = rung + 1;
     } else if (o == outcome::verified || o == outcome::would || o == outcome::gave_up) {
@@ -235,6 +240,15 @@ Decision decide(const Incident& inc, const LadderState& ladder, const Config& co
         return d;
       }
       d.target = ip->to_string();
+      // The global rate first: it is cheap, and in a wave it holds hundreds of incidents that
+      // must not each read the host's addresses and sessions every second.
+      if (ledger.blocks_within(Duration(60'000), now) >= config.mitigation.max_blocks_per_minute) {
+        d.kind = Decision::Kind::wait;
+        d.retry_at = now + Duration(1'000);
+        d.reason = "rate limit: " + std::to_string(config.mitigation.max_blocks_per_minute) +
+                   " blocks in the last minute (max_blocks_per_minute)";
+        return d;
+      }
       if (guards.protected_reason) {
         if (std::optional<std::string> why = guards.protected_reason(*ip)) {
           d.kind = Decision::Kind::skip;
@@ -245,6 +259,17 @@ Decision decide(const Incident& inc, const LadderState& ladder, const Config& co
       break;
     }
   }
+  if (a->kind == ActionKind::rollback && guards.release_age) {
+    const std::optional<Duration> age = guards.release_age(a->dir);
+    if (age && *age > a->deployed_within) {
+      // A failure long after a deploy is rarely the deploy's: rolling back would walk the app
+      // into old code (and mark a good release bad) for, say, a database outage.
+      d.kind = Decision::Kind::skip;
+      d.reason = "not rolled back: the current release has been live for " + format_duration(*age) +
+                 ", longer than deployed_within (" + format_duration(a->deployed_within) + ")";
+      return d;
+    }
+  }
   const int runs = ledger.runs_within(ref, d.target, a->per, now);
   if (runs >= a->max_runs) {
     d.kind = Decision::Kind::escalate;
@@ -252,14 +277,6 @@ Decision decide(const Incident& inc, const LadderState& ladder, const Config& co
     d.reason = "budget exhausted: " + ref + " ran " + std::to_string(runs) + " time(s) on " +
                d.target + " within " + format_duration(a->per) +
                " (max_runs = " + std::to_string(a->max_runs) + ")";
-    return d;
-  }
-  if (a->kind == ActionKind::block &&
-      ledger.blocks_within(Duration(60'000), now) >= config.mitigation.max_blocks_per_minute) {
-    d.kind = Decision::Kind::wait;
-    d.retry_at = now + Duration(1'000);
-    d.reason = "rate limit: " + std::to_string(config.mitigation.max_blocks_per_minute) +
-               " blocks in the last minute (max_blocks_per_minute)";
     return d;
   }
   if (const auto last = ledger.last_run(ref, d.target); last && a->cooldown > Duration::zero()) {

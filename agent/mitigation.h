@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -85,6 +86,9 @@ struct Guards {
   DryRun dry_run = DryRun::no;  // [agent] dry_run / --dry-run
   // Why an address must never be blocked ("allow-listed (10.0.0.0/8)"), or nullopt.
   std::function<std::optional<std::string>(const IpAddress&)> protected_reason;
+  // How long DIR/current has pointed where it does (its mtime: when it was switched), or
+  // nullopt if unknown. A rollback is only for a recent deploy (ActionConfig::deployed_within).
+  std::function<std::optional<Duration>(const std::string& dir)> release_age;
 };
 
 struct Decision {
@@ -104,6 +108,9 @@ struct Decision {
   std::string reason;
   std::optional<TimePoint> retry_at;
   TimePoint started{};  // set by the daemon when it runs the action (its budget entry)
+  // The daemon's copy of *action while the action runs asynchronously: a reload replaces the
+  // config, and `action` must not point into the old one.
+  std::shared_ptr<const ActionConfig> owned;
 };
 
 // The next step for `inc`, given where its ladder stands. Guards in order: maintenance,
