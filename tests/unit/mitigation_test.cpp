@@ -272,6 +272,39 @@ TEST_F(Ladder, BlockRateIsLimitedAcrossAddresses) {
   EXPECT_EQ(next(61).kind, Kind::act);
 }
 
+TEST_F(Ladder, RollbackOnlyOfARecentDeploy) {
+  fire("app");
+  Guards g;
+  g.release_age = [](const std::string& dir) -> std::optional<Duration> {
+    EXPECT_EQ(dir, "/srv/app");
+    return std::chrono::hours(3);
+  };
+  const Decision d = next(1, g);
+  EXPECT_EQ(d.kind, Kind::skip);
+  EXPECT_NE(d.reason.find("longer than deployed_within (1h)"), std::string::npos) << d.reason;
+  g.release_age = [](const std::string&) -> std::optional<Duration> { return minutes(5); };
+  EXPECT_EQ(next(1, g).kind, Kind::act);
+}
+
+TEST_F(Ladder, ARefusedStepDidNotRun) {
+  cfg.checks[0].mitigate = {"restart:app"};
+  fire("app");
+  event(outcome::started, 0, "restart:app", "app.service", 1);
+  event(outcome::skipped, 0, "restart:app", "app.service", 1);
+  const LadderState l = ladder_state(*book.find(id));
+  EXPECT_EQ(l.ran, 0);
+  const Decision d = next(2);
+  EXPECT_EQ(d.kind, Kind::escalate);
+  EXPECT_FALSE(d.open_circuit);
+}
+
+TEST_F(Ladder, EscalationRaisesTheSeverityOnce) {
+  cfg.checks[0].mitigate = {"restart:app"};
+  fire("app");
+  event(outcome::gave_up, 0, "restart:app", "app.service", 1);
+  EXPECT_EQ(book.find(id)->raised, 1);
+}
+
 TEST_F(Ladder, RestartOfVigilKeepsTheRung) {
   fire("app");
   event(outcome::started, 0, "rollback:app", "app", 1);
