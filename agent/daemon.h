@@ -160,8 +160,6 @@ class Daemon {
   std::set<std::string> busy_;                   // lock_key()s of actions in flight
   std::optional<ProtectedAddresses> protected_;  // the host's never-block view, read <= 1/s
   TimePoint protected_at_{};
-  // incident -> (app, release rolled back from): forgotten as known good once verified.
-  std::map<std::string, std::pair<std::string, std::string>> pending_forget_;
   std::uint64_t housekeeping_ticks_ = 0;
 };
 

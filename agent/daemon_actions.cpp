@@ -278,8 +278,8 @@ void Daemon::run_rollback(const std::string& incident, const Decision& d) {
     return;
   }
   // The release rolled back from is forgotten as known good once the rollback is verified
-  // (then it is proven bad); if the rollback does not help, the deploy was not the cause.
-  pending_forget_[incident] = {a.name, o.from};
+  // (then it is proven bad; see forget_rolled_back); if it does not help, the deploy was not
+  // the cause.
   record(book_.record(incident, [&] {
     TimelineEvent e;
     e.at = Clock::now();
@@ -596,24 +596,29 @@ void Daemon::load_release_histories() {
 // A verified rollback proves the release it left bad: it is never planned again. A rollback
 // that did not help says nothing about that release; it stays known good.
 void Daemon::forget_rolled_back(const std::string& incident, const TimelineEvent& e) {
-  const auto p = pending_forget_.find(incident);
-  if (p == pending_forget_.end()) return;
   const auto o = e.fields.find("outcome");
-  if (o == e.fields.end()) return;
-  if (o->second == outcome::verified) {
-    const auto [app, release] = p->second;
-    ReleaseHistory& history = releases_[app];
-    if (history.forget(release)) {
-      if (auto path = release_history_path(config_.agent.state_dir, app)) {
-        if (auto saved = history.save(*path); !saved) sys::log_error(saved.error().message);
-      }
-      sys::log_info("release " + release + " of " + app +
-                    " is no longer known good (rolled back from, verified)");
-    }
-    pending_forget_.erase(p);
-  } else if (o->second == outcome::failed || o->second == outcome::gave_up) {
-    pending_forget_.erase(p);
+  const auto action = e.fields.find("action");
+  if (o == e.fields.end() || o->second != outcome::verified || action == e.fields.end() ||
+      action->second.rfind("rollback:", 0) != 0) {
+    return;
   }
+  // The switch's from/to are in the incident's timeline (a note), so this also works for a
+  // rollback verified after vigil restarted.
+  const Incident* inc = book_.find(incident);
+  if (inc == nullptr) return;
+  const auto note = std::find_if(inc->timeline.rbegin(), inc->timeline.rend(), [](const auto& t) {
+    return t.type == TimelineEvent::Type::note && t.fields.count("from") > 0;
+  });
+  if (note == inc->timeline.rend()) return;
+  const std::string app = action->second.substr(std::string("rollback:").size());
+  const std::string release = note->fields.at("from");
+  ReleaseHistory& history = releases_[app];
+  if (!history.forget(release)) return;
+  if (auto path = release_history_path(config_.agent.state_dir, app)) {
+    if (auto saved = history.save(*path); !saved) sys::log_error(saved.error().message);
+  }
+  sys::log_info("release " + release + " of " + app +
+                " is no longer known good (rolled back from, and the rollback was verified)");
 }
 
 void Daemon::save_blocks() const {

@@ -13,7 +13,7 @@ source "$here/testbed.sh"
 CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts stop_is_clean
   http_fires_and_recovers peer_network unit_failures unit_bus_restart unit_template
   journal_counts_exactly incident_book incident_cli_access mitigate_rollback mitigate_restart
-  mitigate_block mitigate_dry_run)
+  mitigate_block mitigate_dry_run mitigate_ssh_session)
 
 fail() {
   echo "FAIL: $*" >&2
@@ -680,6 +680,151 @@ TOML
   ! grep -q "203.0.113.45" <<<"$rules" || fail "the rule is still there after expiry: $rules"
   attacker_curl 203.0.113.45 >/dev/null || fail ".45 is still blocked after expiry"
   kill "$held" 2>/dev/null || true
+}
+
+# The peer of a live, authenticated SSH session is never blocked, even when its own address
+# brute-forces: a real key-only root login over sshd from .46 (a pty, so both logind, through
+# pam_systemd, and utmp hold it). The same burst from .45 is blocked; .46's is refused with its
+# reason and the admin's session survives. Once the session has ended, .46 is blocked like anyone.
+SSH_KEYDIR=""
+SSH_PID=""
+ssh_session_cleanup() {
+  [[ -n "$SSH_PID" ]] && kill "$SSH_PID" 2>/dev/null
+  [[ -n "$SSH_KEYDIR" ]] && rm -rf "$SSH_KEYDIR"
+  return 0
+}
+# The container's logind sessions, one line each: "Service=sshd RemoteHost=... State=active".
+logind_sessions() {
+  tb sh -c "for s in \$(loginctl list-sessions --no-legend | awk '{print \$1}'); do
+      loginctl show-session \"\$s\" -p Service -p RemoteHost -p State | tr '\n' ' '; echo; done"
+}
+# True while the container sees a live SSH session from $1, both in utmp (`who`) and in logind.
+ssh_session_seen() {
+  local who sessions
+  who=$(tb who) && sessions=$(logind_sessions) || return 1
+  grep -qF "($1)" <<<"$who" || return 1
+  grep "Service=sshd" <<<"$sessions" | grep "RemoteHost=$1 " | grep -v "State=closing" >/dev/null
+}
+# True once neither utmp nor logind holds a live session from $1.
+ssh_session_gone() {
+  local who sessions
+  who=$(tb who) && sessions=$(logind_sessions) || return 1
+  ! grep -qF "($1)" <<<"$who" || return 1
+  ! grep "RemoteHost=$1 " <<<"$sessions" | grep -v "State=closing" >/dev/null
+}
+incident_closed() { [[ " $(open_ids) " != *" $1 "* ]]; }
+
+case_mitigate_ssh_session() {
+  trap 'rc=$?; ssh_session_cleanup; (exit $rc); end_case' EXIT
+  if ! command -v ssh >/dev/null || ! command -v ssh-keygen >/dev/null; then
+    TESTBED_HOST_PACKAGES=(openssh-client)
+    testbed_install_host_packages
+  fi
+  testbed_peer "$TB" attacker 203.0.113.45/24 203.0.113.10/24
+  ip netns exec "$TB-attacker" ip addr add 203.0.113.46/24 dev eth0
+  tb ufw allow 22/tcp >/dev/null
+  tb ufw allow 8080/tcp >/dev/null
+  tb ufw --force enable >/dev/null
+  attacker_curl 203.0.113.45 >/dev/null || fail ".45 cannot reach the app before the test"
+
+  # sshd with key-only root login, and a throw-away key pair.
+  SSH_KEYDIR=$(mktemp -d /tmp/vigil-e2e-ssh.XXXXXX)
+  ssh-keygen -q -t ed25519 -N '' -C vigil-e2e -f "$SSH_KEYDIR/id"
+  tb install -d -m 700 /root/.ssh
+  tb sh -c 'cat > /root/.ssh/authorized_keys; chmod 600 /root/.ssh/authorized_keys' <"$SSH_KEYDIR/id.pub"
+  tb sh -c 'cat > /etc/ssh/sshd_config.d/vigil-e2e.conf' <<'CONF'
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM yes
+UseDNS no
+CONF
+  tb sshd -t || fail "sshd refuses its configuration"
+  tb systemctl restart ssh
+  wait_until 10 tb systemctl is-active --quiet ssh || fail "sshd did not start"
+
+  # The admin's live session from .46, with a pty (so utmp gets a USER_PROCESS record too).
+  ip netns exec "$TB-attacker" timeout 300 ssh -tt -F /dev/null -b 203.0.113.46 -i "$SSH_KEYDIR/id" \
+    -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -o ServerAliveInterval=5 \
+    -o LogLevel=ERROR root@203.0.113.10 'sleep 280' </dev/null >"$SSH_KEYDIR/ssh.log" 2>&1 &
+  SSH_PID=$!
+  wait_until 30 ssh_session_seen 203.0.113.46 || {
+    cat "$SSH_KEYDIR/ssh.log" >&2
+    tb who >&2 || true
+    tb loginctl list-sessions --no-pager >&2 || true
+    tb journalctl -u ssh --no-pager -n 20 >&2 || true
+    fail "the SSH session from .46 is not in utmp and logind"
+  }
+  tb who
+  tb loginctl list-sessions --no-pager
+
+  tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
+[agent]
+state_dir = "/var/lib/vigil"
+
+# No allow-list; protect_ssh_sessions at its default (true).
+
+[action.block.ssh]
+block_for = "10m"
+
+[[check]]
+name = "ssh"
+probe = "journal"
+identifier = "sshd"
+pattern = 'Failed password for (invalid user )?(?P<user>\S+) from (?P<ip>\S+) port \d+'
+key = "ip"
+count = 3
+window = "10s"
+interval = "500ms"
+mitigate = ["block:ssh"]
+TOML
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "the block config is refused"
+  tb systemctl restart vigil
+  wait_until 10 journal_has -u vigil --grep "blocks reconciled with ufw" || fail "no reconcile at start"
+
+  for _ in 1 2 3; do
+    ssh_line 203.0.113.46
+    ssh_line 203.0.113.45
+  done
+  wait_until 20 tb sh -c 'ufw status | grep -q "203.0.113.45"' || fail ".45 was not blocked"
+  ! attacker_curl 203.0.113.45 >/dev/null 2>&1 || fail ".45 still gets an answer after the block"
+  wait_until 10 journal_has -u vigil \
+    --grep "never blocked: 203\.0\.113\.46 is peer of a live SSH session \(session [^,]+, user root\)" ||
+    fail "the SSH session's peer was not refused with its reason"
+  tb journalctl -u vigil --no-pager -q -o cat --grep "never blocked|protected addresses"
+  ! journal_has -u vigil --grep "protected addresses: " ||
+    fail "a reader of protected addresses failed in the sandbox"
+  local rules
+  rules=$(tb ufw status)
+  echo "$rules"
+  ! grep -q "203.0.113.46" <<<"$rules" || fail "ufw has a rule for the admin's .46"
+  attacker_curl 203.0.113.46 >/dev/null || fail ".46 cannot reach the app"
+  kill -0 "$SSH_PID" 2>/dev/null || fail "the SSH client from .46 is gone: $(cat "$SSH_KEYDIR/ssh.log")"
+  ssh_session_seen 203.0.113.46 || fail "the SSH session from .46 did not survive"
+  # The refusal is in the incident's timeline.
+  local id
+  id=$(tb sh -c 'grep -l "never blocked: 203.0.113.46" /var/lib/vigil/incidents/*.jsonl' |
+    xargs -r -n1 basename | sed 's/\.jsonl$//') || true
+  [[ $(wc -w <<<"$id") == 1 ]] || fail "expected one incident file with the refusal, got: '$id'"
+  local show
+  show=$(tb vigil incident show "$id")
+  grep -E "never blocked|human" <<<"$show" >&2 || true
+  grep -q "never blocked: 203.0.113.46 is peer of a live SSH session" <<<"$show" ||
+    fail "the timeline of incident $id lacks the refusal"
+
+  # The session ends: .46 is an address like any other once its incident is over.
+  kill "$SSH_PID"
+  wait "$SSH_PID" 2>/dev/null || true
+  SSH_PID=""
+  wait_until 20 ssh_session_gone 203.0.113.46 || fail "the ended session is still in utmp or logind"
+  wait_until 40 incident_closed "$id" ||
+    fail "incident $id (.46) did not resolve"
+  for _ in 1 2 3; do ssh_line 203.0.113.46; done
+  wait_until 20 tb sh -c 'ufw status | grep -q "203.0.113.46"' ||
+    fail ".46 was not blocked after its session ended"
+  ! attacker_curl 203.0.113.46 >/dev/null 2>&1 || fail ".46 still gets an answer after the block"
+  tb ufw status
 }
 
 cmd=${1:-}

@@ -21,8 +21,9 @@ set -euo pipefail
 TESTBED_CACHE=${VIGIL_TESTBED_CACHE:-/var/cache/vigil-testbed}
 TESTBED_RUN=/run/vigil-testbed
 # Everything vigil's .deb, its tests and the sample app need at run time: the container has no
-# network, so nothing can be fetched later.
-TESTBED_PACKAGES=usr-is-merged,systemd,systemd-sysv,dbus,ufw,iptables,curl,libcurl4,iproute2,ca-certificates,procps,kmod,libtomlplusplus3,libre2-9,libstdc++6,libgcc-s1,less
+# network, so nothing can be fetched later. openssh-server and libpam-systemd (so that logind
+# registers the login as a session): case_mitigate_ssh_session logs in over SSH for real.
+TESTBED_PACKAGES=usr-is-merged,systemd,systemd-sysv,dbus,ufw,iptables,curl,libcurl4,iproute2,ca-certificates,procps,kmod,libtomlplusplus3,libre2-9,libstdc++6,libgcc-s1,less,openssh-server,libpam-systemd
 TESTBED_HOST_PACKAGES=(systemd-container mmdebstrap iproute2 iptables util-linux)
 
 testbed_log() { printf 'testbed: %s\n' "$*" >&2; }
