@@ -14,6 +14,8 @@
 #include <set>
 #include <utility>
 
+#include "agent/sys/errors.h"
+#include "agent/sys/files.h"
 #include "agent/sys/journal.h"
 #include "agent/timeline.h"
 
@@ -36,7 +38,7 @@ constexpr std::size_t kMaxHistoryPerAddress = 64;
 // (about 292 years), and a block that long is a block forever anyway.
 constexpr Duration kLongestBlock = std::chrono::hours(24 * 365 * 100);
 
-std::string errno_text(int e) { return std::strerror(e); }
+using sys::errno_text;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_lower_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z'); }
@@ -99,30 +101,6 @@ std::optional<UfwRule> parse_deny_from(std::string_view rule_part) {
   rule.ip = *ip;
   rule.v6 = v6;
   return rule;
-}
-
-Result<std::string> read_small_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(errno_text(errno));
-  std::string data;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      return make_error(errno_text(e));
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-    if (data.size() > kMaxBlockFileBytes) {
-      ::close(fd);
-      return make_error("larger than " + std::to_string(kMaxBlockFileBytes) + " bytes");
-    }
-  }
-  ::close(fd);
-  return data;
 }
 
 std::string key_of(const IpAddress& ip) { return ip.to_string(); }
@@ -455,7 +433,7 @@ BlockList::Loaded BlockList::load(const std::string& path, Duration remember_for
   };
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return Loaded{BlockList(remember_for), ""};
-  Result<std::string> text = read_small_file(path);
+  Result<std::string> text = sys::read_small_file(path, kMaxBlockFileBytes);
   if (!text) return empty("cannot read: " + text.error().message);
   Result<BlockList> list = from_json(*text, remember_for);
   if (!list) return empty("corrupt: " + list.error().message);

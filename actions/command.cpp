@@ -2,6 +2,7 @@
 // capture, a timeout that kills the whole process group, and a serial runner thread that posts
 // results back to the loop.
 #include "actions/command.h"
+#include "agent/sys/errors.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -46,7 +47,7 @@ constexpr int kMaxFinalReads = 8;
 // describe()'s excerpt of the program's own message.
 constexpr std::size_t kMaxDescribedLine = 200;
 
-std::string errno_text(int e) { return std::strerror(e); }
+using sys::errno_text;
 
 // An owned file descriptor.
 class Fd {

@@ -4,6 +4,7 @@
 // sd-login is called here directly rather than through agent/sys/: it is three read-only
 // calls used nowhere else. Move them to agent/sys/ if a second user appears.
 #include "actions/protect.h"
+#include "agent/sys/errors.h"
 
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -27,7 +28,7 @@
 namespace vigil {
 namespace {
 
-std::string errno_text(int e) { return std::strerror(e); }
+using sys::errno_text;
 
 bool is_v4_mapped(const IpAddress& ip) {
   if (ip.family != IpAddress::Family::v6) return false;

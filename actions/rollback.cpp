@@ -17,6 +17,8 @@
 #include <optional>
 #include <utility>
 
+#include "agent/sys/errors.h"
+#include "agent/sys/files.h"
 #include "agent/sys/journal.h"
 #include "agent/timeline.h"
 
@@ -35,7 +37,7 @@ constexpr std::size_t kMinLimit = 2;
 constexpr int kTempAttempts = 100;
 constexpr int kHistoryVersion = 1;
 
-std::string errno_text(int e) { return std::strerror(e); }
+using sys::errno_text;
 
 // "DIR" + "/" + name, without doubling a trailing slash of DIR.
 std::string join(const std::string& dir, std::string_view name) {
@@ -124,30 +126,6 @@ bool sync_dir(const std::string& dir) {
   ::close(fd);
   errno = saved;
   return ok;
-}
-
-Result<std::string> read_small_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return make_error(errno_text(errno));
-  std::string data;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int e = errno;
-      ::close(fd);
-      return make_error(errno_text(e));
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<std::size_t>(n));
-    if (data.size() > kMaxHistoryBytes) {
-      ::close(fd);
-      return make_error("larger than " + std::to_string(kMaxHistoryBytes) + " bytes");
-    }
-  }
-  ::close(fd);
-  return data;
 }
 
 }  // namespace
@@ -268,7 +246,7 @@ ReleaseHistory::Loaded ReleaseHistory::load(const std::string& path, std::size_t
   };
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return Loaded{ReleaseHistory(limit), ""};
-  Result<std::string> text = read_small_file(path);
+  Result<std::string> text = sys::read_small_file(path, kMaxHistoryBytes);
   if (!text) return empty("cannot read: " + text.error().message);
   Result<ReleaseHistory> h = from_json(*text, limit);
   if (!h) return empty("corrupt: " + h.error().message);

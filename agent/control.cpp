@@ -1,4 +1,5 @@
 #include "agent/control.h"
+#include "agent/sys/errors.h"
 
 #include <grp.h>
 #include <poll.h>
@@ -31,8 +32,6 @@ constexpr std::size_t kMaxConnections = 16;
 // A client must send its request within this, or it is dropped: a stuck client must not pin a
 // connection slot forever.
 constexpr std::chrono::seconds kRequestDeadline{5};
-
-std::string errno_string(int e) { return std::strerror(e); }
 
 // Gives the socket (and its directory) to the `vigil` group when it exists, so members can run
 // the CLI without root. Works without CAP_CHOWN: the owner may hand a file to a group it is a
@@ -197,7 +196,7 @@ Result<nlohmann::json> control_request(const std::string& path, const nlohmann::
   if (path.size() >= sizeof addr.sun_path) return make_error("socket path too long: " + path);
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return make_error("socket: " + errno_string(errno));
+  if (fd < 0) return make_error("socket: " + sys::errno_text(errno));
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
@@ -213,7 +212,7 @@ Result<nlohmann::json> control_request(const std::string& path, const nlohmann::
       return make_error("permission denied on " + path +
                         ": run as root or as a member of the 'vigil' group");
     }
-    return make_error("cannot connect to " + path + ": " + errno_string(e));
+    return make_error("cannot connect to " + path + ": " + sys::errno_text(e));
   }
   const std::string out = request.dump() + "\n";
   for (std::size_t done = 0; done < out.size();) {
@@ -221,7 +220,7 @@ Result<nlohmann::json> control_request(const std::string& path, const nlohmann::
     // report, not a SIGPIPE that kills the CLI without a word.
     const ssize_t n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return make_error("cannot send the request to vigil: " + errno_string(errno));
+    if (n <= 0) return make_error("cannot send the request to vigil: " + sys::errno_text(errno));
     done += static_cast<std::size_t>(n);
   }
   std::string in;
@@ -232,10 +231,10 @@ Result<nlohmann::json> control_request(const std::string& path, const nlohmann::
     if (r == 0)
       return make_error("vigil did not answer within " + std::to_string(timeout_ms) + " ms");
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return make_error("poll: " + errno_string(errno));
+    if (r < 0) return make_error("poll: " + sys::errno_text(errno));
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error("cannot read vigil's answer: " + errno_string(errno));
+    if (n < 0) return make_error("cannot read vigil's answer: " + sys::errno_text(errno));
     if (n == 0) break;
     in.append(buf, static_cast<std::size_t>(n));
   }

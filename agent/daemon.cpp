@@ -418,6 +418,11 @@ void Daemon::watch_owner_units(const Config& config) {
   for (const CheckConfig& c : config.checks) {
     if (!c.owner_unit.empty()) wanted.insert(c.owner_unit);
   }
+  // A rollback's unit too: a release counts as known good only when the process that passed
+  // was started after `current` was switched to it (see mark_releases).
+  for (const auto& [ref, a] : config.actions) {
+    if (a.kind == ActionKind::rollback && !a.unit.empty()) wanted.insert(a.unit);
+  }
   for (auto it = owner_units_.begin(); it != owner_units_.end();) {
     if (wanted.count(it->first) == 0) {
       units_.unwatch(it->second.watch);

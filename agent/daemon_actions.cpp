@@ -533,6 +533,20 @@ void Daemon::mark_releases(const CheckConfig& check, bool healthy, TimePoint at)
     if (book_.open_for(book_.dedupe_key(check, "")) != nullptr) continue;
     const Result<std::string> current = current_release(a->dir);
     if (!current) continue;
+    if (!a->unit.empty()) {
+      // Between `ln -sfn` and the restart of a deploy, the old process still answers: its pass
+      // says nothing about the new release. Only a unit (re)started after the switch counts.
+      const auto o = owner_units_.find(a->unit);
+      struct stat st {};
+      if (o == owner_units_.end() || !o->second.state.known ||
+          o->second.state.active_state != "active" ||
+          ::lstat((a->dir + "/current").c_str(), &st) != 0) {
+        continue;
+      }
+      const std::uint64_t switched_us = static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1'000'000 +
+                                        static_cast<std::uint64_t>(st.st_mtim.tv_nsec) / 1'000;
+      if (o->second.state.state_change_usec < switched_us) continue;
+    }
     ReleaseHistory& history = releases_[a->name];
     const auto changed = history.mark_good(*current, at);
     if (!changed || *changed == ReleaseHistory::Change::refreshed) continue;

@@ -1,4 +1,5 @@
 #include "agent/timeline.h"
+#include "agent/sys/errors.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -32,7 +33,7 @@ constexpr std::size_t kMaxIdLength = 128;
 // Why 64: error messages quote the offending value; a hostile 10 kB value must not flood the log.
 constexpr std::size_t kMaxQuoted = 64;
 
-std::string errno_text(int e) { return std::strerror(e); }
+using sys::errno_text;
 
 std::string in_quotes(std::string_view text) {
   std::string out = "\"";

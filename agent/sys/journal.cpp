@@ -1,4 +1,5 @@
 #include "agent/sys/journal.h"
+#include "agent/sys/errors.h"
 
 #include <fcntl.h>
 #include <systemd/sd-journal.h>
@@ -21,8 +22,6 @@ namespace vigil::sys {
 namespace asio = boost::asio;
 
 namespace {
-
-std::string errno_text(int r) { return std::strerror(r < 0 ? -r : r); }
 
 // Why 2,000: a batch long enough to amortise the cursor write, short enough that a flood of
 // entries never holds the loop (and so the watchdog, the HTTP checks) for more than a few ms.

@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "agent/sys/clock.h"
+#include "agent/sys/errors.h"
 #include "agent/sys/log.h"
 
 namespace vigil::sys {
@@ -46,8 +47,6 @@ constexpr Duration kFirstBackoff{500};
 constexpr Duration kMaxBackoff{30'000};
 // A GetAll that failed (systemd not yet back on a restarted bus) is retried this soon.
 constexpr Duration kRetryRead{1'000};
-
-std::string errno_text(int r) { return std::strerror(r < 0 ? -r : r); }
 
 std::string bus_error_text(const sd_bus_error* e) {
   if (e == nullptr) return "unknown error";
