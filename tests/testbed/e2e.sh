@@ -686,42 +686,76 @@ TOML
 # brute-forces: a real key-only root login over sshd from .46 (a pty, so both logind, through
 # pam_systemd, and utmp hold it). The same burst from .45 is blocked; .46's is refused with its
 # reason and the admin's session survives. Once the session has ended, .46 is blocked like anyone.
+# Then, without pam_systemd (no logind session), utmp alone protects .47's session.
 SSH_KEYDIR=""
 SSH_PID=""
 ssh_session_cleanup() {
-  [[ -n "$SSH_PID" ]] && kill "$SSH_PID" 2>/dev/null
-  [[ -n "$SSH_KEYDIR" ]] && rm -rf "$SSH_KEYDIR"
-  return 0
+  if [[ -n "$SSH_PID" ]]; then kill "$SSH_PID" 2>/dev/null || true; fi
+  if [[ -n "$SSH_KEYDIR" ]]; then rm -rf "$SSH_KEYDIR"; fi
+}
+# Opens a root session from the attacker namespace's address $1, with a pty (so sshd writes a
+# utmp USER_PROCESS record), running until ssh_session_end; its client's pid is SSH_PID.
+ssh_session_open() {
+  ip netns exec "$TB-attacker" timeout 300 ssh -tt -F /dev/null -b "$1" -i "$SSH_KEYDIR/id" \
+    -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -o ServerAliveInterval=5 \
+    -o LogLevel=ERROR root@203.0.113.10 'sleep 280' </dev/null >"$SSH_KEYDIR/ssh.log" 2>&1 &
+  SSH_PID=$!
+}
+ssh_session_end() {
+  kill "$SSH_PID" 2>/dev/null || true
+  wait "$SSH_PID" 2>/dev/null || true
+  SSH_PID=""
+}
+ssh_session_debug() {
+  cat "$SSH_KEYDIR/ssh.log" >&2
+  tb who >&2 || true
+  tb loginctl list-sessions --no-pager >&2 || true
+  tb journalctl -u ssh --no-pager -n 20 >&2 || true
 }
 # The container's logind sessions, one line each: "Service=sshd RemoteHost=... State=active".
 logind_sessions() {
   tb sh -c "for s in \$(loginctl list-sessions --no-legend | awk '{print \$1}'); do
       loginctl show-session \"\$s\" -p Service -p RemoteHost -p State | tr '\n' ' '; echo; done"
 }
-# True while the container sees a live SSH session from $1, both in utmp (`who`) and in logind.
-ssh_session_seen() {
-  local who sessions
-  who=$(tb who) && sessions=$(logind_sessions) || return 1
-  grep -qF "($1)" <<<"$who" || return 1
+# Whether utmp (`who`), or logind, holds a live login from $1: 0 yes, 1 no, 2 cannot tell.
+ssh_in_utmp() {
+  local who
+  who=$(tb who) || return 2
+  grep -qF "($1)" <<<"$who"
+}
+ssh_in_logind() {
+  local sessions
+  sessions=$(logind_sessions) || return 2
   grep "Service=sshd" <<<"$sessions" | grep "RemoteHost=$1 " | grep -v "State=closing" >/dev/null
 }
-# True once neither utmp nor logind holds a live session from $1.
+ssh_session_seen() { ssh_in_utmp "$1" && ssh_in_logind "$1"; }
 ssh_session_gone() {
-  local who sessions
-  who=$(tb who) && sessions=$(logind_sessions) || return 1
-  ! grep -qF "($1)" <<<"$who" || return 1
-  ! grep "RemoteHost=$1 " <<<"$sessions" | grep -v "State=closing" >/dev/null
+  ssh_in_utmp "$1" && return 1
+  (($? == 1)) || return 1
+  ssh_in_logind "$1" && return 1
+  (($? == 1))
 }
 incident_closed() { [[ " $(open_ids) " != *" $1 "* ]]; }
+# The one incident whose timeline has the refusal of $1.
+refused_incident() {
+  local id
+  id=$(tb sh -c "grep -l 'never blocked: $1 ' /var/lib/vigil/incidents/*.jsonl" |
+    xargs -r -n1 basename | sed 's/\.jsonl$//') || true
+  [[ $(wc -w <<<"$id") == 1 ]] || fail "expected one incident with the refusal of $1, got: '$id'"
+  echo "$id"
+}
 
 case_mitigate_ssh_session() {
-  trap 'rc=$?; ssh_session_cleanup; (exit $rc); end_case' EXIT
+  # end_case reads the exit status from $?; set +e, or a failing (exit "$rc") ends the trap.
+  trap 'rc=$?; set +e; ssh_session_cleanup; (exit "$rc"); end_case' EXIT
   if ! command -v ssh >/dev/null || ! command -v ssh-keygen >/dev/null; then
     TESTBED_HOST_PACKAGES=(openssh-client)
     testbed_install_host_packages
   fi
   testbed_peer "$TB" attacker 203.0.113.45/24 203.0.113.10/24
   ip netns exec "$TB-attacker" ip addr add 203.0.113.46/24 dev eth0
+  ip netns exec "$TB-attacker" ip addr add 203.0.113.47/24 dev eth0
   tb ufw allow 22/tcp >/dev/null
   tb ufw allow 8080/tcp >/dev/null
   tb ufw --force enable >/dev/null
@@ -743,21 +777,14 @@ CONF
   tb systemctl restart ssh
   wait_until 10 tb systemctl is-active --quiet ssh || fail "sshd did not start"
 
-  # The admin's live session from .46, with a pty (so utmp gets a USER_PROCESS record too).
-  ip netns exec "$TB-attacker" timeout 300 ssh -tt -F /dev/null -b 203.0.113.46 -i "$SSH_KEYDIR/id" \
-    -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no \
-    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -o ServerAliveInterval=5 \
-    -o LogLevel=ERROR root@203.0.113.10 'sleep 280' </dev/null >"$SSH_KEYDIR/ssh.log" 2>&1 &
-  SSH_PID=$!
+  # 1. The admin's live session from .46: in utmp and in logind.
+  ssh_session_open 203.0.113.46
   wait_until 30 ssh_session_seen 203.0.113.46 || {
-    cat "$SSH_KEYDIR/ssh.log" >&2
-    tb who >&2 || true
-    tb loginctl list-sessions --no-pager >&2 || true
-    tb journalctl -u ssh --no-pager -n 20 >&2 || true
-    fail "the SSH session from .46 is not in utmp and logind"
+    ssh_session_debug
+    fail "the SSH session from .46 is not in both utmp and logind"
   }
   tb who
-  tb loginctl list-sessions --no-pager
+  logind_sessions
 
   tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
 [agent]
@@ -789,10 +816,10 @@ TOML
   done
   wait_until 20 tb sh -c 'ufw status | grep -q "203.0.113.45"' || fail ".45 was not blocked"
   ! attacker_curl 203.0.113.45 >/dev/null 2>&1 || fail ".45 still gets an answer after the block"
+  # logind's reader names the session by its id (a number), utmp's by its line (pts/N).
   wait_until 10 journal_has -u vigil \
-    --grep "never blocked: 203\.0\.113\.46 is peer of a live SSH session \(session [^,]+, user root\)" ||
-    fail "the SSH session's peer was not refused with its reason"
-  tb journalctl -u vigil --no-pager -q -o cat --grep "never blocked|protected addresses"
+    --grep "never blocked: 203\.0\.113\.46 is peer of a live SSH session \(session [0-9]+, user root\)" ||
+    fail "the SSH session's peer was not refused with its reason (from logind)"
   ! journal_has -u vigil --grep "protected addresses: " ||
     fail "a reader of protected addresses failed in the sandbox"
   local rules
@@ -802,29 +829,43 @@ TOML
   attacker_curl 203.0.113.46 >/dev/null || fail ".46 cannot reach the app"
   kill -0 "$SSH_PID" 2>/dev/null || fail "the SSH client from .46 is gone: $(cat "$SSH_KEYDIR/ssh.log")"
   ssh_session_seen 203.0.113.46 || fail "the SSH session from .46 did not survive"
-  # The refusal is in the incident's timeline.
-  local id
-  id=$(tb sh -c 'grep -l "never blocked: 203.0.113.46" /var/lib/vigil/incidents/*.jsonl' |
-    xargs -r -n1 basename | sed 's/\.jsonl$//') || true
-  [[ $(wc -w <<<"$id") == 1 ]] || fail "expected one incident file with the refusal, got: '$id'"
-  local show
+  local id show
+  id=$(refused_incident 203.0.113.46)
   show=$(tb vigil incident show "$id")
   grep -E "never blocked|human" <<<"$show" >&2 || true
   grep -q "never blocked: 203.0.113.46 is peer of a live SSH session" <<<"$show" ||
     fail "the timeline of incident $id lacks the refusal"
 
-  # The session ends: .46 is an address like any other once its incident is over.
-  kill "$SSH_PID"
-  wait "$SSH_PID" 2>/dev/null || true
-  SSH_PID=""
+  # 2. The session ends: .46 is an address like any other once its incident is over.
+  ssh_session_end
   wait_until 20 ssh_session_gone 203.0.113.46 || fail "the ended session is still in utmp or logind"
-  wait_until 40 incident_closed "$id" ||
-    fail "incident $id (.46) did not resolve"
+  wait_until 40 incident_closed "$id" || fail "incident $id (.46) did not resolve"
   for _ in 1 2 3; do ssh_line 203.0.113.46; done
   wait_until 20 tb sh -c 'ufw status | grep -q "203.0.113.46"' ||
     fail ".46 was not blocked after its session ended"
   ! attacker_curl 203.0.113.46 >/dev/null 2>&1 || fail ".46 still gets an answer after the block"
-  tb ufw status
+
+  # 3. A host without pam_systemd: no logind session, utmp alone protects .47's session.
+  tb sed -i 's/^session[[:space:]].*pam_systemd\.so/# &/' /etc/pam.d/common-session
+  ssh_session_open 203.0.113.47
+  wait_until 30 ssh_in_utmp 203.0.113.47 || {
+    ssh_session_debug
+    fail "the SSH session from .47 is not in utmp"
+  }
+  ! ssh_in_logind 203.0.113.47 || fail "logind registered .47's session without pam_systemd"
+  for _ in 1 2 3; do ssh_line 203.0.113.47; done
+  wait_until 10 journal_has -u vigil \
+    --grep "never blocked: 203\.0\.113\.47 is peer of a live SSH session \(session pts/[0-9]+, user root\)" ||
+    fail "the SSH session's peer was not refused with its reason (from utmp)"
+  sleep 1
+  rules=$(tb ufw status)
+  echo "$rules"
+  ! grep -q "203.0.113.47" <<<"$rules" || fail "ufw has a rule for .47, the peer of a utmp session"
+  kill -0 "$SSH_PID" 2>/dev/null || fail "the SSH client from .47 is gone: $(cat "$SSH_KEYDIR/ssh.log")"
+  ! journal_has -u vigil --grep "protected addresses: " ||
+    fail "a reader of protected addresses failed in the sandbox"
+  tb journalctl -u vigil --no-pager -q -o cat --grep "never blocked|protected addresses"
+  ssh_session_end
 }
 
 cmd=${1:-}
