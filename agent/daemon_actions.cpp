@@ -39,7 +39,11 @@ std::vector<IncidentBook::Change> Daemon::mitigation_event(const std::string& in
   e.text = text;
   e.fields["outcome"] = oc;
   e.fields["rung"] = std::to_string(d.rung);
-  if (d.action != nullptr) e.fields["action"] = d.action->ref();
+  if (d.action != nullptr) {
+    e.fields["action"] = d.action->ref();
+  } else if (!d.ref.empty()) {
+    e.fields["action"] = d.ref;
+  }
   if (!d.target.empty()) e.fields["target"] = d.target;
   if (d.dry_run) e.fields["dry_run"] = "yes";
   return book_.record(incident, std::move(e));

@@ -144,6 +144,7 @@ LadderState ladder_state(const Incident& inc) {
       s.target = field("target");
       s.deadline = parse_time(field("deadline")).value_or(e.at);
     } else if (o == outcome::failed || o == outcome::skipped) {
+      if (const std::string a = field("action"); !a.empty()) s.tried.insert(a);
       // A step refused right after it started (systemd was restarting the unit itself) did
       // nothing: it does not count as an action that ran.
       if (o == outcome::skipped && s.phase == LadderState::Phase::acting && rung == s.rung) {
@@ -202,7 +203,15 @@ Decision decide(const Incident& inc, const LadderState& ladder, const Config& co
                format_duration(config.mitigation.circuit_reset);
     return d;
   }
-  if (ladder.rung >= static_cast<int>(steps.size())) {
+  int next = static_cast<int>(steps.size());
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    if (ladder.tried.count(steps[i]) == 0) {
+      next = static_cast<int>(i);
+      break;
+    }
+  }
+  d.rung = next;
+  if (next >= static_cast<int>(steps.size())) {
     d.kind = Decision::Kind::escalate;
     if (ladder.ran == 0) {
       // Nothing ran (every rung was refused: allow-listed, not an address, ...): there is no
@@ -216,7 +225,8 @@ Decision decide(const Incident& inc, const LadderState& ladder, const Config& co
                                        " mitigations were tried: a human is needed";
     return d;
   }
-  const std::string& ref = steps[static_cast<std::size_t>(ladder.rung)];
+  const std::string& ref = steps[static_cast<std::size_t>(next)];
+  d.ref = ref;
   const ActionConfig* a = config.find_action(ref);
   if (a == nullptr) {  // the config validator refuses this; a reload race must not crash
     d.kind = Decision::Kind::skip;

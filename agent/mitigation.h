@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,10 @@ struct LadderState {
   Phase phase = Phase::idle;
   int rung = 0;  // index of the next step to try (idle) or of the one running
   int ran = 0;   // actions started on this incident (skipped rungs and dry runs do not count)
+  // Steps ("KIND:NAME") this incident has finished with (failed or skipped). The next step is
+  // the first of the ladder not in here: by name, not position, so a reload that reorders the
+  // ladder (or a member with another ladder taking over) never re-runs a step that failed.
+  std::set<std::string> tried;
   std::string ref;
   std::string target;
   TimePoint deadline{};
@@ -102,6 +107,7 @@ struct Decision {
   Kind kind = Kind::nothing;
   int rung = 0;
   const ActionConfig* action = nullptr;
+  std::string ref;     // the step, "KIND:NAME" (also when no such action is configured)
   std::string target;  // restart: the unit; rollback: the app; block: the canonical address
   bool dry_run = false;
   bool open_circuit = false;

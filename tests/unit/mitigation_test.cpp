@@ -305,6 +305,24 @@ TEST_F(Ladder, EscalationRaisesTheSeverityOnce) {
   EXPECT_EQ(book.find(id)->raised, 1);
 }
 
+TEST_F(Ladder, NextStepIsChosenByNameNotPosition) {
+  fire("app");
+  event(outcome::started, 0, "rollback:app", "app", 1);
+  event(outcome::failed, 0, "rollback:app", "app", 60);
+  // A reload reorders the ladder: the failed rollback must not run again.
+  cfg.checks[0].mitigate = {"rollback:app", "restart:app"};
+  std::swap(cfg.checks[0].mitigate[0], cfg.checks[0].mitigate[1]);
+  Decision d = next(61);
+  ASSERT_EQ(d.kind, Kind::act) << d.reason;
+  EXPECT_EQ(d.ref, "restart:app");
+  EXPECT_EQ(d.rung, 0);
+  event(outcome::started, 0, "restart:app", "app.service", 62);
+  event(outcome::failed, 0, "restart:app", "app.service", 120);
+  d = next(121);
+  EXPECT_EQ(d.kind, Kind::escalate);
+  EXPECT_TRUE(d.open_circuit);
+}
+
 TEST_F(Ladder, RestartOfVigilKeepsTheRung) {
   fire("app");
   event(outcome::started, 0, "rollback:app", "app", 1);
