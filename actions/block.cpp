@@ -14,6 +14,7 @@
 #include <set>
 #include <utility>
 
+#include "agent/json.h"
 #include "agent/sys/errors.h"
 #include "agent/sys/files.h"
 #include "agent/sys/journal.h"
@@ -333,20 +334,9 @@ std::string BlockList::to_json() const {
 }
 
 Result<BlockList> BlockList::from_json(std::string_view text, Duration remember_for) {
-  Json j;
-  try {
-    j = Json::parse(text.begin(), text.end());
-  } catch (const Json::parse_error& err) {
-    std::string why = err.what();
-    if (const auto p = why.find("] "); p != std::string::npos) why.erase(0, p + 2);
-    return make_error("bad JSON: " + why);
-  }
-  if (!j.is_object()) return make_error("not a JSON object");
-  const auto version = j.find("version");
-  if (version == j.end() || !version->is_number_integer()) return make_error("no \"version\"");
-  if (version->get<std::int64_t>() != kBlockListVersion) {
-    return make_error("unknown version " + version->dump());
-  }
+  Result<Json> doc = parse_versioned_json(text, kBlockListVersion);
+  if (!doc) return doc.error();
+  const Json& j = *doc;
   const auto blocks = j.find("blocks");
   if (blocks == j.end() || !blocks->is_array()) return make_error("no \"blocks\" array");
   const auto history = j.find("history");

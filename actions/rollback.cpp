@@ -17,6 +17,7 @@
 #include <optional>
 #include <utility>
 
+#include "agent/json.h"
 #include "agent/sys/errors.h"
 #include "agent/sys/files.h"
 #include "agent/sys/journal.h"
@@ -189,20 +190,9 @@ std::string ReleaseHistory::to_json() const {
 }
 
 Result<ReleaseHistory> ReleaseHistory::from_json(std::string_view text, std::size_t limit) {
-  Json j;
-  try {
-    j = Json::parse(text.begin(), text.end());
-  } catch (const Json::parse_error& err) {
-    std::string why = err.what();
-    if (const auto p = why.find("] "); p != std::string::npos) why.erase(0, p + 2);
-    return make_error("bad JSON: " + why);
-  }
-  if (!j.is_object()) return make_error("not a JSON object");
-  const auto version = j.find("version");
-  if (version == j.end() || !version->is_number_integer()) return make_error("no \"version\"");
-  if (version->get<std::int64_t>() != kHistoryVersion) {
-    return make_error("unknown version " + version->dump());
-  }
+  Result<Json> parsed = parse_versioned_json(text, kHistoryVersion);
+  if (!parsed) return parsed.error();
+  const Json& j = *parsed;
   const auto list = j.find("releases");
   if (list == j.end() || !list->is_array()) return make_error("no \"releases\" array");
 

@@ -1,4 +1,5 @@
 #include "agent/timeline.h"
+#include "agent/json.h"
 #include "agent/sys/errors.h"
 
 #include <fcntl.h>
@@ -283,16 +284,9 @@ std::string to_json_line(const TimelineEvent& e) {
 }
 
 Result<TimelineEvent> from_json_line(std::string_view line) {
-  Json j;
-  try {
-    j = Json::parse(line.begin(), line.end());
-  } catch (const Json::parse_error& err) {
-    // what() is "[json.exception.parse_error.101] parse error at line 1, column 3: ..."; keep
-    // the part a person reads.
-    std::string why = err.what();
-    if (const auto p = why.find("] "); p != std::string::npos) why.erase(0, p + 2);
-    return make_error("bad JSON: " + why);
-  }
+  Result<Json> parsed = parse_json(line);
+  if (!parsed) return parsed.error();
+  const Json& j = *parsed;
   if (!j.is_object()) return make_error("not a JSON object");
   Reader r(j);
   TimelineEvent e;
