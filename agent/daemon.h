@@ -107,6 +107,8 @@ class Daemon {
   std::vector<IncidentBook::Change> mitigation_event(const std::string& incident, const Decision& d,
                                                      const char* outcome, const std::string& text,
                                                      TimePoint at);
+  // Records "on hold: WHY" once per reason (the ladder is asked every second).
+  void hold(const std::string& incident, const Decision& d, const std::string& why, TimePoint at);
   void set_state(const std::string& incident, IncidentState s, const std::string& why,
                  TimePoint at);
   void fast_verify(const std::string& incident, TimePoint until);

@@ -30,9 +30,11 @@ constexpr std::chrono::seconds kReconcileRetry{5};
 
 }  // namespace
 
-std::vector<IncidentBook::Change> Daemon::mitigation_event(const std::string& incident,
-                                                           const Decision& d, const char* oc,
-                                                           const std::string& text, TimePoint at) {
+namespace {
+
+// A mitigation event of step `d`: its outcome, rung, action, target and dry-run mark.
+TimelineEvent mitigation_timeline_event(const Decision& d, const char* oc, const std::string& text,
+                                        TimePoint at) {
   TimelineEvent e;
   e.at = at;
   e.type = TimelineEvent::Type::mitigation;
@@ -46,7 +48,24 @@ std::vector<IncidentBook::Change> Daemon::mitigation_event(const std::string& in
   }
   if (!d.target.empty()) e.fields["target"] = d.target;
   if (d.dry_run) e.fields["dry_run"] = "yes";
-  return book_.record(incident, std::move(e));
+  return e;
+}
+
+}  // namespace
+
+std::vector<IncidentBook::Change> Daemon::mitigation_event(const std::string& incident,
+                                                           const Decision& d, const char* oc,
+                                                           const std::string& text, TimePoint at) {
+  return book_.record(incident, mitigation_timeline_event(d, oc, text, at));
+}
+
+void Daemon::hold(const std::string& incident, const Decision& d, const std::string& why,
+                  TimePoint at) {
+  // Written once per reason: a cooldown re-checked every second must not fill the file.
+  std::string& last = last_wait_[incident];
+  if (last == why) return;
+  last = why;
+  record(mitigation_event(incident, d, outcome::waiting, "on hold: " + why, at));
 }
 
 void Daemon::set_state(const std::string& incident, IncidentState s, const std::string& why,
@@ -116,15 +135,9 @@ void Daemon::mitigate(const std::string& incident) {
     switch (d.kind) {
       case Decision::Kind::nothing:
         return;
-      case Decision::Kind::wait: {
-        // Written once per reason: a cooldown re-checked every second must not fill the file.
-        std::string& last = last_wait_[incident];
-        if (last != d.reason) {
-          last = d.reason;
-          record(mitigation_event(incident, d, outcome::waiting, "on hold: " + d.reason, now));
-        }
+      case Decision::Kind::wait:
+        hold(incident, d, d.reason, now);
         return;
-      }
       case Decision::Kind::skip:
         record(mitigation_event(incident, d, outcome::skipped,
                                 (d.action ? d.action->ref() + ": " : std::string()) + d.reason,
@@ -141,25 +154,13 @@ void Daemon::mitigate(const std::string& incident) {
         return;
       case Decision::Kind::act:
         if (d.action->kind == ActionKind::block && !blocks_reconciled_ && !d.dry_run) {
-          Decision w = d;
-          w.kind = Decision::Kind::wait;
-          std::string& last = last_wait_[incident];
-          const std::string why = "waiting until vigil's block list is reconciled with ufw";
-          if (last != why) {
-            last = why;
-            record(mitigation_event(incident, w, outcome::waiting, "on hold: " + why, now));
-          }
+          hold(incident, d, "waiting until vigil's block list is reconciled with ufw", now);
           return;
         }
         if (!d.dry_run && busy_.count(lock_key(d)) > 0) {
           // Another incident's action holds the same unit, app or address: one at a time (a
           // second RestartUnit would cancel the first job).
-          std::string& last = last_wait_[incident];
-          const std::string why = "another mitigation on " + lock_key(d) + " is running";
-          if (last != why) {
-            last = why;
-            record(mitigation_event(incident, d, outcome::waiting, "on hold: " + why, now));
-          }
+          hold(incident, d, "another mitigation on " + lock_key(d) + " is running", now);
           return;
         }
         last_wait_.erase(incident);
@@ -417,14 +418,8 @@ void Daemon::action_done(const std::string& incident, const Decision& d, ActionR
   if (inc == nullptr || !inc->open()) {
     // The checks recovered while the action ran: the incident is resolved; its file still gets
     // the action's outcome, so the timeline never ends on "started".
-    TimelineEvent e;
-    e.at = now;
-    e.type = TimelineEvent::Type::mitigation;
-    e.text = text;
-    e.fields = {{"outcome", result == ActionResult::ok ? outcome::ok : outcome::failed},
-                {"rung", std::to_string(d.rung)},
-                {"action", d.action->ref()},
-                {"target", d.target}};
+    const TimelineEvent e = mitigation_timeline_event(
+        d, result == ActionResult::ok ? outcome::ok : outcome::failed, text, now);
     sys::log_info("incident " + incident + " (resolved meanwhile): " + e.text);
     if (auto w = store_.append(incident, {e}); !w) sys::log_error(w.error().message);
     return;
@@ -460,15 +455,9 @@ void Daemon::action_done(const std::string& incident, const Decision& d, ActionR
     within = std::max(within, c->journal()->window + c->interval * (c->recover_after + 1));
   }
   const TimePoint deadline = now + within;
-  TimelineEvent e;
-  e.at = now;
-  e.type = TimelineEvent::Type::mitigation;
-  e.text = text + "; verifying until " + format_time(deadline);
-  e.fields = {{"outcome", outcome::ok},
-              {"rung", std::to_string(d.rung)},
-              {"action", d.action->ref()},
-              {"target", d.target},
-              {"deadline", format_time(deadline)}};
+  TimelineEvent e = mitigation_timeline_event(
+      d, outcome::ok, text + "; verifying until " + format_time(deadline), now);
+  e.fields["deadline"] = format_time(deadline);
   record(book_.record(incident, std::move(e)));
   set_state(incident, IncidentState::verifying,
             "verifying: the checks must pass again within " + format_duration(within), now);
@@ -500,31 +489,29 @@ void Daemon::check_verifications(TimePoint now) {
   for (const Incident* inc : book_.open()) {
     if (acting_.count(inc->id) > 0 || !fresh(*inc)) continue;
     const LadderState l = ladder_state(*inc);
+    std::string why;
     if (l.phase == LadderState::Phase::acting) {
       // vigil stopped while the action ran: its result is unknown. Count it as not helping
       // (its run is in the budget already): the checks will tell if it did.
-      Decision d;
-      d.rung = l.rung;
-      d.action = config_.find_action(l.ref);
-      d.target = l.target;
-      const std::string id = inc->id;
-      record(mitigation_event(id, d, outcome::failed,
-                              "vigil restarted before " + l.ref + " reported; treated as failed",
-                              now));
-      return check_verifications(now);  // the open list may have changed
+      why = "vigil restarted before " + l.ref + " reported; treated as failed";
+    } else if (l.phase == LadderState::Phase::verifying && now >= l.deadline) {
+      why = "did not help: the checks still fail after " + l.ref + " on " + l.target;
+    } else {
+      continue;
     }
-    if (l.phase != LadderState::Phase::verifying || now < l.deadline) continue;
     Decision d;
     d.rung = l.rung;
+    d.ref = l.ref;  // named even if a reload removed the action, so it is not tried again
     d.action = config_.find_action(l.ref);
     d.target = l.target;
     const std::string id = inc->id;
-    record(mitigation_event(
-        id, d, outcome::failed,
-        "did not help: the checks still fail after " + l.ref + " on " + l.target, now));
-    set_state(id, IncidentState::triaged, "the mitigation did not help", now);
-    mitigate(id);
-    return check_verifications(now);
+    const bool timed_out = l.phase == LadderState::Phase::verifying;
+    record(mitigation_event(id, d, outcome::failed, why, now));
+    if (timed_out) {
+      set_state(id, IncidentState::triaged, "the mitigation did not help", now);
+      mitigate(id);
+    }
+    return check_verifications(now);  // the open list may have changed
   }
 }
 
