@@ -66,7 +66,8 @@ struct StatusRange {
   bool operator==(const StatusRange&) const = default;
 };
 
-enum class HttpMethod { get, head };
+// Checks use get and head; pages also post and patch.
+enum class HttpMethod { get, head, post, patch };
 
 struct HttpSettings {
   std::string url;
@@ -185,6 +186,71 @@ struct MitigationSettings {
   Duration circuit_reset{3'600'000};
 };
 
+// Paging (issue 7): where pages go. Defined as [[notify]] tables; routed by severity and team.
+enum class NotifierKind { alertmanager, pagerduty, oncall, statuspage, webhook };
+std::string_view to_string(NotifierKind k);
+
+struct NotifyConfig {
+  std::string name;  // unique; defaults to the kind ("alertmanager", ...) when there is one
+  NotifierKind kind = NotifierKind::webhook;
+  // alertmanager: every peer of the HA cluster, base URLs ("http://am1:9093"); vigil posts to
+  // each, as Prometheus does, and the cluster deduplicates. pagerduty: the Events API base
+  // (default "https://events.pagerduty.com"). oncall, webhook: the URL posted to. statuspage:
+  // the API base (default "https://api.statuspage.io").
+  std::vector<std::string> urls;
+  // Routing: incidents at this severity or worse are paged here (SEV3: every incident).
+  Severity severity = Severity::sev3;
+  // Routing: only incidents of these teams (a check's `team`); empty: every team.
+  std::vector<std::string> teams;
+  // pagerduty: routing key (32 chars); statuspage: API key; webhook: HMAC-SHA256 key ("": no
+  // signature). Read from `*_file` (must not be readable by group or others) or inline. Never
+  // logged, never written to the outbox.
+  std::string secret;
+  std::string secret_file;                 // where it came from, for messages ("" when inline)
+  std::string page_id;                     // statuspage
+  std::vector<std::string> component_ids;  // statuspage
+  // alertmanager: re-send every firing alert this often (Prometheus' default is 1m), so the
+  // alert never times out while the incident is open; endsAt is set 4 of these ahead.
+  Duration resend_every{60'000};
+  // statuspage: post an update this often while the incident is open, even with no news.
+  // webhook: re-page an unacknowledged SEV1 this often.
+  Duration update_every{1'800'000};
+  Duration timeout{10'000};  // one delivery attempt
+  // At most this many deliveries a minute to this target (PagerDuty allows ~120 per routing
+  // key); more wait in the outbox, none is dropped for it.
+  int max_per_minute = 60;
+  bool heartbeat = false;  // alertmanager: keep an always-firing VigilHeartbeat alert
+  std::string signature_header = "X-Vigil-Signature";        // webhook, with `secret`
+  std::vector<std::pair<std::string, std::string>> headers;  // webhook: extra headers
+  bool verify_tls = true;
+  SourcePos where;
+};
+
+// An escalation chain for a team, for targets that do not escalate on their own (webhooks):
+// step 0 is paged when the incident is paged; each next step after its `after` (counted from
+// the previous step) unless a human acknowledged meanwhile.
+struct EscalationStep {
+  std::string notify;  // a [[notify]] of kind webhook
+  Duration after{0};
+};
+struct EscalationConfig {
+  std::string team;  // "" = every team without a chain of its own
+  std::vector<EscalationStep> steps;
+  SourcePos where;
+};
+
+struct PagingSettings {
+  // Why 10000: a day of a bad outage at a few pages a minute; a page is ~2 KiB on disk.
+  std::size_t outbox_max = 10'000;
+  // A dead agent must be noticed centrally: heartbeat alerts (notify.heartbeat) and the
+  // heartbeat URL are sent this often.
+  Duration heartbeat_every{60'000};
+  std::string heartbeat_url;  // GET this every heartbeat_every ("": none)
+  // Where a human reads the incident ("https://vigil.example/incidents/"): the incident id is
+  // appended for links in pages ("": "vigil incident show ID" on the host).
+  std::string link_base;
+};
+
 struct CheckConfig {
   std::string name;
   std::string probe;  // "http"
@@ -220,9 +286,15 @@ struct Config {
   std::vector<CheckConfig> checks;
   MitigationSettings mitigation;
   std::map<std::string, ActionConfig> actions;  // by ref "KIND:NAME"
+  std::vector<NotifyConfig> notify;             // in file order
+  std::vector<EscalationConfig> escalations;
+  PagingSettings paging;
 
   const CheckConfig* find_check(std::string_view name) const;
   const ActionConfig* find_action(std::string_view ref) const;
+  const NotifyConfig* find_notify(std::string_view name) const;
+  // The chain for `team` (its own, else the catch-all one with team ""), or nullptr.
+  const EscalationConfig* escalation_for(std::string_view team) const;
 };
 
 struct LoadResult {

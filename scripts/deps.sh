@@ -12,6 +12,7 @@ VIGIL_BUILD_DEPS=(
   libtomlplusplus-dev   # config
   libre2-dev            # linear-time regexes
   nlohmann-json3-dev    # JSON: incident timelines, control socket
+  libssl-dev            # HMAC-SHA256 signatures of webhook pages (libcrypto)
   libgtest-dev libgmock-dev
   clang-format          # style check
   openssl               # the TLS integration test makes a self-signed certificate and server

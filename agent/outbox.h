@@ -1,0 +1,101 @@
+// The outbox (issue 7): every page is written durably before it is sent, delivered at least once,
+// in order per (target, incident): a resolve never overtakes its trigger.
+//
+// On disk: DIR/outbox.jsonl, append-only, one JSON object per line:
+//   {"v":1,"op":"add","page":{...page_to_json...}}   a page queued (seq inside)
+//   {"v":1,"op":"done","seq":N,"why":"delivered"}     delivered, skipped, superseded or dropped
+//   {"v":1,"op":"ref","target":T,"incident":I,"id":X} a remote id (statuspage incident id)
+// Each add()/done() batch is one write() and one fdatasync, like the incident timelines. A crash
+// leaves at most a torn last line, which load() skips (reported) and the next append starts a
+// fresh line after. The file is rewritten compactly (temp file, fsync, rename, fsync dir) when
+// more than half of it is dead records, and at load.
+//
+// Bounded: at most `max` pages. Adding beyond it drops the oldest SEV3 page, then the oldest
+// SEV2; a SEV1 page is never dropped (the outbox grows past `max` rather than lose one). Drops
+// are counted and returned for the caller to log.
+//
+// Coalescing (noise and bounded work while a target is down): a new `update` replaces a queued,
+// not-in-flight `update` of the same (target, incident) — the newer snapshot says everything the
+// older one did. Alertmanager targets (name contains '#') are state-based: any new page
+// replaces every queued, not-in-flight page of the same (target, incident) except that a
+// queued resolve is only replaced by a newer page, never dropped for an older one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/observation.h"
+#include "agent/page.h"
+#include "agent/result.h"
+
+namespace vigil {
+
+class Outbox {
+ public:
+  // `dir` (e.g. /var/lib/vigil) is created 0750 by the first write; the file is 0600 (pages
+  // carry evidence lines).
+  Outbox(std::string dir, std::size_t max);
+
+  struct LoadReport {
+    std::size_t pages = 0;              // queued pages recovered
+    int skipped = 0;                    // unreadable lines
+    std::vector<std::string> warnings;  // "FILE:LINE: why"
+  };
+  // Replays the file (absent: empty outbox) and compacts it. Errors only for an unreadable
+  // file; bad lines are skipped and reported.
+  Result<LoadReport> load();
+
+  struct Added {
+    std::vector<std::uint64_t> seqs;  // of the pages added, in order
+    std::vector<Page> dropped;        // pages dropped to stay within max (never SEV1)
+    std::size_t superseded = 0;       // queued pages replaced by coalescing
+  };
+  // Queues pages durably (seq assigned here). Nothing is queued if the write fails.
+  Result<Added> add(std::vector<Page> pages);
+
+  // Pages to try now: for each (target, incident) only its oldest page, if it is not in flight
+  // and its next_try <= now. Oldest first.
+  std::vector<const Page*> due(TimePoint now) const;
+  // The earliest next_try among pages not in flight (nullopt: nothing waits).
+  std::optional<TimePoint> next_due() const;
+
+  void begin(std::uint64_t seq);  // an attempt started: in flight
+  // The attempt failed: not before `next_try`, remembering the error. No disk write.
+  void retry(std::uint64_t seq, TimePoint next_try, std::string error);
+  // Done with a page for good: delivered, skipped, or given up (permanent). Durable.
+  Result<bool> done(std::uint64_t seq, const std::string& why);
+
+  // Remote ids (statuspage incident ids), durable, kept while any page of the incident is queued
+  // and for `forget_ref` to drop.
+  Result<bool> set_ref(const std::string& target, const std::string& incident,
+                       const std::string& id);
+  std::string ref(const std::string& target, const std::string& incident) const;
+  Result<bool> forget_ref(const std::string& target, const std::string& incident);
+
+  const Page* find(std::uint64_t seq) const;
+  std::size_t size() const;
+  std::size_t size(Severity s) const;
+  std::uint64_t dropped_total() const { return dropped_total_; }
+  std::optional<TimePoint> oldest() const;  // `at` of the oldest queued page
+  const std::string& path() const { return path_; }
+
+ private:
+  // Implementation's choice; kept here so the class is complete.
+  Result<bool> append(const std::string& lines);
+  Result<bool> compact();
+
+  std::string dir_, path_;
+  std::size_t max_;
+  std::uint64_t next_seq_ = 1;
+  std::map<std::uint64_t, Page> pages_;  // by seq: queued, in order
+  std::map<std::uint64_t, bool> in_flight_;
+  std::map<std::pair<std::string, std::string>, std::string> refs_;  // (target, incident) -> id
+  std::size_t dead_records_ = 0;  // lines in the file that compaction would remove
+  std::uint64_t dropped_total_ = 0;
+};
+
+}  // namespace vigil
