@@ -467,6 +467,17 @@ int cmd_status(const Args& a) {
                 << str(c, "reason") << " (no automatic action; `vigil ack` closes it)\n";
     }
   }
+  if (r.contains("paging") && r["paging"].is_object()) {
+    const auto& p = r["paging"];
+    if (p.value("queued", 0) > 0 || p.value("dropped_total", 0) > 0 ||
+        p.value("failed_total", 0) > 0) {
+      std::cout << "Pages: " << p.value("queued", 0) << " queued";
+      if (p.contains("oldest")) std::cout << " (oldest " << str(p, "oldest") << ")";
+      std::cout << ", " << p.value("delivered_total", 0) << " delivered, "
+                << p.value("failed_total", 0) << " refused, " << p.value("dropped_total", 0)
+                << " dropped since start\n";
+    }
+  }
   std::cout << "\nCHECK" << std::string(20, ' ') << "PROBE    STATE     SEV   LAST\n";
   for (const auto& c : r["checks"]) {
     std::string state = str(c, "state");

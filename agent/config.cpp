@@ -1,6 +1,8 @@
 #include "agent/config.h"
 
+#include <fcntl.h>
 #include <re2/re2.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <toml++/toml.h>
@@ -8,6 +10,7 @@
 #include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -72,6 +75,38 @@ const CheckConfig* Config::find_check(std::string_view name) const {
   return nullptr;
 }
 
+std::string_view to_string(NotifierKind k) {
+  switch (k) {
+    case NotifierKind::alertmanager:
+      return "alertmanager";
+    case NotifierKind::pagerduty:
+      return "pagerduty";
+    case NotifierKind::oncall:
+      return "oncall";
+    case NotifierKind::statuspage:
+      return "statuspage";
+    case NotifierKind::webhook:
+      return "webhook";
+  }
+  return "?";
+}
+
+const NotifyConfig* Config::find_notify(std::string_view name) const {
+  for (const NotifyConfig& n : notify) {
+    if (n.name == name) return &n;
+  }
+  return nullptr;
+}
+
+const EscalationConfig* Config::escalation_for(std::string_view team) const {
+  const EscalationConfig* catch_all = nullptr;
+  for (const EscalationConfig& e : escalations) {
+    if (e.team == team) return &e;
+    if (e.team.empty()) catch_all = &e;
+  }
+  return catch_all;
+}
+
 namespace {
 
 // Why 100ms: a tighter loop measures the agent rather than the service, and hammers it.
@@ -93,6 +128,21 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     }
   }
   return row[b.size()];
+}
+
+// The candidate closest to `word`, if it is a likely typo of it (edit distance <= 2); else "".
+template <typename Range>
+std::string_view closest(std::string_view word, const Range& candidates) {
+  std::string_view best;
+  std::size_t best_d = 3;
+  for (std::string_view c : candidates) {
+    const std::size_t d = edit_distance(word, c);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
 }
 
 std::string_view type_name(const toml::node& n) {
@@ -120,6 +170,171 @@ std::string_view type_name(const toml::node& n) {
   }
 }
 
+// ---- Paging ([paging], [[notify]], [[escalation]]) ----
+
+// Why at least 100: fewer pages than one bad hour of a few incidents would drop pages on a
+// normal outage. Why at most 1M: at ~2 KiB a page that is 2 GiB of state dir, far beyond any
+// outage a human could read the pages of.
+constexpr int kMinOutbox = 100;
+constexpr int kMaxOutbox = 1'000'000;
+// Why at least 10s: a heartbeat only has to beat the central side's "is it dead?" timeout
+// (minutes); more often is load on the receivers, not safety.
+constexpr Duration kMinHeartbeat{10'000};
+// Why 10s to 1h: Prometheus re-sends every minute; faster than 10s is load on the cluster
+// without news; slower than 1h, an Alertmanager that restarted (alerts live in its memory)
+// would not show a firing incident again for too long.
+constexpr Duration kMinResend{10'000};
+constexpr Duration kMaxResend{3'600'000};
+// Why at least 1m: a status page or a reminder more often than that is noise to its readers.
+constexpr Duration kMinUpdate{60'000};
+// Why 1s to 60s: a central system slower than a minute to accept a page is down; the outbox
+// retries it. Under a second, a busy but healthy receiver would be counted as down.
+constexpr Duration kMinNotifyTimeout{1'000};
+constexpr Duration kMaxNotifyTimeout{60'000};
+// Why at least 1m between escalation steps: a human needs time to see a page and acknowledge
+// it; shorter only pages everyone at once.
+constexpr Duration kMinEscalationAfter{60'000};
+// A secret file is a key or a token, not a document: refuse to read more.
+constexpr std::size_t kMaxSecretFile = 64 * 1024;
+
+constexpr std::array<std::string_view, 5> kNotifierKinds{"alertmanager", "pagerduty", "oncall",
+                                                         "statuspage", "webhook"};
+
+constexpr unsigned kind_bit(NotifierKind k) { return 1u << static_cast<unsigned>(k); }
+constexpr unsigned kAm = kind_bit(NotifierKind::alertmanager);
+constexpr unsigned kPd = kind_bit(NotifierKind::pagerduty);
+constexpr unsigned kOc = kind_bit(NotifierKind::oncall);
+constexpr unsigned kSp = kind_bit(NotifierKind::statuspage);
+constexpr unsigned kWh = kind_bit(NotifierKind::webhook);
+constexpr unsigned kAnyKind = kAm | kPd | kOc | kSp | kWh;
+
+// Every [[notify]] key and the kinds that take it.
+struct NotifyKey {
+  std::string_view key;
+  unsigned kinds;
+};
+constexpr std::array<NotifyKey, 22> kNotifyKeys{{
+    {"name", kAnyKind},
+    {"kind", kAnyKind},
+    {"severity", kAnyKind},
+    {"teams", kAnyKind},
+    {"timeout", kAnyKind},
+    {"max_per_minute", kAnyKind},
+    {"verify_tls", kAnyKind},
+    {"urls", kAm},
+    {"resend_every", kAm},
+    {"heartbeat", kAm},
+    {"url", kPd | kOc | kSp | kWh},
+    {"routing_key", kPd},
+    {"routing_key_file", kPd},
+    {"api_key", kSp},
+    {"api_key_file", kSp},
+    {"page_id", kSp},
+    {"component_ids", kSp},
+    {"update_every", kSp | kWh},
+    {"hmac_key", kWh},
+    {"hmac_key_file", kWh},
+    {"signature_header", kWh},
+    {"headers", kWh},
+}};
+
+// "kind pagerduty", "kinds statuspage and webhook".
+std::string kinds_text(unsigned kinds) {
+  std::vector<std::string_view> names;
+  for (std::size_t i = 0; i < kNotifierKinds.size(); ++i) {
+    if (kinds & (1u << i)) names.push_back(kNotifierKinds[i]);
+  }
+  std::string out = names.size() == 1 ? "kind " : "kinds ";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += i + 1 == names.size() ? " and " : ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+// A [[notify]] name: it is also part of outbox targets ("am#0") and timeline fields.
+bool notify_name_ok(std::string_view v) {
+  return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '-' || ch == '_';
+  });
+}
+
+// A team, as a check's `team` is written.
+bool team_name_ok(std::string_view v) {
+  return !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+  });
+}
+
+// An HTTP header name: an RFC 9110 token.
+bool header_name_ok(std::string_view v) {
+  return !v.empty() && v.size() <= 256 && std::all_of(v.begin(), v.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || (ch != 0 && std::strchr("!#$%&'*+-.^_`|~", ch) != nullptr);
+  });
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// The path of an http(s) URL already validated, without a trailing '/' ("" for none).
+std::string_view url_path(std::string_view url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return {};
+  const auto start = url.find_first_of("/?#", scheme + 3);
+  if (start == std::string_view::npos || url[start] != '/') return {};
+  std::string_view path = url.substr(start);
+  path = path.substr(0, path.find_first_of("?#"));
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  return path;
+}
+
+// Reads a secret file: a regular file that grants nothing to group or others, not empty, at
+// most kMaxSecretFile; one trailing newline is dropped. The error (never the content) is the
+// rest of a sentence that starts with the file's name.
+Result<std::string> read_secret_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return make_error(std::string(": cannot read it: ") + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return make_error(std::string(": cannot read it: ") + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return make_error(" is not a regular file");
+  // Checked on the open file, before reading: what another user could read is no secret.
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return make_error(std::string(" has mode ") + mode +
+                      ": it must not be readable by group or others (chmod 600)");
+  }
+  if (static_cast<std::size_t>(st.st_size) > kMaxSecretFile) {
+    return make_error(" is larger than 64 KiB: not a key");
+  }
+  std::string content;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(std::string(": cannot read it: ") + std::strerror(errno));
+    if (n == 0) break;
+    content.append(buf, static_cast<std::size_t>(n));
+    if (content.size() > kMaxSecretFile) return make_error(" is larger than 64 KiB: not a key");
+  }
+  if (!content.empty() && content.back() == '\n') {
+    content.pop_back();
+    if (!content.empty() && content.back() == '\r') content.pop_back();
+  }
+  if (content.empty()) return make_error(" is empty");
+  return content;
+}
+
 class Validator {
  public:
   explicit Validator(std::string file) : file_(std::move(file)) {}
@@ -139,15 +354,7 @@ class Validator {
       const std::string_view k = key.str();
       if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
       std::string msg = where + "unknown key '" + std::string(k) + "'";
-      std::string_view best;
-      std::size_t best_d = 3;  // suggest only close typos (distance <= 2)
-      for (std::string_view a : allowed) {
-        std::size_t d = edit_distance(k, a);
-        if (d < best_d) {
-          best_d = d;
-          best = a;
-        }
-      }
+      const std::string_view best = closest(k, allowed);
       if (!best.empty()) msg += " (did you mean '" + std::string(best) + "'?)";
       error(key.source(), msg);
     }
@@ -1027,12 +1234,625 @@ class Validator {
     }
   }
 
+  // A string or an array of strings under `key`, each with its node (for the position of an
+  // error about one item). Messages as string_list's.
+  std::vector<std::pair<std::string, const toml::node*>> string_items(const toml::table& t,
+                                                                      std::string_view key,
+                                                                      const std::string& where) {
+    std::vector<std::pair<std::string, const toml::node*>> out;
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return out;
+    if (const auto* s = n->as_string()) {
+      out.emplace_back(s->get(), n);
+      return out;
+    }
+    const auto* arr = n->as_array();
+    if (arr == nullptr) {
+      error(n->source(), where + "'" + std::string(key) +
+                             "' must be a string or an array of strings, not " +
+                             std::string(type_name(*n)));
+      return out;
+    }
+    for (const toml::node& item : *arr) {
+      if (const auto* s = item.as_string()) {
+        out.emplace_back(s->get(), &item);
+      } else {
+        error(item.source(), where + "'" + std::string(key) + "' items must be strings, not " +
+                                 std::string(type_name(item)));
+      }
+    }
+    return out;
+  }
+
+  // A duration between `min` and `max`.
+  std::optional<Duration> get_duration_max(const toml::table& t, std::string_view key, Duration min,
+                                           Duration max, const std::string& where) {
+    auto d = get_duration(t, key, min, where);
+    if (d && *d > max) {
+      error(t.get(key)->source(), where + "'" + std::string(key) + "' must be at most " +
+                                      format_duration(max) + ", not \"" +
+                                      t.get(key)->as_string()->get() + "\"");
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  // An http(s) URL of a notifier. `endpoint`: the path vigil appends to this base URL, which
+  // the URL must not already end with ("" when the URL is used as is).
+  bool notify_url(const toml::node& n, const std::string& url, std::string_view key,
+                  std::string_view endpoint, const std::string& where) {
+    const std::string what = where + "'" + std::string(key) + "' \"" + url + "\": ";
+    if (auto problem = sys::validate_http_url(url)) {
+      error(n.source(), what + *problem);
+      return false;
+    }
+    if (!endpoint.empty() && url_path(url).ends_with(endpoint)) {
+      error(n.source(),
+            what + "give the base URL, without " + std::string(endpoint) + " (vigil adds it)");
+      return false;
+    }
+    return true;
+  }
+
+  // [paging]: the outbox, the dead-man heartbeat and incident links.
+  void paging(const toml::node& node, PagingSettings& out) {
+    const auto* t = node.as_table();
+    if (t == nullptr) {
+      error(node.source(), "'paging' must be a table: write [paging]");
+      return;
+    }
+    const std::string where = "[paging]: ";
+    check_keys(*t, {"outbox_max", "heartbeat_every", "heartbeat_url", "link_base"}, where);
+    if (auto v = get_int(*t, "outbox_max", kMinOutbox, kMaxOutbox, where)) {
+      out.outbox_max = static_cast<std::size_t>(*v);
+    }
+    if (auto d = get_duration(*t, "heartbeat_every", kMinHeartbeat, where)) {
+      out.heartbeat_every = *d;
+    }
+    for (const char* key : {"heartbeat_url", "link_base"}) {
+      if (auto u = get_string(*t, key, where)) {
+        if (notify_url(*t->get(key), *u, key, "", where)) {
+          (std::string_view(key) == "heartbeat_url" ? out.heartbeat_url : out.link_base) = *u;
+        }
+      }
+    }
+  }
+
+  // Reports every key of a [[notify]] table that its kind does not take: a key of another kind
+  // says which kind it is for; an unknown one gets a suggestion among this kind's keys.
+  void notify_keys(const toml::table& t, NotifierKind kind, const std::string& where) {
+    const unsigned bit = kind_bit(kind);
+    for (auto&& [key, value] : t) {
+      const std::string k(key.str());
+      const auto it = std::find_if(kNotifyKeys.begin(), kNotifyKeys.end(),
+                                   [&k](const NotifyKey& nk) { return nk.key == k; });
+      if (it != kNotifyKeys.end() && (it->kinds & bit) != 0) continue;
+      if (it == kNotifyKeys.end()) {
+        std::vector<std::string_view> allowed;
+        for (const NotifyKey& nk : kNotifyKeys) {
+          if (nk.kinds & bit) allowed.push_back(nk.key);
+        }
+        std::string msg = where + "unknown key '" + k + "'";
+        const std::string_view best = closest(k, allowed);
+        if (!best.empty()) msg += " (did you mean '" + std::string(best) + "'?)";
+        error(key.source(), msg);
+      } else if (k == "url") {
+        error(key.source(), where +
+                                "'url' is not for kind alertmanager: list every peer of the "
+                                "cluster in 'urls', e.g. urls = [\"http://am1:9093\", "
+                                "\"http://am2:9093\"]");
+      } else if (k == "urls") {
+        error(key.source(), where +
+                                "'urls' is only for kind alertmanager (the peers of a cluster): "
+                                "kind " +
+                                std::string(to_string(kind)) + " takes one 'url'");
+      } else {
+        error(key.source(), where + "'" + k + "' is only for " + kinds_text(it->kinds));
+      }
+    }
+  }
+
+  struct Secret {
+    std::string value;
+    std::string file;        // "" when inline
+    const toml::node* node;  // for the position of an error about the value
+    std::string label;       // "'routing_key'" or "'routing_key_file' \"/etc/vigil/pd.key\""
+  };
+
+  // A secret inline (`key`) or read from a file (`key`_file): at most one of them. nullopt when
+  // neither is given or it is unusable (reported). No message ever contains the secret.
+  std::optional<Secret> secret(const toml::table& t, const std::string& key,
+                               const std::string& where) {
+    const std::string file_key = key + "_file";
+    const toml::node* inline_node = t.get(key);
+    const toml::node* file_node = t.get(file_key);
+    if (inline_node != nullptr && file_node != nullptr) {
+      error(file_node->source(),
+            where + "give either '" + key + "' or '" + file_key + "', not both");
+      return std::nullopt;
+    }
+    if (inline_node != nullptr) {
+      auto v = get_string(t, key, where);
+      if (!v) return std::nullopt;
+      if (v->empty()) {
+        error(inline_node->source(), where + "'" + key + "' is empty");
+        return std::nullopt;
+      }
+      return Secret{std::move(*v), "", inline_node, "'" + key + "'"};
+    }
+    if (file_node == nullptr) return std::nullopt;
+    auto path = get_string(t, file_key, where);
+    if (!path) return std::nullopt;
+    if (path->empty() || path->front() != '/') {
+      error(file_node->source(),
+            where + "'" + file_key + "' must be an absolute path, not \"" + *path + "\"");
+      return std::nullopt;
+    }
+    const std::string label = "'" + file_key + "' \"" + *path + "\"";
+    Result<std::string> content = read_secret_file(*path);
+    if (!content) {
+      error(file_node->source(), where + label + content.error().message);
+      return std::nullopt;
+    }
+    return Secret{std::move(*content), *path, file_node, label};
+  }
+
+  // A secret that goes into an HTTP header: no control characters.
+  bool header_safe(const Secret& s, const std::string& where) {
+    const bool ok = std::none_of(s.value.begin(), s.value.end(),
+                                 [](unsigned char ch) { return ch < 0x20 || ch == 0x7f; });
+    if (!ok) {
+      error(s.node->source(), where + s.label +
+                                  " contains a line break or another control character: it "
+                                  "goes into an HTTP header");
+    }
+    return ok;
+  }
+
+  // One [[notify]] table. False when its kind is unknown (nothing else can be checked).
+  bool notifier(const toml::table& t, NotifyConfig& n, std::map<std::string, SourcePos>& names) {
+    n.where = pos(t.source());
+    std::string where = "notify: ";
+    const toml::node* name_node = t.get("name");
+    std::optional<std::string> name;
+    if (name_node != nullptr) {
+      name = get_string(t, "name", where);
+      if (name && !notify_name_ok(*name)) {
+        error(name_node->source(),
+              "notify: name \"" + *name + "\" must be 1-64 letters, digits, '-' or '_'");
+      }
+      if (name) where = "notify '" + *name + "': ";
+    }
+
+    const toml::node* kind_node = t.get("kind");
+    std::optional<NotifierKind> kind;
+    if (kind_node == nullptr) {
+      error(t.source(), where +
+                            "missing required key 'kind' (alertmanager, pagerduty, oncall, "
+                            "statuspage or webhook)");
+    } else if (auto k = get_string(t, "kind", where)) {
+      for (std::size_t i = 0; i < kNotifierKinds.size(); ++i) {
+        if (kNotifierKinds[i] == *k) kind = static_cast<NotifierKind>(i);
+      }
+      if (!kind) {
+        const std::string_view best = closest(*k, kNotifierKinds);
+        error(kind_node->source(),
+              where + "unknown kind \"" + *k + "\"" +
+                  (best.empty()
+                       ? std::string(" (known: alertmanager, pagerduty, oncall, statuspage, "
+                                     "webhook; for a chat tool or a custom receiver: webhook)")
+                       : " (did you mean \"" + std::string(best) + "\"?)"));
+      }
+    }
+    if (!kind) {
+      if (name) broken_notify_.insert(*name);
+      return false;
+    }
+    n.kind = *kind;
+    const std::string kind_name(to_string(n.kind));
+    n.name = name.value_or(kind_name);
+    where = "notify '" + n.name + "': ";
+
+    // The second of two with one name is the error; its position is where the name comes from.
+    const toml::node* named_at = name ? name_node : kind_node;
+    auto [first, inserted] = names.emplace(n.name, pos(named_at->source()));
+    if (!inserted) {
+      error(named_at->source(),
+            "duplicate notify name '" + n.name + "' (first defined at " + first->second.file + ":" +
+                std::to_string(first->second.line) + ":" + std::to_string(first->second.column) +
+                ")" +
+                (name ? std::string()
+                      : ": the name defaults to the kind; give each one its own 'name'"));
+    }
+
+    notify_keys(t, n.kind, where);
+    notify_urls(t, n, where);
+
+    // Why SEV1 for a status page: it is read by customers; it tells of outages, not of every
+    // degraded check. Everything else gets every incident by default.
+    n.severity = n.kind == NotifierKind::statuspage ? Severity::sev1 : Severity::sev3;
+    if (const toml::node* s = t.get("severity")) {
+      if (auto sev = get_severity(*s, where + "'severity'")) n.severity = *sev;
+    }
+    if (const toml::node* tn = t.get("teams")) {
+      const auto* arr = tn->as_array();
+      if (arr != nullptr && arr->empty()) {
+        error(tn->source(), where + "'teams' must not be empty (leave it out to page every team)");
+      }
+      for (auto& [team, item] : string_items(t, "teams", where)) {
+        if (!team_name_ok(team)) {
+          error(item->source(), where + "'teams': \"" + team +
+                                    "\" must be 1-64 letters, digits, '-', '_' or '.', as a "
+                                    "check's 'team'");
+        } else {
+          n.teams.push_back(team);
+        }
+      }
+    }
+
+    switch (n.kind) {
+      case NotifierKind::alertmanager:
+        if (auto d = get_duration_max(t, "resend_every", kMinResend, kMaxResend, where)) {
+          n.resend_every = *d;
+        }
+        if (auto b = get_bool(t, "heartbeat", where)) n.heartbeat = *b;
+        break;
+      case NotifierKind::pagerduty:
+        if (auto s = secret(t, "routing_key", where)) {
+          const bool chars_ok = std::all_of(s->value.begin(), s->value.end(),
+                                            [](unsigned char ch) { return std::isalnum(ch); });
+          if (s->value.size() != 32 || !chars_ok) {
+            error(s->node->source(),
+                  where + s->label +
+                      ": a routing key is exactly 32 letters and digits (the integration key of "
+                      "an Events API v2 integration); this one has " +
+                      (s->value.size() != 32 ? std::to_string(s->value.size()) + " characters"
+                                             : std::string("other characters")));
+          } else {
+            n.secret = std::move(s->value);
+            n.secret_file = std::move(s->file);
+          }
+        } else if (t.get("routing_key") == nullptr && t.get("routing_key_file") == nullptr) {
+          error(t.source(), where +
+                                "missing required key 'routing_key_file' (or 'routing_key'): "
+                                "the integration key of the PagerDuty service");
+        }
+        break;
+      case NotifierKind::oncall:
+        break;
+      case NotifierKind::statuspage:
+        if (auto s = secret(t, "api_key", where)) {
+          if (header_safe(*s, where)) {
+            n.secret = std::move(s->value);
+            n.secret_file = std::move(s->file);
+          }
+        } else if (t.get("api_key") == nullptr && t.get("api_key_file") == nullptr) {
+          error(t.source(), where +
+                                "missing required key 'api_key_file' (or 'api_key'): the "
+                                "Statuspage API key");
+        }
+        statuspage_ids(t, n, where);
+        break;
+      case NotifierKind::webhook:
+        webhook(t, n, where);
+        break;
+    }
+    if (n.kind == NotifierKind::statuspage || n.kind == NotifierKind::webhook) {
+      if (auto d = get_duration(t, "update_every", kMinUpdate, where)) n.update_every = *d;
+    }
+    if (auto d = get_duration_max(t, "timeout", kMinNotifyTimeout, kMaxNotifyTimeout, where)) {
+      n.timeout = *d;
+    }
+    if (auto v = get_int(t, "max_per_minute", 1, 10'000, where)) n.max_per_minute = *v;
+    if (auto b = get_bool(t, "verify_tls", where)) n.verify_tls = *b;
+    return true;
+  }
+
+  // `urls` (alertmanager: every peer) or `url` (the others), with each kind's default.
+  void notify_urls(const toml::table& t, NotifyConfig& n, const std::string& where) {
+    if (n.kind == NotifierKind::alertmanager) {
+      const toml::node* un = t.get("urls");
+      if (un == nullptr) {
+        // A `url` was reported as the wrong key already; one error is enough.
+        if (t.get("url") == nullptr) {
+          error(t.source(), where +
+                                "missing required key 'urls' (every peer of the Alertmanager "
+                                "cluster, e.g. urls = [\"http://am1:9093\", \"http://am2:9093\"])");
+        }
+        return;
+      }
+      if (const auto* arr = un->as_array(); arr != nullptr && arr->empty()) {
+        error(un->source(), where + "'urls' must name at least one Alertmanager");
+      }
+      std::set<std::string> seen;
+      for (auto& [url, item] : string_items(t, "urls", where)) {
+        if (!notify_url(*item, url, "urls", "/api/v2/alerts", where)) continue;
+        if (!seen.insert(url).second) {
+          error(item->source(), where + "'urls' names \"" + url + "\" twice");
+          continue;
+        }
+        n.urls.push_back(url);
+      }
+      return;
+    }
+    if (t.get("urls") != nullptr) return;  // reported by notify_keys
+    const toml::node* un = t.get("url");
+    if (un == nullptr) {
+      switch (n.kind) {
+        case NotifierKind::pagerduty:
+          n.urls = {"https://events.pagerduty.com"};
+          break;
+        case NotifierKind::statuspage:
+          n.urls = {"https://api.statuspage.io"};
+          break;
+        case NotifierKind::oncall:
+          error(t.source(), where +
+                                "missing required key 'url' (the URL of the OnCall integration, "
+                                "of type \"Formatted webhook\")");
+          break;
+        default:
+          error(t.source(), where + "missing required key 'url' (the URL to post pages to)");
+          break;
+      }
+      return;
+    }
+    if (auto u = get_string(t, "url", where)) {
+      const std::string_view endpoint = n.kind == NotifierKind::pagerduty    ? "/v2/enqueue"
+                                        : n.kind == NotifierKind::statuspage ? "/v1"
+                                                                             : "";
+      if (notify_url(*un, *u, "url", endpoint, where)) n.urls = {*u};
+    }
+  }
+
+  // statuspage: the page and its components, ids that go into the API's URLs and body.
+  void statuspage_ids(const toml::table& t, NotifyConfig& n, const std::string& where) {
+    const auto id_ok = [](std::string_view v) { return notify_name_ok(v); };
+    if (const toml::node* p = t.get("page_id")) {
+      if (auto v = get_string(t, "page_id", where)) {
+        if (!id_ok(*v)) {
+          error(p->source(), where + "'page_id' \"" + *v +
+                                 "\" must be 1-64 letters, digits, '-' or '_' (it goes into the "
+                                 "API's URL)");
+        } else {
+          n.page_id = *v;
+        }
+      }
+    } else {
+      error(t.source(), where +
+                            "missing required key 'page_id' (the page's id, as in the API's "
+                            "/v1/pages/PAGE_ID)");
+    }
+    for (auto& [id, item] : string_items(t, "component_ids", where)) {
+      if (!id_ok(id)) {
+        error(item->source(),
+              where + "'component_ids': \"" + id + "\" must be 1-64 letters, digits, '-' or '_'");
+      } else {
+        n.component_ids.push_back(id);
+      }
+    }
+  }
+
+  // webhook: the optional HMAC signature and extra headers.
+  void webhook(const toml::table& t, NotifyConfig& n, const std::string& where) {
+    const bool has_key = t.get("hmac_key") != nullptr || t.get("hmac_key_file") != nullptr;
+    if (auto s = secret(t, "hmac_key", where)) {
+      n.secret = std::move(s->value);
+      n.secret_file = std::move(s->file);
+    }
+    if (const toml::node* sh = t.get("signature_header")) {
+      if (auto v = get_string(t, "signature_header", where)) {
+        if (!header_name_ok(*v)) {
+          error(sh->source(),
+                where + "'signature_header' \"" + *v + "\" is not a valid HTTP header name");
+        } else if (!has_key) {
+          error(sh->source(), where +
+                                  "'signature_header' needs 'hmac_key_file' (or 'hmac_key'): "
+                                  "there is nothing to sign with");
+        } else {
+          n.signature_header = *v;
+        }
+      }
+    }
+    const toml::node* hn = t.get("headers");
+    if (hn == nullptr) return;
+    const auto* ht = hn->as_table();
+    if (ht == nullptr) {
+      error(hn->source(), where +
+                              "'headers' must be a table, e.g. headers = { Authorization = "
+                              "\"Bearer ...\" }");
+      return;
+    }
+    for (auto&& [key, value] : *ht) {
+      const std::string name(key.str());
+      if (!header_name_ok(name)) {
+        error(key.source(), where + "header name '" + name + "' is not valid");
+        continue;
+      }
+      // vigil writes these itself: a second copy would make the request ambiguous.
+      if (iequals(name, "Content-Type") || iequals(name, "Content-Length") ||
+          (has_key && iequals(name, n.signature_header))) {
+        error(key.source(), where + "header '" + name + "' is set by vigil");
+        continue;
+      }
+      const auto* v = value.as_string();
+      if (v == nullptr) {
+        error(value.source(), where + "header '" + name + "' must be a string, not " +
+                                  std::string(type_name(value)));
+        continue;
+      }
+      // Values are not quoted in messages: they are often credentials.
+      if (v->get().find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+        error(value.source(), where + "header '" + name + "' must not contain a line break");
+        continue;
+      }
+      n.headers.emplace_back(name, v->get());
+    }
+  }
+
+  void notifiers(const toml::node& node, std::vector<NotifyConfig>& out) {
+    const auto* arr = node.as_array();
+    if (arr == nullptr || !arr->is_array_of_tables()) {
+      error(node.source(), "'notify' must be an array of tables: write [[notify]]");
+      return;
+    }
+    std::map<std::string, SourcePos> names;
+    for (const toml::node& item : *arr) {
+      NotifyConfig n;
+      if (notifier(*item.as_table(), n, names)) out.push_back(std::move(n));
+    }
+  }
+
+  // [[escalation]] chains: after the notifiers, whose names and kinds the steps are checked
+  // against.
+  void escalations(const toml::node& node, Config& cfg) {
+    const auto* arr = node.as_array();
+    if (arr == nullptr || !arr->is_array_of_tables()) {
+      error(node.source(), "'escalation' must be an array of tables: write [[escalation]]");
+      return;
+    }
+    std::map<std::string, SourcePos> teams;
+    for (const toml::node& item : *arr) {
+      EscalationConfig e;
+      escalation(*item.as_table(), e, cfg, teams);
+      cfg.escalations.push_back(std::move(e));
+    }
+  }
+
+  void escalation(const toml::table& t, EscalationConfig& e, const Config& cfg,
+                  std::map<std::string, SourcePos>& teams) {
+    e.where = pos(t.source());
+    const toml::node* team_node = t.get("team");
+    if (team_node != nullptr) {
+      if (auto v = get_string(t, "team", "escalation: ")) {
+        if (!v->empty() && !team_name_ok(*v)) {
+          error(team_node->source(), "escalation: 'team' \"" + *v +
+                                         "\" must be 1-64 letters, digits, '-', '_' or '.' (or "
+                                         "\"\" for every team)");
+        }
+        e.team = *v;
+      }
+    }
+    const std::string where =
+        e.team.empty() ? std::string("escalation (every team): ") : "escalation '" + e.team + "': ";
+    check_keys(t, {"team", "steps"}, where);
+    const toml::node* at = team_node != nullptr ? team_node : &t;
+    if (auto [first, inserted] = teams.emplace(e.team, pos(at->source())); !inserted) {
+      const std::string first_at = first->second.file + ":" + std::to_string(first->second.line) +
+                                   ":" + std::to_string(first->second.column);
+      error(at->source(), e.team.empty()
+                              ? "duplicate escalation chain for every team (first defined at " +
+                                    first_at + "): give one of them a 'team'"
+                              : "duplicate escalation chain for team '" + e.team +
+                                    "' (first defined at " + first_at + ")");
+    }
+
+    const toml::node* sn = t.get("steps");
+    if (sn == nullptr) {
+      error(t.source(), where +
+                            "missing required key 'steps' (e.g. steps = [{ notify = \"primary\" "
+                            "}, { notify = \"secondary\", after = \"5m\" }])");
+      return;
+    }
+    const auto* steps = sn->as_array();
+    if (steps == nullptr) {
+      error(sn->source(), where +
+                              "'steps' must be an array of tables, e.g. steps = [{ notify = "
+                              "\"primary\" }, { notify = \"secondary\", after = \"5m\" }]");
+      return;
+    }
+    if (steps->empty()) {
+      error(sn->source(), where + "'steps' must have at least one step");
+      return;
+    }
+    std::map<std::string, std::size_t> seen;  // notifier -> its step (1-based)
+    for (std::size_t i = 0; i < steps->size(); ++i) {
+      const toml::node& item = *steps->get(i);
+      const std::string sw = where + "step " + std::to_string(i + 1) + ": ";
+      const auto* st = item.as_table();
+      if (st == nullptr) {
+        error(item.source(), sw +
+                                 "must be a table like { notify = \"primary\", after = \"5m\" }, "
+                                 "not " +
+                                 std::string(type_name(item)));
+        continue;
+      }
+      check_keys(*st, {"notify", "after"}, sw);
+      EscalationStep step;
+      const toml::node* nn = st->get("notify");
+      if (nn == nullptr) {
+        error(st->source(), sw + "missing required key 'notify' (the name of a [[notify]])");
+      } else if (auto name = get_string(*st, "notify", sw)) {
+        step.notify = *name;
+        escalation_target(*nn, *name, cfg, sw);
+        if (auto [first, inserted] = seen.emplace(*name, i + 1); !inserted) {
+          error(nn->source(), sw + "\"" + *name + "\" is already step " +
+                                  std::to_string(first->second) + " of this chain");
+        }
+      }
+      const toml::node* an = st->get("after");
+      if (i == 0) {
+        if (an != nullptr) {
+          const auto* s = an->as_string();
+          const Result<Duration> d =
+              s != nullptr ? parse_duration(s->get()) : Result<Duration>(make_error(""));
+          if (!d || d->count() != 0) {
+            error(an->source(), sw + "'after' must be \"0s\" or left out: the first step is paged "
+                                     "with the incident");
+          }
+        }
+      } else if (an == nullptr) {
+        error(st->source(), sw + "missing required key 'after' (how long step " +
+                                std::to_string(i) +
+                                " has to acknowledge before this step is paged, at least 1m)");
+      } else if (auto d = get_duration(*st, "after", kMinEscalationAfter, sw)) {
+        step.after = *d;
+      }
+      e.steps.push_back(std::move(step));
+    }
+  }
+
+  // A step names a webhook: the other kinds escalate on their own, or page nobody.
+  void escalation_target(const toml::node& n, const std::string& name, const Config& cfg,
+                         const std::string& where) {
+    if (broken_notify_.count(name) != 0) return;  // its own error says what is wrong
+    const NotifyConfig* target = cfg.find_notify(name);
+    if (target == nullptr) {
+      error(n.source(), where + "no notifier \"" + name +
+                            "\" (define it as a [[notify]] with name = \"" + name +
+                            "\" and kind = \"webhook\")");
+      return;
+    }
+    std::string why;
+    switch (target->kind) {
+      case NotifierKind::webhook:
+        return;
+      case NotifierKind::pagerduty:
+        why = "PagerDuty escalates on its own (the service's escalation policy)";
+        break;
+      case NotifierKind::oncall:
+        why = "Grafana OnCall escalates on its own (the integration's escalation chain)";
+        break;
+      case NotifierKind::alertmanager:
+        why = "Alertmanager routes and repeats on its own (its route tree)";
+        break;
+      case NotifierKind::statuspage:
+        why = "a status page informs readers, it pages nobody";
+        break;
+    }
+    error(n.source(), where + "\"" + name + "\" is kind " + std::string(to_string(target->kind)) +
+                          ": " + why + "; a chain pages webhooks only");
+  }
+
   Config document(const toml::table& root) {
     Config cfg;
-    check_keys(root, {"agent", "check", "mitigation", "action"}, "");
+    check_keys(root, {"agent", "check", "mitigation", "action", "paging", "notify", "escalation"},
+               "");
     if (const toml::node* a = root.get("agent")) agent(*a, cfg.agent);
     if (const toml::node* m = root.get("mitigation")) mitigation(*m, cfg.mitigation);
     if (const toml::node* a = root.get("action")) actions(*a, cfg.actions);
+    if (const toml::node* p = root.get("paging")) paging(*p, cfg.paging);
+    if (const toml::node* n = root.get("notify")) notifiers(*n, cfg.notify);
+    if (const toml::node* e = root.get("escalation")) escalations(*e, cfg);
     if (const toml::node* checks = root.get("check")) {
       const auto* arr = checks->as_array();
       if (arr == nullptr || !arr->is_array_of_tables()) {
@@ -1052,6 +1872,7 @@ class Validator {
 
  private:
   std::vector<std::pair<std::string, toml::source_region>> ladders_;  // check, its `mitigate`
+  std::set<std::string> broken_notify_;  // [[notify]] names whose kind is unknown
   std::string file_;
   std::vector<ConfigError> errors_;
 };

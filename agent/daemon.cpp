@@ -42,7 +42,8 @@ Daemon::Daemon(asio::io_context& io, DaemonOptions options, Config config)
       store_(config_.agent.state_dir + "/incidents"),
       control_(io, [this](const nlohmann::json& r, const ControlPeer& p) { return control(r, p); }),
       housekeeping_(io),
-      commands_(io) {
+      commands_(io),
+      outbox_(config_.agent.state_dir, config_.paging.outbox_max) {
   if (options_.force_dry_run == DryRun::yes) config_.agent.dry_run = DryRun::yes;
   book_.id_taken = [this](const std::string& id) { return store_.exists(id); };
 }
@@ -60,6 +61,7 @@ void Daemon::start() {
   arm_signals();
   started_ = Clock::now();
   apply(config_);
+  load_outbox();
   load_incidents();
   load_maintenance();
   load_mitigation_state();
@@ -328,6 +330,8 @@ void Daemon::observed(Runner& r, const Observation& obs) {
   std::vector<IncidentBook::Change> changes = book_.on_finding(r.check, *f, maintenance);
   std::set<std::string> touched;
   for (const auto& c : changes) touched.insert(c.incident);
+  // Pages wait for the end of this turn, so they carry the evidence read below.
+  hold_pages_ = true;
   record(std::move(changes));
   // Mitigate first, diagnose later: the ladder is asked right away, on the finding's own turn
   // of the loop (bench/ measures this path), before the evidence is read.
@@ -337,6 +341,8 @@ void Daemon::observed(Runner& r, const Observation& obs) {
   // Evidence for triage, gathered once when a (check, key) joins the incident: the unit that
   // serves the endpoint and what it wrote to the journal just before.
   if (joined) gather_evidence(r.check, f->key, f->at);
+  hold_pages_ = false;
+  for (const std::string& id : touched) page(id);
   if (on_finding) on_finding(*f);
 }
 
@@ -355,10 +361,12 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
       sys::log_error("incident " + id + ": " + written.error().message);
     }
   }
+  std::vector<std::pair<std::string, TimelineEvent>> rollbacks;
   for (const IncidentBook::Change& c : changes) {
     const TimelineEvent& e = c.event;
     using T = TimelineEvent::Type;
     if (e.type == T::mitigation) forget_rolled_back(c.incident, e);
+    if (e.type == T::mitigation) rollbacks.emplace_back(c.incident, e);
     std::string_view message_id;
     sys::LogLevel level = sys::LogLevel::info;
     if (e.type == T::opened) {
@@ -378,6 +386,10 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
                                                             : sys::LogLevel::notice;
     } else if (e.type == T::finding || e.type == T::evidence) {
       continue;  // the finding was logged already; evidence is in the timeline file
+    } else if (e.type == T::page) {
+      // Deliveries are logged (the bench reads them); queued pages and refusals were already.
+      const auto d = e.fields.find("delivery");
+      if (d == e.fields.end() || d->second != "delivered") continue;
     }
     const Incident* inc = book_.find(c.incident);
     const std::string sev = inc != nullptr ? std::string(to_string(inc->severity)) : "";
@@ -393,6 +405,22 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
                 {"VIGIL_EVENT", std::string(to_string(e.type))},
                 {"VIGIL_SEVERITY", sev},
                 {"MESSAGE_ID", std::string(message_id)}});
+    }
+  }
+  // Then the pages these events call for (a page event itself calls for none).
+  if (paging_ || hold_pages_) return;
+  for (const auto& [id, e] : rollbacks) {
+    if (const Incident* inc = book_.find(id)) {
+      if (auto change = change_pages(config_, *inc, e); !change.empty()) {
+        queue_pages(*inc, std::move(change), true);
+      }
+    }
+  }
+  for (const std::string& id : order) {
+    const auto& events = batches[id];
+    if (std::any_of(events.begin(), events.end(),
+                    [](const TimelineEvent& e) { return e.type != TimelineEvent::Type::page; })) {
+      page(id);
     }
   }
 }
@@ -454,6 +482,12 @@ void Daemon::load_incidents() {
     for (const std::string& w : loaded->warnings) sys::log_warning("incident " + id + ": " + w);
     Incident inc = std::move(loaded->incident);
     if (!inc.open()) {
+      // Resolved while vigil was down (or right before it died): its resolve pages may be owed.
+      PagerInput in;
+      in.config = &config_;
+      in.incident = &inc;
+      in.now = Clock::now();
+      if (!plan_pages(in).empty()) resolved_unpaged_.push_back(inc);
       book_.restore(std::move(inc));  // keeps its id taken
       continue;
     }
@@ -547,6 +581,10 @@ void Daemon::housekeeping() {
   record(book_.tick(now));
   check_verifications(now);
   mitigate_all();
+  page_all();
+  deliver();
+  send_heartbeats(now);
+  poll_silences(now);
   expire_blocks(now);
   close_healthy_circuits(now);
   // Once a minute: forget runs older than any budget window, and block history past its
@@ -636,6 +674,7 @@ nlohmann::json Daemon::status_json(TimePoint now) const {
           {"blocks", blocked},
           {"circuits", circuits},
           {"mitigations_run", mitigations_run_},
+          {"paging", paging_json(now)},
           {"host", config_.agent.hostname},
           {"config", options_.config_path},
           {"started", format_time(started_)},
@@ -720,18 +759,7 @@ nlohmann::json Daemon::control(const nlohmann::json& request, const ControlPeer&
     e.type = TimelineEvent::Type::ack;
     e.text = "acknowledged (uid " + std::to_string(peer.uid) + ")";
     e.fields["uid"] = std::to_string(peer.uid);
-    const std::string key = book_.find(id)->dedupe_key;
-    record(book_.record(id, e));
-    if (ledger_.close_circuit(key)) {
-      (void)save_ledger();
-      TimelineEvent n;
-      n.at = now;
-      n.type = TimelineEvent::Type::note;
-      n.text =
-          "circuit closed by the ack: automatic mitigations may run again on the next failure "
-          "(this incident's ladder stays where it is)";
-      record(book_.record(id, n));
-    }
+    acknowledge(id, e.text, e.fields, now);
     return {{"ok", true}, {"id", id}};
   }
   return fail("unknown command '" + cmd + "'");
@@ -758,6 +786,7 @@ std::string Daemon::metrics_text() const {
   }
   for (const Incident* inc : book_.open()) ++s.open_incidents[inc->severity];
   s.incidents_opened = incidents_opened_;
+  s.pages = page_counts_;
   return render_metrics(s);
 }
 

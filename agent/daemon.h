@@ -6,10 +6,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,6 +26,8 @@
 #include "agent/incident.h"
 #include "agent/metrics.h"
 #include "agent/mitigation.h"
+#include "agent/outbox.h"
+#include "agent/pager.h"
 #include "agent/sys/http.h"
 #include "agent/sys/units.h"
 #include "agent/timeline.h"
@@ -113,6 +117,22 @@ class Daemon {
                  TimePoint at);
   void fast_verify(const std::string& incident, TimePoint until);
 
+  // Paging (daemon_pages.cpp): the pager decides, the outbox keeps every page durably until a
+  // target accepted it, the HTTP client delivers; each queued page is a timeline event.
+  void load_outbox();
+  void page(const std::string& incident);  // plans and queues what one incident needs now
+  void page_all();
+  void page_incident(const Incident& inc, bool via_book);
+  void queue_pages(const Incident& inc, std::vector<PlannedPage> planned, bool via_book);
+  void deliver();
+  void delivery_done(std::uint64_t seq, const sys::HttpResponse& resp);
+  void send_heartbeats(TimePoint now);
+  void poll_silences(TimePoint now);
+  nlohmann::json paging_json(TimePoint now) const;
+  // An ack (CLI or Alertmanager silence): recorded, pages acknowledged, circuit closed.
+  void acknowledge(const std::string& id, const std::string& text,
+                   std::map<std::string, std::string> fields, TimePoint now);
+
   // The control socket (CLI) and the metrics endpoint.
   nlohmann::json control(const nlohmann::json& request, const ControlPeer& peer);
   nlohmann::json status_json(TimePoint now) const;
@@ -163,6 +183,20 @@ class Daemon {
   std::optional<ProtectedAddresses> protected_;  // the host's never-block view, read <= 1/s
   TimePoint protected_at_{};
   std::uint64_t housekeeping_ticks_ = 0;
+
+  Outbox outbox_;
+  bool paging_ready_ = false;  // the outbox is loaded: pages may be queued
+  bool paging_ = false;        // page() is running (a page event must not re-enter it)
+  bool hold_pages_ = false;    // a finding is being recorded: page at the end of its turn
+  std::map<std::uint64_t, sys::HttpClient::RequestId> sending_;         // seq -> request
+  std::map<std::pair<std::string, std::string>, TimePoint> last_sent_;  // (notifier, incident)
+  std::map<std::string, std::deque<TimePoint>> sent_recently_;  // target -> sends in the last 60s
+  std::mt19937_64 rng_{std::random_device{}()};
+  std::uint64_t pages_delivered_ = 0, pages_failed_ = 0, pages_queued_ = 0;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> page_counts_;  // (notifier, outcome)
+  TimePoint heartbeat_at_{}, silences_at_{};
+  std::set<std::string> heartbeat_failing_;  // targets whose last heartbeat failed (logged once)
+  std::vector<Incident> resolved_unpaged_;   // resolved while down, with resolves still owed
 };
 
 }  // namespace vigil

@@ -535,7 +535,14 @@ std::vector<IncidentBook::Change> IncidentBook::tick(TimePoint now) {
 std::vector<IncidentBook::Change> IncidentBook::record(const std::string& id, TimelineEvent e) {
   std::vector<Change> out;
   const auto it = open_.find(id);
-  if (it == open_.end()) return out;
+  if (it == open_.end()) {
+    // Pages outlive their incident: the resolve page is decided after the resolution.
+    if (e.type != TimelineEvent::Type::page) return out;
+    for (Incident& r : resolved_) {
+      if (r.id == id) emit(r, std::move(e), out);
+    }
+    return out;
+  }
   Incident& inc = it->second;
   // A mitigation that did not help raises the incident one level, for as long as it is open.
   const auto outcome = e.fields.find("outcome");

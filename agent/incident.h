@@ -158,9 +158,10 @@ class IncidentBook {
   std::vector<Change> resolve_idle(const std::string& why, TimePoint at);
   // Time-based decisions: an incident open longer than upgrade_after is raised once.
   std::vector<Change> tick(TimePoint now);
-  // Appends any event to an open incident (mitigations, pages, acks, notes). Empty when the
-  // incident is unknown. A mitigation event with fields outcome=failed raises the incident one
-  // level (kept while it is open).
+  // Appends any event to an open incident (mitigations, pages, acks, notes), and page events
+  // also to a recently resolved one (its resolve page). Empty when the incident is unknown. A
+  // mitigation event with fields outcome=failed raises the incident one level (kept while it is
+  // open).
   std::vector<Change> record(const std::string& id, TimelineEvent e);
 
   // Takes back an incident replayed from its timeline file (open ones only are kept).

@@ -1,2 +1,578 @@
-// placeholder
 #include "agent/outbox.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string_view>
+#include <utility>
+
+#include "agent/json.h"
+#include "agent/sys/errors.h"
+
+namespace vigil {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+// Insertion order: "v" and "op" first, the file is read by people too.
+using OrderedJson = nlohmann::ordered_json;
+using sys::errno_text;
+
+// The record format version this vigil writes and reads; newer records are skipped.
+constexpr int kVersion = 1;
+
+// Why 100: compaction rewrites the whole file; the slack keeps a small outbox from being
+// rewritten every few done records, and bounds the dead lines a load replays to live + 100.
+constexpr std::size_t kCompactSlack = 100;
+
+constexpr std::string_view kSuperseded = "superseded";
+constexpr std::string_view kDropped = "dropped: outbox full";
+
+// Closes the fd on every return path.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  // Closes now, for the caller to see close()'s error (NFS reports write errors there).
+  int release_close() {
+    const int r = ::close(fd_);
+    fd_ = -1;
+    return r;
+  }
+
+ private:
+  int fd_;
+};
+
+// Makes a new directory entry durable. Best effort: the entry is already there for this boot.
+void sync_dir(const fs::path& dir) {
+  const fs::path d = dir.empty() ? fs::path(".") : dir;
+  const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// mkdir -p with mode 0750 (pages name hosts, services and carry journal lines), fsyncing the
+// parent of each directory it creates.
+Result<bool> make_dirs(const fs::path& dir) {
+  const auto made = [&dir]() -> Result<bool> {
+    sync_dir(dir.parent_path());
+    return true;
+  };
+  if (::mkdir(dir.c_str(), 0750) == 0) return made();
+  int err = errno;
+  if (err == ENOENT && dir.has_parent_path() && dir.parent_path() != dir) {
+    if (Result<bool> r = make_dirs(dir.parent_path()); !r) return r;
+    if (::mkdir(dir.c_str(), 0750) == 0) return made();
+    err = errno;
+  }
+  if (err == EEXIST) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return true;
+    return make_error("cannot create " + dir.string() + ": not a directory");
+  }
+  return make_error("cannot create " + dir.string() + ": " + errno_text(err));
+}
+
+// The whole file; nullopt inside the Result when it does not exist.
+Result<std::optional<std::string>> read_file(const std::string& path) {
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return make_error("cannot read " + path + ": " + errno_text(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    return make_error("cannot read " + path + ": " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) return make_error("cannot read " + path + ": not a regular file");
+  std::string data;
+  data.reserve(static_cast<std::size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error("cannot read " + path + ": " + errno_text(errno));
+    }
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+  return std::optional<std::string>(std::move(data));
+}
+
+// write() until all of `data` is written (EINTR, short writes). errno is set on false.
+bool write_all(int fd, const std::string& data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool blank(std::string_view line) {
+  return std::all_of(line.begin(), line.end(),
+                     [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+}
+
+std::string dump_line(const OrderedJson& j) {
+  // replace: a done reason can quote a receiver's answer (any bytes); never throw on it.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace) + '\n';
+}
+
+std::string add_record(const Page& p) {
+  // page_to_json is already one line of valid JSON: spliced in, not parsed and dumped again.
+  return R"({"v":1,"op":"add","page":)" + page_to_json(p) + "}\n";
+}
+
+std::string done_record(std::uint64_t seq, std::string_view why) {
+  OrderedJson j;
+  j["v"] = kVersion;
+  j["op"] = "done";
+  j["seq"] = seq;
+  j["why"] = std::string(why);
+  return dump_line(j);
+}
+
+std::string ref_record(const std::string& target, const std::string& incident,
+                       const std::string& id) {
+  OrderedJson j;
+  j["v"] = kVersion;
+  j["op"] = "ref";
+  j["target"] = target;
+  j["incident"] = incident;
+  j["id"] = id;
+  return dump_line(j);
+}
+
+// Alertmanager peers are named "NAME#N" (agent/page.h).
+bool state_based(const std::string& target) { return target.find('#') != std::string::npos; }
+
+bool firing(const Page& p) {
+  return p.action == PageAction::trigger || p.action == PageAction::update;
+}
+
+// Whether the new page `fresh` replaces the queued, not-in-flight page `old` of the same
+// (target, incident). Alertmanager holds state, not events: a newer firing snapshot says all an
+// older firing one did. A resolve never replaces the firing page before it: an incident that
+// began and ended while Alertmanager was unreachable must still reach it as fired, then
+// resolved, or nobody would ever hear of it. Event targets (PagerDuty, OnCall, webhooks,
+// statuspage) see every trigger, resolve, acknowledge and change; only a newer update makes an
+// older, unsent update pointless.
+bool supersedes(const Page& fresh, const Page& old) {
+  if (state_based(fresh.target)) return firing(fresh) && firing(old);
+  return fresh.action == PageAction::update && old.action == PageAction::update;
+}
+
+}  // namespace
+
+Outbox::Outbox(std::string dir, std::size_t max) : dir_(std::move(dir)), max_(max) {
+  while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
+  path_ = dir_ + "/outbox.jsonl";
+}
+
+bool Outbox::in_flight(std::uint64_t seq) const { return in_flight_.count(seq) != 0; }
+
+Result<Outbox::LoadReport> Outbox::load() {
+  Result<std::optional<std::string>> read = read_file(path_);
+  if (!read) return read.error();
+  pages_.clear();
+  in_flight_.clear();
+  refs_.clear();
+  dead_records_ = 0;
+  compact_retry_at_ = 0;
+  LoadReport report;
+  if (!read->has_value()) return report;  // nothing written yet: an empty outbox
+  const std::string& data = **read;
+
+  std::uint64_t max_seq = 0;
+  std::size_t records = 0;  // non-blank lines: what compaction would rewrite or remove
+  int line_no = 0;
+  std::size_t pos = 0;
+  while (pos < data.size()) {
+    ++line_no;
+    const std::size_t nl = data.find('\n', pos);
+    const bool torn = nl == std::string::npos;
+    const std::size_t end = torn ? data.size() : nl;
+    const std::string_view line(data.data() + pos, end - pos);
+    pos = torn ? data.size() : nl + 1;
+    if (blank(line)) continue;
+    ++records;
+    const std::string where = path_ + ":" + std::to_string(line_no) + ": ";
+    const auto skip = [&](const std::string& why) {
+      ++report.skipped;
+      report.warnings.push_back(
+          where + (torn ? "torn last line (no newline), skipped: " : "unreadable line, skipped: ") +
+          why);
+    };
+
+    // A last line without its newline is kept if it parses: a prefix of a JSON object is never
+    // a whole object, so only the newline was lost.
+    Result<Json> parsed = parse_json(line);
+    if (!parsed) {
+      skip(parsed.error().message);
+      continue;
+    }
+    const Json& j = *parsed;
+    if (!j.is_object()) {
+      skip("not a JSON object");
+      continue;
+    }
+    const auto v = j.find("v");
+    if (v == j.end() || !v->is_number_integer()) {
+      skip("no \"v\"");
+      continue;
+    }
+    if (v->get<std::int64_t>() > kVersion) {
+      // Written by a newer vigil (a downgrade): its meaning is unknown here. Skipped, and gone
+      // after the compaction below; what this vigil still holds is delivered at least once.
+      ++report.skipped;
+      report.warnings.push_back(where + "record version " + v->dump() +
+                                " is newer than this vigil's (" + std::to_string(kVersion) +
+                                "), skipped");
+      continue;
+    }
+    if (v->get<std::int64_t>() < kVersion) {
+      skip("unknown version " + v->dump());
+      continue;
+    }
+    const auto op = j.find("op");
+    if (op == j.end() || !op->is_string()) {
+      skip("no \"op\"");
+      continue;
+    }
+    const std::string& kind = op->get_ref<const std::string&>();
+    if (kind == "add") {
+      const auto page = j.find("page");
+      if (page == j.end() || !page->is_object()) {
+        skip("\"page\" is not an object");
+        continue;
+      }
+      Result<Page> p = page_from_json(page->dump());
+      if (!p) {
+        skip(p.error().message);
+        continue;
+      }
+      if (p->seq == 0) {
+        skip("page without a seq");
+        continue;
+      }
+      if (pages_.count(p->seq) != 0) {
+        skip("seq " + std::to_string(p->seq) + " queued twice");
+        continue;
+      }
+      max_seq = std::max(max_seq, p->seq);
+      const std::uint64_t seq = p->seq;
+      pages_.emplace(seq, std::move(*p));
+    } else if (kind == "done") {
+      const auto seq = j.find("seq");
+      if (seq == j.end() || !seq->is_number_unsigned()) {
+        skip("\"seq\" is not a non-negative integer");
+        continue;
+      }
+      // A done record outlives its page's add (until compaction): its seq still counts.
+      max_seq = std::max(max_seq, seq->get<std::uint64_t>());
+      pages_.erase(seq->get<std::uint64_t>());
+    } else if (kind == "ref") {
+      const auto target = j.find("target");
+      const auto incident = j.find("incident");
+      const auto id = j.find("id");
+      if (target == j.end() || !target->is_string() || incident == j.end() ||
+          !incident->is_string() || id == j.end() || !id->is_string()) {
+        skip("a ref needs string \"target\", \"incident\" and \"id\"");
+        continue;
+      }
+      auto key = std::make_pair(target->get<std::string>(), incident->get<std::string>());
+      if (id->get_ref<const std::string&>().empty()) {
+        refs_.erase(key);
+      } else {
+        refs_[std::move(key)] = id->get<std::string>();
+      }
+    } else {
+      skip("unknown op \"" + kind.substr(0, 64) + "\"");
+      continue;
+    }
+  }
+  next_seq_ = std::max(next_seq_, max_seq + 1);
+  dead_records_ = records - std::min(records, pages_.size() + refs_.size());
+  report.pages = pages_.size();
+
+  // At load, always: a restart after a crash is the moment the torn and unreadable lines go.
+  // A failure is not fatal: the file is still whole lines, appends go on after it.
+  if (Result<bool> c = compact(); !c) {
+    report.warnings.push_back(path_ + ": not compacted: " + c.error().message);
+  }
+  return report;
+}
+
+Result<Outbox::Added> Outbox::add(std::vector<Page> pages) {
+  Added out;
+  if (pages.empty()) return out;
+  const std::uint64_t first = next_seq_;
+  for (std::size_t i = 0; i < pages.size(); ++i) pages[i].seq = first + i;
+
+  // Planned first, applied only once the records are on disk: a failed write changes nothing.
+  std::map<std::uint64_t, std::string_view> removed;  // seq -> why
+  const auto idle = [&](const Page& q) { return !in_flight(q.seq) && removed.count(q.seq) == 0; };
+  for (std::size_t i = 0; i < pages.size(); ++i) {
+    Page& fresh = pages[i];
+    const auto consider = [&](const Page& old) {
+      if (old.target != fresh.target || old.incident != fresh.incident || !idle(old)) return;
+      if (!supersedes(fresh, old)) return;
+      removed.emplace(old.seq, kSuperseded);
+      ++out.superseded;
+      // The replaced page may have been the one to resolve an older-severity alert (its labels
+      // are its identity): the replacement takes that job over.
+      if (!fresh.previous && old.previous && *old.previous != fresh.severity) {
+        fresh.previous = old.previous;
+      }
+    };
+    for (const auto& [seq, old] : pages_) consider(old);
+    for (std::size_t k = 0; k < i; ++k) consider(pages[k]);
+  }
+
+  // Bounded: the oldest idle SEV3, then SEV2 (oldest first: the newest snapshot of a low-severity
+  // incident is worth more than its first). A dropped trigger can leave a later page of the same
+  // (target, incident) queued, an update or resolve of an incident the target never heard of:
+  // accepted. Dropping whole incidents instead would lose the newest facts, and such a page is
+  // at worst refused (permanent, logged) or ignored; Alertmanager takes any snapshot as the alert.
+  std::size_t live = pages_.size() + pages.size() - removed.size();
+  const auto oldest_idle = [&](Severity s) -> const Page* {
+    for (const auto& [seq, q] : pages_) {
+      if (q.severity == s && idle(q)) return &q;
+    }
+    for (const Page& q : pages) {
+      if (q.severity == s && idle(q)) return &q;
+    }
+    return nullptr;
+  };
+  while (live > max_) {
+    const Page* victim = oldest_idle(Severity::sev3);
+    if (victim == nullptr) victim = oldest_idle(Severity::sev2);
+    if (victim == nullptr) break;  // only SEV1 and pages in flight: grow past max
+    removed.emplace(victim->seq, kDropped);
+    out.dropped.push_back(*victim);
+    --live;
+  }
+
+  std::string data;
+  for (const Page& p : pages) data += add_record(p);
+  for (const auto& [seq, why] : removed) data += done_record(seq, why);
+  // Advanced before the write: a failed write may still have reached the disk (a failed
+  // truncate), and a seq must never name two pages.
+  next_seq_ = first + pages.size();
+  if (Result<bool> w = append(data); !w) return w.error();
+
+  for (const auto& [seq, why] : removed) pages_.erase(seq);
+  for (Page& p : pages) {
+    out.seqs.push_back(p.seq);
+    if (removed.count(p.seq) == 0) pages_.emplace(p.seq, std::move(p));
+  }
+  dropped_total_ += out.dropped.size();
+  dead_records_ += 2 * removed.size();  // each one's add and its done
+  maybe_compact();
+  return out;
+}
+
+std::vector<const Page*> Outbox::due(TimePoint now) const {
+  std::vector<const Page*> out;
+  std::set<std::pair<std::string_view, std::string_view>> seen;
+  for (const auto& [seq, p] : pages_) {
+    // Only the group's oldest page may go: in flight or waiting, it holds back the rest.
+    if (!seen.emplace(p.target, p.incident).second) continue;
+    if (!in_flight(seq) && p.next_try <= now) out.push_back(&p);
+  }
+  return out;
+}
+
+std::optional<TimePoint> Outbox::next_due() const {
+  // Heads only, as due() sees them: a page waiting behind its group's head is not due at its
+  // own next_try (its default, the epoch, would wake the loop for nothing, again and again).
+  std::optional<TimePoint> out;
+  std::set<std::pair<std::string_view, std::string_view>> seen;
+  for (const auto& [seq, p] : pages_) {
+    if (!seen.emplace(p.target, p.incident).second) continue;
+    if (in_flight(seq)) continue;
+    if (!out || p.next_try < *out) out = p.next_try;
+  }
+  return out;
+}
+
+void Outbox::begin(std::uint64_t seq) {
+  if (pages_.count(seq) != 0) in_flight_[seq] = true;
+}
+
+void Outbox::retry(std::uint64_t seq, TimePoint next_try, std::string error) {
+  const auto it = pages_.find(seq);
+  if (it == pages_.end()) return;
+  in_flight_.erase(seq);
+  ++it->second.attempts;
+  it->second.next_try = next_try;
+  it->second.last_error = std::move(error);
+}
+
+Result<bool> Outbox::done(std::uint64_t seq, const std::string& why) {
+  const auto it = pages_.find(seq);
+  if (it == pages_.end()) return false;  // already done (or never queued): nothing to record
+  if (Result<bool> w = append(done_record(seq, why)); !w) return w;
+  pages_.erase(it);
+  in_flight_.erase(seq);
+  dead_records_ += 2;
+  maybe_compact();
+  return true;
+}
+
+Result<bool> Outbox::set_ref(const std::string& target, const std::string& incident,
+                             const std::string& id) {
+  if (id.empty()) return forget_ref(target, incident);
+  auto key = std::make_pair(target, incident);
+  const auto it = refs_.find(key);
+  if (it != refs_.end() && it->second == id) return true;
+  if (Result<bool> w = append(ref_record(target, incident, id)); !w) return w;
+  if (it != refs_.end()) {
+    it->second = id;
+    ++dead_records_;  // the record it replaces
+  } else {
+    refs_.emplace(std::move(key), id);
+  }
+  maybe_compact();
+  return true;
+}
+
+std::string Outbox::ref(const std::string& target, const std::string& incident) const {
+  const auto it = refs_.find(std::make_pair(target, incident));
+  return it == refs_.end() ? std::string() : it->second;
+}
+
+Result<bool> Outbox::forget_ref(const std::string& target, const std::string& incident) {
+  const auto it = refs_.find(std::make_pair(target, incident));
+  if (it == refs_.end()) return true;
+  if (Result<bool> w = append(ref_record(target, incident, "")); !w) return w;
+  refs_.erase(it);
+  dead_records_ += 2;  // the ref record and this one
+  maybe_compact();
+  return true;
+}
+
+const Page* Outbox::find(std::uint64_t seq) const {
+  const auto it = pages_.find(seq);
+  return it == pages_.end() ? nullptr : &it->second;
+}
+
+std::size_t Outbox::size() const { return pages_.size(); }
+
+std::size_t Outbox::size(Severity s) const {
+  return static_cast<std::size_t>(std::count_if(
+      pages_.begin(), pages_.end(), [s](const auto& entry) { return entry.second.severity == s; }));
+}
+
+std::optional<TimePoint> Outbox::oldest() const {
+  std::optional<TimePoint> out;
+  for (const auto& [seq, p] : pages_) {
+    if (!out || p.at < *out) out = p.at;
+  }
+  return out;
+}
+
+Result<bool> Outbox::append(const std::string& lines) {
+  // O_RDWR, not O_WRONLY: the last byte is read to repair a torn line (below).
+  // O_NOFOLLOW: the directory is ours; a symlink in it is not the outbox.
+  constexpr int kFlags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW;
+  bool created = false;
+  int raw = ::open(path_.c_str(), kFlags);
+  if (raw < 0 && errno == ENOENT) {
+    if (Result<bool> r = make_dirs(dir_); !r) return r;
+    // 0600: pages carry evidence lines. O_EXCL tells whether this call created the file (and so
+    // must sync the directory).
+    raw = ::open(path_.c_str(), kFlags | O_CREAT | O_EXCL, 0600);
+    created = raw >= 0;
+    if (raw < 0 && errno == EEXIST) raw = ::open(path_.c_str(), kFlags);
+  }
+  if (raw < 0) return make_error("cannot open " + path_ + ": " + errno_text(errno));
+  const Fd fd(raw);
+
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0)
+    return make_error("cannot stat " + path_ + ": " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) return make_error("cannot append to " + path_ + ": not a regular file");
+  std::string data;
+  if (st.st_size > 0) {
+    // A crash mid-write left a line without its newline: start a new line, so these records are
+    // not glued to the fragment (load() then skips the fragment alone).
+    char last = '\n';
+    if (::pread(fd.get(), &last, 1, st.st_size - 1) != 1) {
+      return make_error("cannot read " + path_ + ": " + errno_text(errno));
+    }
+    if (last != '\n') data += '\n';
+  }
+  data += lines;
+
+  // Take a failed batch back, so the file stays whole lines and holds nothing that memory does
+  // not. If that fails too, the newline repair above isolates the fragment on the next append.
+  const auto undo = [&](const char* what, int err) -> Error {
+    const bool undone = ::ftruncate(fd.get(), st.st_size) == 0;
+    return make_error(std::string("cannot ") + what + " " + path_ + ": " + errno_text(err) +
+                      (undone ? "" : " (a partial record is left; load() will skip it)"));
+  };
+  if (!write_all(fd.get(), data)) return undo("write", errno);
+  if (::fdatasync(fd.get()) != 0) return undo("sync", errno);
+  if (created) sync_dir(dir_);
+  return true;
+}
+
+Result<bool> Outbox::compact() {
+  std::string data;
+  for (const auto& [seq, p] : pages_) data += add_record(p);
+  for (const auto& [key, id] : refs_) data += ref_record(key.first, key.second, id);
+  // Seqs never repeat across restarts: if the newest seq is no longer queued, its done record
+  // stays as the high-water mark load() reads (one line).
+  const std::uint64_t last = next_seq_ - 1;
+  const bool mark = last > 0 && (pages_.empty() || pages_.rbegin()->first < last);
+  if (mark) data += done_record(last, "compacted (seq high-water mark)");
+
+  const std::string tmp = path_ + ".tmp";
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (fd.get() < 0) return make_error("cannot create " + tmp + ": " + errno_text(errno));
+  const auto fail = [&tmp](const char* what, int err) -> Error {
+    ::unlink(tmp.c_str());
+    return make_error(std::string("cannot ") + what + " " + tmp + ": " + errno_text(err));
+  };
+  if (!write_all(fd.get(), data)) return fail("write", errno);
+  if (::fsync(fd.get()) != 0) return fail("sync", errno);
+  if (fd.release_close() != 0) return fail("close", errno);
+  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return make_error("cannot rename " + tmp + " to " + path_ + ": " + errno_text(err));
+  }
+  sync_dir(dir_);
+  dead_records_ = mark ? 1 : 0;
+  return true;
+}
+
+void Outbox::maybe_compact() {
+  if (dead_records_ <= pages_.size() + refs_.size() + kCompactSlack) return;
+  // After a failure, wait for twice the dead records: a full or read-only disk must not cost a
+  // whole rewrite on every page.
+  if (dead_records_ < compact_retry_at_) return;
+  // A failure is not the caller's: its records are durable, the file is only longer.
+  compact_retry_at_ = compact() ? 0 : 2 * dead_records_;
+}
+
+}  // namespace vigil

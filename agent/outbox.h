@@ -16,9 +16,10 @@
 //
 // Coalescing (noise and bounded work while a target is down): a new `update` replaces a queued,
 // not-in-flight `update` of the same (target, incident) — the newer snapshot says everything the
-// older one did. Alertmanager targets (name contains '#') are state-based: any new page
-// replaces every queued, not-in-flight page of the same (target, incident) except that a
-// queued resolve is only replaced by a newer page, never dropped for an older one.
+// older one did. Alertmanager targets (name contains '#') are state-based: a new firing page
+// (trigger or update) replaces every queued, not-in-flight firing page of the same (target,
+// incident), taking over its `previous` severity to resolve; a resolve replaces nothing, so an
+// incident that began and ended during an outage still arrives as fired, then resolved.
 #pragma once
 
 #include <cstddef>
@@ -87,6 +88,10 @@ class Outbox {
   // Implementation's choice; kept here so the class is complete.
   Result<bool> append(const std::string& lines);
   Result<bool> compact();
+  // Compacts when dead records outnumber live ones by more than a slack (see outbox.cpp); a
+  // failure only delays the next try.
+  void maybe_compact();
+  bool in_flight(std::uint64_t seq) const;
 
   std::string dir_, path_;
   std::size_t max_;
@@ -96,6 +101,7 @@ class Outbox {
   std::map<std::pair<std::string, std::string>, std::string> refs_;  // (target, incident) -> id
   std::size_t dead_records_ = 0;  // lines in the file that compaction would remove
   std::uint64_t dropped_total_ = 0;
+  std::size_t compact_retry_at_ = 0;  // after a failed compaction: dead records to wait for
 };
 
 }  // namespace vigil

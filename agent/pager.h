@@ -17,8 +17,9 @@
 //   (PagerDuty, webhook targets; others skip it at render time).
 // - Maintenance: an incident marked maintenance pages nothing (but resolves what it paged).
 // - Escalation chain (webhook targets named in [[escalation]]): they are paged by the chain,
-//   never by routing. Step 0 with the trigger; step k once steps[k].after has passed since
-//   step k-1 was paged, unless acknowledged or resolved. Every step paged gets the resolve.
+//   never by routing. Step 0 with the trigger (if its notifier takes the severity; the team
+//   check is the chain's own); step k once steps[k].after has passed since step k-1 was paged,
+//   unless acknowledged, resolved or in maintenance. Every step paged gets the resolve.
 // - Cadence: Alertmanager targets are re-sent every `resend_every` (quiet: no timeline event,
 //   from `last_sent`); statuspage targets get an update every `update_every` while open; webhook
 //   targets re-page an unacknowledged SEV1 every `update_every`.
@@ -44,6 +45,7 @@ struct PagedTarget {
   Severity severity = Severity::sev3;  // the last one paged
   std::string state;                   // the last state paged
   TimePoint last{};                    // the last page queued (trigger/update)
+  TimePoint first{};                   // the trigger (reminders say for how long)
 };
 struct PagedState {
   std::map<std::string, PagedTarget> targets;  // by notifier name
@@ -72,8 +74,9 @@ struct PlannedPage {
 // Everything `inc` needs paged now, in order.
 std::vector<PlannedPage> plan_pages(const PagerInput& in);
 
-// After a mitigation event: a PagerDuty change event for a rollback that ran (outcome ok or
-// verified, action rollback), to every PagerDuty target that was triggered for the incident.
+// After a mitigation event: a PagerDuty change event for a rollback that ran (action
+// rollback:*, outcome ok: once per run, since its `verified` follows the same run), to every
+// PagerDuty target that was triggered for the incident. The pages are stamped e.at.
 std::vector<PlannedPage> change_pages(const Config& config, const Incident& inc,
                                       const TimelineEvent& mitigation);
 

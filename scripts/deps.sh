@@ -18,6 +18,7 @@ VIGIL_BUILD_DEPS=(
   openssl               # the TLS integration test makes a self-signed certificate and server
   curl                  # the demo drives the sample app with it
   procps                # ps/pkill in scripts
+  python3               # the paging tests' capture server (tests/support/capture_server.py)
 )
 
 vigil_install_deps() {

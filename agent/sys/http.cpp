@@ -5,9 +5,11 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 #include <unordered_map>
 
 namespace vigil::sys {
@@ -96,6 +98,8 @@ struct Request {
   HttpClient::Callback done;
   std::size_t body_limit = 0;
   std::string body;
+  std::string request_body;  // curl does not copy POSTFIELDS: it lives as long as the request
+  std::string retry_after;
   char error[CURL_ERROR_SIZE] = {};
 };
 
@@ -158,6 +162,28 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
       r->body.append(data, std::min(len, r->body_limit - r->body.size()));
     }
     return len;  // keep reading past the limit (and drop it) so the connection stays reusable
+  }
+
+  // Keeps the one response header pages need (Retry-After); a redirect's headers are replaced
+  // by the final answer's since each response starts with its status line.
+  static size_t on_header(char* data, size_t size, size_t n, void* user) {
+    auto* r = static_cast<Request*>(user);
+    const size_t len = size * n;
+    std::string_view line(data, len);
+    if (line.starts_with("HTTP/")) r->retry_after.clear();
+    constexpr std::string_view kName = "retry-after:";
+    if (line.size() > kName.size() && line.size() < 256) {
+      std::string lower(line.substr(0, kName.size()));
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower == kName) {
+        std::string_view v = line.substr(kName.size());
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+        while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' '))
+          v.remove_suffix(1);
+        r->retry_after = std::string(v);
+      }
+    }
+    return len;
   }
 
   static int on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) {
@@ -308,6 +334,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
         resp.first_byte = us_to_ms(t);
       }
       resp.body = std::move(r->body);
+      resp.retry_after = std::move(r->retry_after);
       Callback done = std::move(r->done);
       release(*r);
       if (done) done(std::move(resp));
@@ -340,6 +367,17 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
     curl_easy_setopt(e, CURLOPT_NOBODY, req.method == HttpMethod::head ? 1L : 0L);
+    if (req.method == HttpMethod::post || req.method == HttpMethod::patch) {
+      r->request_body = req.body;
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->request_body.data());
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(r->request_body.size()));
+      if (req.method == HttpMethod::patch) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PATCH");
+      // No "Expect: 100-continue" round trip for a page: a server that ignores it costs 1 s.
+      r->headers = curl_slist_append(r->headers, "Expect:");
+    }
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Impl::on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r.get());
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect is an answer, judged by status
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req.verify_tls ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, req.verify_tls ? 2L : 0L);

@@ -28,6 +28,8 @@ struct HttpRequest {
   bool verify_tls = true;
   // How much of the body to keep for matching; the rest is read and dropped.
   std::size_t body_limit = 64 * 1024;
+  // post/patch: sent as is (the caller sets Content-Type in `headers`).
+  std::string body;
 };
 
 struct HttpResponse {
@@ -35,7 +37,8 @@ struct HttpResponse {
   std::string error;                          // curl's error text when transport != none
   long status = 0;
   Duration total{0}, connect{0}, tls{0}, first_byte{0};
-  std::string body;  // up to body_limit bytes
+  std::string body;         // up to body_limit bytes
+  std::string retry_after;  // the Retry-After header's value, if the answer had one
 };
 
 class HttpClient {

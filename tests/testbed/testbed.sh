@@ -23,7 +23,10 @@ TESTBED_RUN=/run/vigil-testbed
 # Everything vigil's .deb, its tests and the sample app need at run time: the container has no
 # network, so nothing can be fetched later. openssh-server and libpam-systemd (so that logind
 # registers the login as a session): case_mitigate_ssh_session logs in over SSH for real.
-TESTBED_PACKAGES=usr-is-merged,systemd,systemd-sysv,dbus,ufw,iptables,curl,libcurl4,iproute2,ca-certificates,procps,kmod,libtomlplusplus3,libre2-9,libstdc++6,libgcc-s1,less,openssh-server,libpam-systemd
+# prometheus-alertmanager: not run in the container (its unit is masked below) but from the
+# cached root on the host, in the paging tests' "central" namespace (tests/testbed/central.sh):
+# installing it on the host would enable a host service. Its binaries need only libc.
+TESTBED_PACKAGES=usr-is-merged,systemd,systemd-sysv,dbus,ufw,iptables,curl,libcurl4,iproute2,ca-certificates,procps,kmod,libtomlplusplus3,libre2-9,libstdc++6,libgcc-s1,less,openssh-server,libpam-systemd,prometheus-alertmanager
 TESTBED_HOST_PACKAGES=(systemd-container mmdebstrap iproute2 iptables util-linux)
 
 testbed_log() { printf 'testbed: %s\n' "$*" >&2; }
@@ -79,9 +82,12 @@ testbed_build() {
     : >"$tmp/etc/resolv.conf"
     local unit
     for unit in console-getty.service getty@.service apt-daily.timer apt-daily-upgrade.timer \
-      e2scrub_all.timer dpkg-db-backup.timer fstrim.timer systemd-networkd-wait-online.service; do
+      e2scrub_all.timer dpkg-db-backup.timer fstrim.timer systemd-networkd-wait-online.service \
+      prometheus-alertmanager.service; do
       ln -sf /dev/null "$tmp/etc/systemd/system/$unit"
     done
+    # Its postinst enabled it; masked above, it must not be wanted either (no "masked" noise).
+    rm -f "$tmp/etc/systemd/system/multi-user.target.wants/prometheus-alertmanager.service"
     mkdir -p "$tmp/var/log/journal"
     touch "$tmp/.vigil-testbed-ready"
     mv "$tmp" "$rootfs"

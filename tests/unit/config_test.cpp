@@ -4,6 +4,8 @@
 #include "agent/config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -1883,6 +1885,1011 @@ allow = "10.0.0.0/8"
 )toml"),
             (Lines{"vigil.toml:2:9: [mitigation]: 'allow' must be an array of addresses or CIDR "
                    "blocks, e.g. allow = [\"10.0.0.0/8\", \"2001:db8::1\"]"}));
+}
+
+}  // namespace
+}  // namespace vigil
+
+// ---------------------------------------------------------------------------------------------
+// Paging: [paging], [[notify]] and [[escalation]]
+
+namespace vigil {
+namespace {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+using Strings = std::vector<std::string>;
+
+// A secret file with `content` and `mode`, removed when the test ends. The process id keeps
+// concurrent runs of the test binary (several build trees, one /tmp) apart.
+class SecretFile {
+ public:
+  SecretFile(const std::string& name, std::string_view content, mode_t mode)
+      : path_(testing::TempDir() + "vigil-config-test-" + std::to_string(::getpid()) + "-" + name) {
+    {
+      std::ofstream out(path_, std::ios::binary | std::ios::trunc);
+      out << content;
+    }
+    EXPECT_EQ(::chmod(path_.c_str(), mode), 0) << path_;
+  }
+  ~SecretFile() { std::remove(path_.c_str()); }
+  SecretFile(const SecretFile&) = delete;
+  SecretFile& operator=(const SecretFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+constexpr std::string_view kRoutingKey = "R0ut1ngKeyOfExactly32Characters0";  // 32 characters
+
+TEST(ConfigPaging, EmptyConfigHasNoNotifiersAndTheDefaultSettings) {
+  const Config cfg = Valid("");
+  EXPECT_TRUE(cfg.notify.empty());
+  EXPECT_TRUE(cfg.escalations.empty());
+  EXPECT_EQ(cfg.paging.outbox_max, 10'000u);
+  EXPECT_EQ(cfg.paging.heartbeat_every, minutes(1));
+  EXPECT_EQ(cfg.paging.heartbeat_url, "");
+  EXPECT_EQ(cfg.paging.link_base, "");
+  EXPECT_EQ(cfg.find_notify("alertmanager"), nullptr);
+  EXPECT_EQ(cfg.escalation_for("payments"), nullptr);
+  EXPECT_EQ(cfg.escalation_for(""), nullptr);
+}
+
+TEST(ConfigPaging, PagingSettings) {
+  const Config cfg = Valid(R"toml(
+[paging]
+outbox_max = 100
+heartbeat_every = "10s"
+heartbeat_url = "https://hc.example/ping/abc"
+link_base = "https://vigil.example/incidents/"
+)toml");
+  EXPECT_EQ(cfg.paging.outbox_max, 100u);
+  EXPECT_EQ(cfg.paging.heartbeat_every, seconds(10));
+  EXPECT_EQ(cfg.paging.heartbeat_url, "https://hc.example/ping/abc");
+  EXPECT_EQ(cfg.paging.link_base, "https://vigil.example/incidents/");
+}
+
+TEST(ConfigPaging, PagingSettingsAreValidated) {
+  EXPECT_EQ(
+      Errors(R"toml(
+[paging]
+outbox_max = 99
+heartbeat_every = "5s"
+heartbeat_url = "ftp://hc.example/ping/abc"
+link_base = "vigil.example/incidents/"
+heartbeat_evry = "1m"
+)toml"),
+      (Lines{"vigil.toml:2:14: [paging]: 'outbox_max' must be between 100 and 1000000, not 99",
+             "vigil.toml:3:19: [paging]: 'heartbeat_every' must be at least 10s, not \"5s\"",
+             "vigil.toml:4:17: [paging]: 'heartbeat_url' \"ftp://hc.example/ping/abc\": "
+             "scheme must be http or https",
+             "vigil.toml:5:13: [paging]: 'link_base' \"vigil.example/incidents/\": is not "
+             "a valid URL (Bad scheme)",
+             "vigil.toml:6:1: [paging]: unknown key 'heartbeat_evry' (did you mean "
+             "'heartbeat_every'?)"}));
+  EXPECT_EQ(Errors(R"toml(
+paging = "on"
+)toml"),
+            Lines{"vigil.toml:1:10: 'paging' must be a table: write [paging]"});
+}
+
+TEST(ConfigPaging, TopLevelTyposSuggestThePagingTables) {
+  EXPECT_EQ(Errors(R"toml(
+[[notfy]]
+kind = "webhook"
+[[escalations]]
+[pagin]
+)toml"),
+            (Lines{"vigil.toml:1:3: unknown key 'notfy' (did you mean 'notify'?)",
+                   "vigil.toml:3:3: unknown key 'escalations' (did you mean 'escalation'?)",
+                   "vigil.toml:4:2: unknown key 'pagin' (did you mean 'paging'?)"}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// [[notify]]: a full example of every kind
+
+TEST(ConfigNotify, FullExampleOfEveryKind) {
+  const SecretFile pd_key("pd.key", std::string(kRoutingKey) + "\n", 0600);
+  const SecretFile sp_key("sp.key", "sp-api-key\r\n", 0400);
+  const std::string text = std::string(R"toml(
+[[notify]]
+name = "am"
+kind = "alertmanager"
+urls = ["http://10.0.0.1:9093", "http://10.0.0.2:9093/prefix/"]
+severity = "SEV2"
+teams = ["payments", "web"]
+resend_every = "30s"
+heartbeat = true
+timeout = "5s"
+max_per_minute = 120
+verify_tls = false
+
+[[notify]]
+name = "pd"
+kind = "pagerduty"
+url = "https://pd-proxy.example"
+routing_key_file = ")toml") +
+                           pd_key.path() +
+                           R"toml("
+severity = "SEV1"
+
+[[notify]]
+kind = "oncall"
+url = "https://oncall.example/integrations/v1/formatted_webhook/abc/"
+teams = "payments"
+
+[[notify]]
+name = "status"
+kind = "statuspage"
+api_key_file = ")toml" + sp_key.path() +
+                           R"toml("
+page_id = "kctbh9vrtdwd"
+component_ids = ["8kbf7d35c070", "vtnh60py4yd7"]
+severity = "SEV2"
+update_every = "15m"
+
+[[notify]]
+name = "oncall-primary"
+kind = "webhook"
+url = "https://chat.example/hooks/primary"
+hmac_key = "shared secret"
+signature_header = "X-Hub-Signature-256"
+headers = { Authorization = "Bearer t0ken", "X-Team" = "payments" }
+update_every = "10m"
+max_per_minute = 1
+)toml";
+  const Config cfg = Valid(text);
+  ASSERT_EQ(cfg.notify.size(), 5u);
+
+  const NotifyConfig& am = cfg.notify[0];  // file order
+  EXPECT_EQ(am.name, "am");
+  EXPECT_EQ(am.kind, NotifierKind::alertmanager);
+  EXPECT_EQ(am.urls, (Strings{"http://10.0.0.1:9093", "http://10.0.0.2:9093/prefix/"}));
+  EXPECT_EQ(am.severity, Severity::sev2);
+  EXPECT_EQ(am.teams, (Strings{"payments", "web"}));
+  EXPECT_EQ(am.resend_every, seconds(30));
+  EXPECT_TRUE(am.heartbeat);
+  EXPECT_EQ(am.timeout, seconds(5));
+  EXPECT_EQ(am.max_per_minute, 120);
+  EXPECT_FALSE(am.verify_tls);
+  EXPECT_EQ(am.secret, "");
+  EXPECT_EQ(am.where.file, "vigil.toml");
+  EXPECT_EQ(am.where.line, 1);
+  EXPECT_EQ(am.where.column, 1);
+
+  const NotifyConfig& pd = cfg.notify[1];
+  EXPECT_EQ(pd.name, "pd");
+  EXPECT_EQ(pd.kind, NotifierKind::pagerduty);
+  EXPECT_EQ(pd.urls, (Strings{"https://pd-proxy.example"}));
+  EXPECT_EQ(pd.secret, kRoutingKey);  // the trailing newline is not part of the key
+  EXPECT_EQ(pd.secret_file, pd_key.path());
+  EXPECT_EQ(pd.severity, Severity::sev1);
+  EXPECT_TRUE(pd.teams.empty());
+  EXPECT_EQ(pd.where.line, 13);
+
+  const NotifyConfig& oc = cfg.notify[2];
+  EXPECT_EQ(oc.name, "oncall");  // the kind, when not named
+  EXPECT_EQ(oc.kind, NotifierKind::oncall);
+  EXPECT_EQ(oc.urls, (Strings{"https://oncall.example/integrations/v1/formatted_webhook/abc/"}));
+  EXPECT_EQ(oc.teams, (Strings{"payments"}));  // one team may be written as a string
+  EXPECT_EQ(oc.severity, Severity::sev3);
+
+  const NotifyConfig& sp = cfg.notify[3];
+  EXPECT_EQ(sp.name, "status");
+  EXPECT_EQ(sp.kind, NotifierKind::statuspage);
+  EXPECT_EQ(sp.urls, (Strings{"https://api.statuspage.io"}));
+  EXPECT_EQ(sp.secret, "sp-api-key");  // a CRLF line end is one newline too
+  EXPECT_EQ(sp.secret_file, sp_key.path());
+  EXPECT_EQ(sp.page_id, "kctbh9vrtdwd");
+  EXPECT_EQ(sp.component_ids, (Strings{"8kbf7d35c070", "vtnh60py4yd7"}));
+  EXPECT_EQ(sp.severity, Severity::sev2);
+  EXPECT_EQ(sp.update_every, minutes(15));
+
+  const NotifyConfig& wh = cfg.notify[4];
+  EXPECT_EQ(wh.name, "oncall-primary");
+  EXPECT_EQ(wh.kind, NotifierKind::webhook);
+  EXPECT_EQ(wh.urls, (Strings{"https://chat.example/hooks/primary"}));
+  EXPECT_EQ(wh.secret, "shared secret");
+  EXPECT_EQ(wh.secret_file, "");  // inline
+  EXPECT_EQ(wh.signature_header, "X-Hub-Signature-256");
+  EXPECT_EQ(wh.headers, (Headers{{"Authorization", "Bearer t0ken"}, {"X-Team", "payments"}}));
+  EXPECT_EQ(wh.update_every, minutes(10));
+  EXPECT_EQ(wh.max_per_minute, 1);
+
+  EXPECT_EQ(cfg.find_notify("pd"), &cfg.notify[1]);
+  EXPECT_EQ(cfg.find_notify("oncall"), &cfg.notify[2]);
+  EXPECT_EQ(cfg.find_notify("pagerduty"), nullptr);  // named "pd"
+}
+
+TEST(ConfigNotify, DefaultsOfEveryKind) {
+  const Config cfg = Valid(R"toml(
+[[notify]]
+kind = "alertmanager"
+urls = "http://am:9093"
+[[notify]]
+kind = "pagerduty"
+routing_key = "R0ut1ngKeyOfExactly32Characters0"
+[[notify]]
+kind = "oncall"
+url = "https://oncall.example/hook"
+[[notify]]
+kind = "statuspage"
+api_key = "k"
+page_id = "p1"
+[[notify]]
+kind = "webhook"
+url = "https://hooks.example/vigil"
+)toml");
+  ASSERT_EQ(cfg.notify.size(), 5u);
+  const Strings names{"alertmanager", "pagerduty", "oncall", "statuspage", "webhook"};
+  for (std::size_t i = 0; i < cfg.notify.size(); ++i) {
+    const NotifyConfig& n = cfg.notify[i];
+    SCOPED_TRACE(n.name);
+    EXPECT_EQ(n.name, names[i]);  // the name defaults to the kind
+    EXPECT_EQ(to_string(n.kind), names[i]);
+    EXPECT_EQ(n.severity, n.kind == NotifierKind::statuspage ? Severity::sev1 : Severity::sev3);
+    EXPECT_TRUE(n.teams.empty());
+    EXPECT_EQ(n.resend_every, minutes(1));
+    EXPECT_EQ(n.update_every, minutes(30));
+    EXPECT_EQ(n.timeout, seconds(10));
+    EXPECT_EQ(n.max_per_minute, 60);
+    EXPECT_TRUE(n.verify_tls);
+    EXPECT_FALSE(n.heartbeat);
+    EXPECT_EQ(n.signature_header, "X-Vigil-Signature");
+    EXPECT_TRUE(n.headers.empty());
+    EXPECT_EQ(n.secret_file, "");
+  }
+  EXPECT_EQ(cfg.notify[0].urls, (Strings{"http://am:9093"}));
+  EXPECT_EQ(cfg.notify[1].urls, (Strings{"https://events.pagerduty.com"}));
+  EXPECT_EQ(cfg.notify[1].secret, kRoutingKey);
+  EXPECT_EQ(cfg.notify[3].urls, (Strings{"https://api.statuspage.io"}));
+  EXPECT_EQ(cfg.notify[3].secret, "k");
+  EXPECT_EQ(cfg.notify[4].secret, "");  // no HMAC signature
+}
+
+TEST(ConfigNotify, KindNamesAreTheConfigSpelling) {
+  EXPECT_EQ(to_string(NotifierKind::alertmanager), "alertmanager");
+  EXPECT_EQ(to_string(NotifierKind::pagerduty), "pagerduty");
+  EXPECT_EQ(to_string(NotifierKind::oncall), "oncall");
+  EXPECT_EQ(to_string(NotifierKind::statuspage), "statuspage");
+  EXPECT_EQ(to_string(NotifierKind::webhook), "webhook");
+}
+
+TEST(ConfigNotify, LimitsAtTheirBounds) {
+  const Config cfg = Valid(R"toml(
+[[notify]]
+name = "low"
+kind = "alertmanager"
+urls = ["http://am:9093"]
+resend_every = "10s"
+timeout = "1s"
+max_per_minute = 1
+[[notify]]
+name = "high"
+kind = "alertmanager"
+urls = ["http://am:9093"]
+resend_every = "1h"
+timeout = "60s"
+max_per_minute = 10000
+[[notify]]
+kind = "webhook"
+url = "http://hooks.example/"
+update_every = "1m"
+)toml");
+  ASSERT_EQ(cfg.notify.size(), 3u);
+  EXPECT_EQ(cfg.notify[0].resend_every, seconds(10));
+  EXPECT_EQ(cfg.notify[0].timeout, seconds(1));
+  EXPECT_EQ(cfg.notify[1].resend_every, minutes(60));
+  EXPECT_EQ(cfg.notify[1].timeout, seconds(60));
+  EXPECT_EQ(cfg.notify[1].max_per_minute, 10000);
+  EXPECT_EQ(cfg.notify[2].update_every, minutes(1));
+}
+
+// ---------------------------------------------------------------------------------------------
+// [[notify]]: errors
+
+TEST(ConfigNotify, NotifyMustBeAnArrayOfTables) {
+  EXPECT_EQ(Errors(R"toml(
+[notify]
+kind = "webhook"
+)toml"),
+            Lines{"vigil.toml:1:1: 'notify' must be an array of tables: write [[notify]]"});
+}
+
+TEST(ConfigNotify, KindIsRequiredAndKnown) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+url = "https://hooks.example/"
+[[notify]]
+name = "pd"
+kind = "pagerdutty"
+[[notify]]
+kind = "slack"
+[[notify]]
+kind = 1
+)toml"),
+            (Lines{"vigil.toml:1:1: notify: missing required key 'kind' (alertmanager, pagerduty, "
+                   "oncall, statuspage or webhook)",
+                   "vigil.toml:5:8: notify 'pd': unknown kind \"pagerdutty\" (did you mean "
+                   "\"pagerduty\"?)",
+                   "vigil.toml:7:8: notify: unknown kind \"slack\" (known: alertmanager, "
+                   "pagerduty, oncall, statuspage, webhook; for a chat tool or a custom receiver: "
+                   "webhook)",
+                   "vigil.toml:9:8: notify: 'kind' must be a string, not an integer"}));
+}
+
+TEST(ConfigNotify, NamesAreValidAndUnique) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+name = "on call"
+kind = "webhook"
+url = "https://hooks.example/a"
+[[notify]]
+name = "chat"
+kind = "webhook"
+url = "https://hooks.example/b"
+[[notify]]
+name = "chat"
+kind = "oncall"
+url = "https://hooks.example/c"
+)toml"),
+            (Lines{"vigil.toml:2:8: notify: name \"on call\" must be 1-64 letters, digits, '-' or "
+                   "'_'",
+                   "vigil.toml:10:8: duplicate notify name 'chat' (first defined at "
+                   "vigil.toml:6:8)"}));
+}
+
+TEST(ConfigNotify, TwoOfOneKindWithoutNamesAreDuplicates) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+kind = "alertmanager"
+urls = ["http://am1:9093"]
+
+[[notify]]
+kind = "alertmanager"
+urls = ["http://am2:9093"]
+)toml"),
+            (Lines{"vigil.toml:6:8: duplicate notify name 'alertmanager' (first defined at "
+                   "vigil.toml:2:8): the name defaults to the kind; give each one its own "
+                   "'name'"}));
+}
+
+TEST(ConfigNotify, KeysOfAnotherKindSayWhichKindTheyAreFor) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+kind = "webhook"
+url = "https://hooks.example/"
+routing_key = "R0ut1ngKeyOfExactly32Characters0"
+heartbeat = true
+page_id = "p"
+[[notify]]
+kind = "alertmanager"
+urls = ["http://am:9093"]
+update_every = "5m"
+headers = { A = "b" }
+)toml"),
+            (Lines{"vigil.toml:4:1: notify 'webhook': 'routing_key' is only for kind pagerduty",
+                   "vigil.toml:5:1: notify 'webhook': 'heartbeat' is only for kind alertmanager",
+                   "vigil.toml:6:1: notify 'webhook': 'page_id' is only for kind statuspage",
+                   "vigil.toml:10:1: notify 'alertmanager': 'update_every' is only for kinds "
+                   "statuspage and webhook",
+                   "vigil.toml:11:1: notify 'alertmanager': 'headers' is only for kind webhook"}));
+}
+
+TEST(ConfigNotify, UrlAndUrlsSayWhichToUse) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+kind = "alertmanager"
+url = "http://am:9093"
+[[notify]]
+kind = "oncall"
+urls = ["https://oncall.example/a", "https://oncall.example/b"]
+)toml"),
+            (Lines{"vigil.toml:3:1: notify 'alertmanager': 'url' is not for kind alertmanager: "
+                   "list every peer of the cluster in 'urls', e.g. urls = [\"http://am1:9093\", "
+                   "\"http://am2:9093\"]",
+                   "vigil.toml:6:1: notify 'oncall': 'urls' is only for kind alertmanager (the "
+                   "peers of a cluster): kind oncall takes one 'url'"}));
+}
+
+TEST(ConfigNotify, UnknownKeysSuggestAKeyOfTheSameKind) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+kind = "pagerduty"
+routing_key_fil = "/etc/vigil/pd.key"
+severty = "SEV1"
+colour = "red"
+)toml"),
+            (Lines{"vigil.toml:1:1: notify 'pagerduty': missing required key 'routing_key_file' "
+                   "(or 'routing_key'): the integration key of the PagerDuty service",
+                   "vigil.toml:3:1: notify 'pagerduty': unknown key 'routing_key_fil' (did you "
+                   "mean 'routing_key_file'?)",
+                   "vigil.toml:4:1: notify 'pagerduty': unknown key 'severty' (did you mean "
+                   "'severity'?)",
+                   "vigil.toml:5:1: notify 'pagerduty': unknown key 'colour'"}));
+}
+
+TEST(ConfigNotify, AlertmanagerUrlsAreEveryPeerValidated) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+kind = "alertmanager"
+[[notify]]
+name = "empty"
+kind = "alertmanager"
+urls = []
+[[notify]]
+name = "bad"
+kind = "alertmanager"
+urls = ["http://am1:9093", "am2:9093", "http://am1:9093", "http://am3:9093/api/v2/alerts", 7]
+[[notify]]
+name = "typed"
+kind = "alertmanager"
+urls = { am1 = "http://am1:9093" }
+)toml"),
+            (Lines{"vigil.toml:1:1: notify 'alertmanager': missing required key 'urls' (every "
+                   "peer of the Alertmanager cluster, e.g. urls = [\"http://am1:9093\", "
+                   "\"http://am2:9093\"])",
+                   "vigil.toml:6:8: notify 'empty': 'urls' must name at least one Alertmanager",
+                   "vigil.toml:10:28: notify 'bad': 'urls' \"am2:9093\": is not a valid URL "
+                   "(Unsupported URL scheme)",
+                   "vigil.toml:10:40: notify 'bad': 'urls' names \"http://am1:9093\" twice",
+                   "vigil.toml:10:59: notify 'bad': 'urls' \"http://am3:9093/api/v2/alerts\": "
+                   "give the base URL, without /api/v2/alerts (vigil adds it)",
+                   "vigil.toml:10:92: notify 'bad': 'urls' items must be strings, not an integer",
+                   "vigil.toml:14:8: notify 'typed': 'urls' must be a string or an array of "
+                   "strings, not a table"}));
+}
+
+TEST(ConfigNotify, OtherKindsTakeOneValidatedUrl) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+kind = "oncall"
+[[notify]]
+kind = "webhook"
+[[notify]]
+kind = "pagerduty"
+url = "https://events.pagerduty.com/v2/enqueue"
+routing_key = "R0ut1ngKeyOfExactly32Characters0"
+[[notify]]
+kind = "statuspage"
+url = "https://api.statuspage.io/v1/"
+api_key = "k"
+page_id = "p"
+[[notify]]
+name = "hook"
+kind = "webhook"
+url = "https:///hook"
+[[notify]]
+name = "hook2"
+kind = "webhook"
+url = ["https://hooks.example/"]
+)toml"),
+            (Lines{"vigil.toml:1:1: notify 'oncall': missing required key 'url' (the URL of the "
+                   "OnCall integration, of type \"Formatted webhook\")",
+                   "vigil.toml:3:1: notify 'webhook': missing required key 'url' (the URL to post "
+                   "pages to)",
+                   "vigil.toml:7:7: notify 'pagerduty': 'url' "
+                   "\"https://events.pagerduty.com/v2/enqueue\": give the base URL, without "
+                   "/v2/enqueue (vigil adds it)",
+                   "vigil.toml:11:7: notify 'statuspage': 'url' \"https://api.statuspage.io/v1/\": "
+                   "give the base URL, without /v1 (vigil adds it)",
+                   "vigil.toml:17:7: notify 'hook': 'url' \"https:///hook\": has no host",
+                   "vigil.toml:21:7: notify 'hook2': 'url' must be a string, not an array"}));
+}
+
+TEST(ConfigNotify, SeverityAndTeamsAreValidated) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+kind = "webhook"
+url = "https://hooks.example/"
+severity = "critical"
+teams = []
+[[notify]]
+name = "w2"
+kind = "webhook"
+url = "https://hooks.example/"
+severity = 1
+teams = ["payments", "", "web team", 3]
+)toml"),
+            (Lines{"vigil.toml:4:12: notify 'webhook': 'severity': unknown severity \"critical\" "
+                   "(expected \"SEV1\", \"SEV2\" or \"SEV3\")",
+                   "vigil.toml:5:9: notify 'webhook': 'teams' must not be empty (leave it out to "
+                   "page every team)",
+                   "vigil.toml:10:12: notify 'w2': 'severity' must be a severity string \"SEV1\", "
+                   "\"SEV2\" or \"SEV3\", not an integer",
+                   "vigil.toml:11:22: notify 'w2': 'teams': \"\" must be 1-64 letters, digits, "
+                   "'-', '_' or '.', as a check's 'team'",
+                   "vigil.toml:11:26: notify 'w2': 'teams': \"web team\" must be 1-64 letters, "
+                   "digits, '-', '_' or '.', as a check's 'team'",
+                   "vigil.toml:11:38: notify 'w2': 'teams' items must be strings, not an "
+                   "integer"}));
+}
+
+TEST(ConfigNotify, DurationsAndLimitsAreBounded) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+kind = "alertmanager"
+urls = ["http://am:9093"]
+resend_every = "5s"
+timeout = "500ms"
+max_per_minute = 0
+verify_tls = "yes"
+heartbeat = 1
+[[notify]]
+name = "am2"
+kind = "alertmanager"
+urls = ["http://am:9093"]
+resend_every = "2h"
+timeout = "2m"
+max_per_minute = 10001
+[[notify]]
+kind = "webhook"
+url = "https://hooks.example/"
+update_every = "30s"
+timeout = 10
+)toml"),
+            (Lines{"vigil.toml:4:16: notify 'alertmanager': 'resend_every' must be at least 10s, "
+                   "not \"5s\"",
+                   "vigil.toml:5:11: notify 'alertmanager': 'timeout' must be at least 1s, not "
+                   "\"500ms\"",
+                   "vigil.toml:6:18: notify 'alertmanager': 'max_per_minute' must be between 1 and "
+                   "10000, not 0",
+                   "vigil.toml:7:14: notify 'alertmanager': 'verify_tls' must be true or false, "
+                   "not a string",
+                   "vigil.toml:8:13: notify 'alertmanager': 'heartbeat' must be true or false, not "
+                   "an integer",
+                   "vigil.toml:13:16: notify 'am2': 'resend_every' must be at most 1h, not \"2h\"",
+                   "vigil.toml:14:11: notify 'am2': 'timeout' must be at most 1m, not \"2m\"",
+                   "vigil.toml:15:18: notify 'am2': 'max_per_minute' must be between 1 and 10000, "
+                   "not 10001",
+                   "vigil.toml:19:16: notify 'webhook': 'update_every' must be at least 1m, not "
+                   "\"30s\"",
+                   "vigil.toml:20:11: notify 'webhook': 'timeout' must be a duration string like "
+                   "\"250ms\", \"5s\" or \"10m\", not an integer (write a string with a unit, e.g. "
+                   "\"10s\")"}));
+}
+
+TEST(ConfigNotify, PagerDutyNeedsExactlyOneRoutingKeyOf32LettersAndDigits) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+name = "short"
+kind = "pagerduty"
+routing_key = "R0ut1ngKeyOf31Characters0000000"
+[[notify]]
+name = "odd"
+kind = "pagerduty"
+routing_key = "R0ut1ngKey-Of-32-Characters00000"
+[[notify]]
+name = "both"
+kind = "pagerduty"
+routing_key = "R0ut1ngKeyOfExactly32Characters0"
+routing_key_file = "/etc/vigil/pd.key"
+[[notify]]
+name = "empty"
+kind = "pagerduty"
+routing_key = ""
+)toml"),
+            (Lines{"vigil.toml:4:15: notify 'short': 'routing_key': a routing key is exactly 32 "
+                   "letters and digits (the integration key of an Events API v2 integration); "
+                   "this one has 31 characters",
+                   "vigil.toml:8:15: notify 'odd': 'routing_key': a routing key is exactly 32 "
+                   "letters and digits (the integration key of an Events API v2 integration); "
+                   "this one has other characters",
+                   "vigil.toml:13:20: notify 'both': give either 'routing_key' or "
+                   "'routing_key_file', not both",
+                   "vigil.toml:17:15: notify 'empty': 'routing_key' is empty"}));
+}
+
+TEST(ConfigNotify, StatuspageNeedsAnApiKeyAndAPage) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+kind = "statuspage"
+[[notify]]
+name = "sp"
+kind = "statuspage"
+api_key = "line one\nline two"
+page_id = "../other"
+component_ids = ["c1", "c 2"]
+)toml"),
+            (Lines{"vigil.toml:1:1: notify 'statuspage': missing required key 'api_key_file' (or "
+                   "'api_key'): the Statuspage API key",
+                   "vigil.toml:1:1: notify 'statuspage': missing required key 'page_id' (the "
+                   "page's id, as in the API's /v1/pages/PAGE_ID)",
+                   "vigil.toml:6:11: notify 'sp': 'api_key' contains a line break or another "
+                   "control character: it goes into an HTTP header",
+                   "vigil.toml:7:11: notify 'sp': 'page_id' \"../other\" must be 1-64 letters, "
+                   "digits, '-' or '_' (it goes into the API's URL)",
+                   "vigil.toml:8:24: notify 'sp': 'component_ids': \"c 2\" must be 1-64 letters, "
+                   "digits, '-' or '_'"}));
+}
+
+TEST(ConfigNotify, WebhookSignatureAndHeadersAreValidated) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+kind = "webhook"
+url = "https://hooks.example/"
+signature_header = "X-Signature"
+[[notify]]
+name = "signed"
+kind = "webhook"
+url = "https://hooks.example/"
+hmac_key = "k"
+signature_header = "X Signature"
+headers = { "X Team" = "a", X-Ok = "fine", X-Multi = "a\r\nInjected: yes", X-Num = 7, content-type = "text/plain", X-Vigil-Signature = "forged" }
+[[notify]]
+name = "h"
+kind = "webhook"
+url = "https://hooks.example/"
+headers = ["Authorization: x"]
+)toml"),
+            (Lines{"vigil.toml:4:20: notify 'webhook': 'signature_header' needs 'hmac_key_file' "
+                   "(or 'hmac_key'): there is nothing to sign with",
+                   "vigil.toml:10:20: notify 'signed': 'signature_header' \"X Signature\" is not "
+                   "a valid HTTP header name",
+                   "vigil.toml:11:13: notify 'signed': header name 'X Team' is not valid",
+                   "vigil.toml:11:54: notify 'signed': header 'X-Multi' must not contain a line "
+                   "break",
+                   "vigil.toml:11:84: notify 'signed': header 'X-Num' must be a string, not an "
+                   "integer",
+                   "vigil.toml:11:87: notify 'signed': header 'content-type' is set by vigil",
+                   "vigil.toml:11:116: notify 'signed': header 'X-Vigil-Signature' is set by vigil",
+                   "vigil.toml:16:11: notify 'h': 'headers' must be a table, e.g. headers = { "
+                   "Authorization = \"Bearer ...\" }"}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// [[notify]]: secrets in files
+
+// `key = "PATH"` in a [[notify]] of `kind` that is otherwise complete.
+std::string NotifyWithSecretFile(std::string_view kind, std::string_view key,
+                                 const std::string& path) {
+  std::string text = "[[notify]]\nkind = \"" + std::string(kind) + "\"\n";
+  if (kind == "webhook") text += "url = \"https://hooks.example/\"\n";
+  if (kind == "statuspage") text += "page_id = \"p\"\n";
+  return text + std::string(key) + " = \"" + path + "\"\n";
+}
+
+TEST(ConfigNotifySecrets, FileOfMode0600IsRead) {
+  const SecretFile f("ok.key", std::string(kRoutingKey) + "\n", 0600);
+  const Config cfg = Valid(NotifyWithSecretFile("pagerduty", "routing_key_file", f.path()));
+  ASSERT_EQ(cfg.notify.size(), 1u);
+  EXPECT_EQ(cfg.notify[0].secret, kRoutingKey);
+  EXPECT_EQ(cfg.notify[0].secret_file, f.path());
+}
+
+TEST(ConfigNotifySecrets, OnlyOneTrailingNewlineIsDropped) {
+  const SecretFile f("hmac.key", "line\n\n", 0600);
+  const Config cfg = Valid(NotifyWithSecretFile("webhook", "hmac_key_file", f.path()));
+  ASSERT_EQ(cfg.notify.size(), 1u);
+  EXPECT_EQ(cfg.notify[0].secret, "line\n");  // an HMAC key is bytes: the rest is the key's
+}
+
+TEST(ConfigNotifySecrets, FileReadableByGroupOrOthersIsRefused) {
+  for (const mode_t mode : {0644, 0640, 0604, 0602, 0610}) {
+    const SecretFile f("open.key", kRoutingKey, mode);
+    char octal[8];
+    std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(mode));
+    EXPECT_EQ(
+        Errors(NotifyWithSecretFile("pagerduty", "routing_key_file", f.path())),
+        Lines{"vigil.toml:3:20: notify 'pagerduty': 'routing_key_file' \"" + f.path() +
+              "\" has mode " + octal + ": it must not be readable by group or others (chmod 600)"});
+  }
+}
+
+TEST(ConfigNotifySecrets, UnreadableEmptyOrOddFilesAreErrors) {
+  const std::string missing = testing::TempDir() + "vigil-no-such-dir/pd.key";
+  EXPECT_EQ(Errors(NotifyWithSecretFile("pagerduty", "routing_key_file", missing)),
+            Lines{"vigil.toml:3:20: notify 'pagerduty': 'routing_key_file' \"" + missing +
+                  "\": cannot read it: No such file or directory"});
+  const SecretFile empty("empty.key", "\n", 0600);
+  EXPECT_EQ(Errors(NotifyWithSecretFile("statuspage", "api_key_file", empty.path())),
+            Lines{"vigil.toml:4:16: notify 'statuspage': 'api_key_file' \"" + empty.path() +
+                  "\" is empty"});
+  EXPECT_EQ(Errors(NotifyWithSecretFile("webhook", "hmac_key_file", "/")),
+            Lines{"vigil.toml:4:17: notify 'webhook': 'hmac_key_file' \"/\" is not a regular "
+                  "file"});
+  EXPECT_EQ(Errors(NotifyWithSecretFile("webhook", "hmac_key_file", "hmac.key")),
+            Lines{"vigil.toml:4:17: notify 'webhook': 'hmac_key_file' must be an absolute path, "
+                  "not \"hmac.key\""});
+  const SecretFile big("big.key", std::string(64 * 1024 + 1, 'k'), 0600);
+  EXPECT_EQ(Errors(NotifyWithSecretFile("webhook", "hmac_key_file", big.path())),
+            Lines{"vigil.toml:4:17: notify 'webhook': 'hmac_key_file' \"" + big.path() +
+                  "\" is larger than 64 KiB: not a key"});
+}
+
+TEST(ConfigNotifySecrets, KeyFromAFileIsCheckedLikeAnInlineOne) {
+  const SecretFile pd("short.key", "R0ut1ngKeyOf31Characters0000000\n", 0600);
+  EXPECT_EQ(Errors(NotifyWithSecretFile("pagerduty", "routing_key_file", pd.path())),
+            Lines{"vigil.toml:3:20: notify 'pagerduty': 'routing_key_file' \"" + pd.path() +
+                  "\": a routing key is exactly 32 letters and digits (the integration key of "
+                  "an Events API v2 integration); this one has 31 characters"});
+  const SecretFile sp("two-lines.key", "one\ntwo\n", 0600);
+  EXPECT_EQ(Errors(NotifyWithSecretFile("statuspage", "api_key_file", sp.path())),
+            Lines{"vigil.toml:4:16: notify 'statuspage': 'api_key_file' \"" + sp.path() +
+                  "\" contains a line break or another control character: it goes into an HTTP "
+                  "header"});
+}
+
+TEST(ConfigNotifySecrets, NoErrorMessageEverContainsTheSecret) {
+  // A distinctive secret in every way a secret can be wrong; none of the messages may show it,
+  // nor a part of it long enough to matter.
+  const std::string secret = "S3cr3tS3cr3tS3cr3tS3cr3tS3cr3t";  // 30 characters: too short
+  const SecretFile open_file("leak-open.key", secret + "0A", 0644);
+  const SecretFile short_file("leak-short.key", secret + "\n", 0600);
+  const SecretFile lines_file("leak-lines.key", secret + "\n" + secret + "\n", 0600);
+  const std::string text =
+      "[[notify]]\nname = \"a\"\nkind = \"pagerduty\"\nrouting_key = \"" + secret +
+      "\"\n"
+      "[[notify]]\nname = \"b\"\nkind = \"pagerduty\"\nrouting_key = \"" +
+      secret + "\"\nrouting_key_file = \"" + short_file.path() +
+      "\"\n"
+      "[[notify]]\nname = \"c\"\nkind = \"pagerduty\"\nrouting_key_file = \"" +
+      open_file.path() +
+      "\"\n"
+      "[[notify]]\nname = \"d\"\nkind = \"pagerduty\"\nrouting_key_file = \"" +
+      short_file.path() +
+      "\"\n"
+      "[[notify]]\nname = \"e\"\nkind = \"statuspage\"\npage_id = \"p\"\n"
+      "api_key_file = \"" +
+      lines_file.path() +
+      "\"\n"
+      "[[notify]]\nname = \"f\"\nkind = \"statuspage\"\npage_id = \"p\"\n"
+      "api_key = \"" +
+      secret +
+      "\\r\\n\"\n"
+      "[[notify]]\nname = \"g\"\nkind = \"webhook\"\nurl = \"https://h.example/\"\n"
+      "hmac_key = \"" +
+      secret + "\"\nrouting_key = \"" + secret + "\"\nheaders = { A = \"" + secret + "\\n\" }\n";
+  const Lines errors = Errors(text);
+  EXPECT_EQ(errors.size(), 8u) << testing::PrintToString(errors);
+  for (const std::string& e : errors) {
+    EXPECT_EQ(e.find("S3cr3t"), std::string::npos) << e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// [[escalation]]
+
+constexpr std::string_view kWebhooks = R"toml(
+[[notify]]
+name = "oncall-primary"
+kind = "webhook"
+url = "https://hooks.example/primary"
+[[notify]]
+name = "oncall-secondary"
+kind = "webhook"
+url = "https://hooks.example/secondary"
+[[notify]]
+name = "manager"
+kind = "webhook"
+url = "https://hooks.example/manager"
+)toml";
+
+TEST(ConfigEscalation, ChainsPerTeamAndACatchAll) {
+  const Config cfg = Valid(std::string(kWebhooks) + R"toml(
+[[escalation]]
+team = "payments"
+steps = [
+  { notify = "oncall-primary" },
+  { notify = "oncall-secondary", after = "5m" },
+  { notify = "manager", after = "10m" },
+]
+
+[[escalation]]
+steps = [{ notify = "oncall-primary", after = "0s" }, { notify = "manager", after = "1m" }]
+
+[[escalation]]
+team = "web"
+[[escalation.steps]]
+notify = "oncall-secondary"
+)toml");
+  ASSERT_EQ(cfg.escalations.size(), 3u);
+  const EscalationConfig& pay = cfg.escalations[0];
+  EXPECT_EQ(pay.team, "payments");
+  ASSERT_EQ(pay.steps.size(), 3u);
+  EXPECT_EQ(pay.steps[0].notify, "oncall-primary");
+  EXPECT_EQ(pay.steps[0].after, Duration::zero());
+  EXPECT_EQ(pay.steps[1].notify, "oncall-secondary");
+  EXPECT_EQ(pay.steps[1].after, minutes(5));
+  EXPECT_EQ(pay.steps[2].notify, "manager");
+  EXPECT_EQ(pay.steps[2].after, minutes(10));
+  EXPECT_EQ(pay.where.line, 14);  // after kWebhooks' 12 lines and a blank one
+  const EscalationConfig& all = cfg.escalations[1];
+  EXPECT_EQ(all.team, "");
+  ASSERT_EQ(all.steps.size(), 2u);
+  EXPECT_EQ(all.steps[0].after, Duration::zero());
+  EXPECT_EQ(all.steps[1].after, minutes(1));
+  ASSERT_EQ(cfg.escalations[2].steps.size(), 1u);
+  EXPECT_EQ(cfg.escalations[2].steps[0].notify, "oncall-secondary");
+
+  EXPECT_EQ(cfg.escalation_for("payments"), &cfg.escalations[0]);
+  EXPECT_EQ(cfg.escalation_for("web"), &cfg.escalations[2]);
+  EXPECT_EQ(cfg.escalation_for("search"), &cfg.escalations[1]);  // the catch-all
+  EXPECT_EQ(cfg.escalation_for(""), &cfg.escalations[1]);
+}
+
+TEST(ConfigEscalation, WithoutACatchAllOtherTeamsHaveNoChain) {
+  const Config cfg = Valid(std::string(kWebhooks) + R"toml(
+[[escalation]]
+team = "payments"
+steps = [{ notify = "oncall-primary" }]
+)toml");
+  EXPECT_NE(cfg.escalation_for("payments"), nullptr);
+  EXPECT_EQ(cfg.escalation_for("web"), nullptr);
+  EXPECT_EQ(cfg.escalation_for(""), nullptr);
+}
+
+TEST(ConfigEscalation, OneNotifierMayServeSeveralTeamsChains) {
+  const Config cfg = Valid(std::string(kWebhooks) + R"toml(
+[[escalation]]
+team = "payments"
+steps = [{ notify = "oncall-primary" }, { notify = "manager", after = "5m" }]
+[[escalation]]
+team = "web"
+steps = [{ notify = "oncall-secondary" }, { notify = "manager", after = "5m" }]
+)toml");
+  EXPECT_EQ(cfg.escalations.size(), 2u);
+}
+
+TEST(ConfigEscalation, StepsNameWebhooksOnly) {
+  EXPECT_EQ(Errors(std::string(kWebhooks) + R"toml(
+[[notify]]
+kind = "pagerduty"
+routing_key = "R0ut1ngKeyOfExactly32Characters0"
+[[notify]]
+kind = "oncall"
+url = "https://oncall.example/hook"
+[[notify]]
+kind = "alertmanager"
+urls = ["http://am:9093"]
+[[notify]]
+kind = "statuspage"
+api_key = "k"
+page_id = "p"
+
+[[escalation]]
+steps = [
+  { notify = "pagerduty" },
+  { notify = "oncall", after = "5m" },
+  { notify = "alertmanager", after = "5m" },
+  { notify = "statuspage", after = "5m" },
+  { notify = "oncall-primry", after = "5m" },
+]
+)toml"),
+            (Lines{"vigil.toml:30:14: escalation (every team): step 1: \"pagerduty\" is kind "
+                   "pagerduty: PagerDuty escalates on its own (the service's escalation policy); "
+                   "a chain pages webhooks only",
+                   "vigil.toml:31:14: escalation (every team): step 2: \"oncall\" is kind oncall: "
+                   "Grafana OnCall escalates on its own (the integration's escalation chain); a "
+                   "chain pages webhooks only",
+                   "vigil.toml:32:14: escalation (every team): step 3: \"alertmanager\" is kind "
+                   "alertmanager: Alertmanager routes and repeats on its own (its route tree); a "
+                   "chain pages webhooks only",
+                   "vigil.toml:33:14: escalation (every team): step 4: \"statuspage\" is kind "
+                   "statuspage: a status page informs readers, it pages nobody; a chain pages "
+                   "webhooks only",
+                   "vigil.toml:34:14: escalation (every team): step 5: no notifier "
+                   "\"oncall-primry\" (define it as a [[notify]] with name = \"oncall-primry\" "
+                   "and kind = \"webhook\")"}));
+}
+
+TEST(ConfigEscalation, StepDelays) {
+  EXPECT_EQ(
+      Errors(std::string(kWebhooks) + R"toml(
+[[escalation]]
+team = "payments"
+steps = [
+  { notify = "oncall-primary", after = "5m" },
+  { notify = "oncall-secondary" },
+  { notify = "manager", after = "30s" },
+]
+[[escalation]]
+team = "web"
+steps = [{ notify = "oncall-primary", after = 0 }, { notify = "manager", after = "0s" }]
+)toml"),
+      (Lines{"vigil.toml:17:40: escalation 'payments': step 1: 'after' must be \"0s\" or left "
+             "out: the first step is paged with the incident",
+             "vigil.toml:18:3: escalation 'payments': step 2: missing required key 'after' "
+             "(how long step 1 has to acknowledge before this step is paged, at least 1m)",
+             "vigil.toml:19:33: escalation 'payments': step 3: 'after' must be at least 1m, "
+             "not \"30s\"",
+             "vigil.toml:23:47: escalation 'web': step 1: 'after' must be \"0s\" or left "
+             "out: the first step is paged with the incident",
+             "vigil.toml:23:82: escalation 'web': step 2: 'after' must be greater than "
+             "zero"}));
+}
+
+TEST(ConfigEscalation, ANotifierAppearsOnceInAChain) {
+  EXPECT_EQ(Errors(std::string(kWebhooks) + R"toml(
+[[escalation]]
+steps = [
+  { notify = "oncall-primary" },
+  { notify = "manager", after = "5m" },
+  { notify = "oncall-primary", after = "5m" },
+]
+)toml"),
+            (Lines{"vigil.toml:18:14: escalation (every team): step 3: \"oncall-primary\" is "
+                   "already step 1 of this chain"}));
+}
+
+TEST(ConfigEscalation, ChainShape) {
+  EXPECT_EQ(Errors(std::string(kWebhooks) + R"toml(
+[[escalation]]
+team = "a"
+[[escalation]]
+team = "b"
+steps = []
+[[escalation]]
+team = "c"
+steps = { notify = "manager" }
+[[escalation]]
+team = "d"
+steps = ["manager", { notify = "manager", aftr = "5m" }, { after = "5m" }]
+stepz = 1
+)toml"),
+            (Lines{"vigil.toml:14:1: escalation 'a': missing required key 'steps' (e.g. steps = "
+                   "[{ notify = \"primary\" }, { notify = \"secondary\", after = \"5m\" }])",
+                   "vigil.toml:18:9: escalation 'b': 'steps' must have at least one step",
+                   "vigil.toml:21:9: escalation 'c': 'steps' must be an array of tables, e.g. "
+                   "steps = [{ notify = \"primary\" }, { notify = \"secondary\", after = \"5m\" }]",
+                   "vigil.toml:24:10: escalation 'd': step 1: must be a table like { notify = "
+                   "\"primary\", after = \"5m\" }, not a string",
+                   "vigil.toml:24:21: escalation 'd': step 2: missing required key 'after' (how "
+                   "long step 1 has to acknowledge before this step is paged, at least 1m)",
+                   "vigil.toml:24:43: escalation 'd': step 2: unknown key 'aftr' (did you mean "
+                   "'after'?)",
+                   "vigil.toml:24:58: escalation 'd': step 3: missing required key 'notify' (the "
+                   "name of a [[notify]])",
+                   "vigil.toml:25:1: escalation 'd': unknown key 'stepz' (did you mean "
+                   "'steps'?)"}));
+}
+
+TEST(ConfigEscalation, OneChainPerTeam) {
+  EXPECT_EQ(Errors(std::string(kWebhooks) + R"toml(
+[[escalation]]
+team = "payments"
+steps = [{ notify = "oncall-primary" }]
+[[escalation]]
+steps = [{ notify = "oncall-primary" }]
+[[escalation]]
+team = "payments"
+steps = [{ notify = "manager" }]
+[[escalation]]
+team = ""
+steps = [{ notify = "manager" }]
+[[escalation]]
+team = "pay ments"
+steps = [{ notify = "manager" }]
+)toml"),
+            (Lines{"vigil.toml:20:8: duplicate escalation chain for team 'payments' (first defined "
+                   "at vigil.toml:15:8)",
+                   "vigil.toml:23:8: duplicate escalation chain for every team (first defined at "
+                   "vigil.toml:17:1): give one of them a 'team'",
+                   "vigil.toml:26:8: escalation: 'team' \"pay ments\" must be 1-64 letters, "
+                   "digits, '-', '_' or '.' (or \"\" for every team)"}));
+}
+
+TEST(ConfigEscalation, ANotifierWithAnUnknownKindIsReportedOnce) {
+  EXPECT_EQ(Errors(R"toml(
+[[notify]]
+name = "chat"
+kind = "slack"
+url = "https://hooks.example/"
+
+[[escalation]]
+steps = [{ notify = "chat" }]
+)toml"),
+            (Lines{"vigil.toml:3:8: notify 'chat': unknown kind \"slack\" (known: alertmanager, "
+                   "pagerduty, oncall, statuspage, webhook; for a chat tool or a custom receiver: "
+                   "webhook)"}));
+}
+
+TEST(ConfigEscalation, EscalationMustBeAnArrayOfTables) {
+  EXPECT_EQ(Errors(R"toml(
+[escalation]
+steps = []
+)toml"),
+            Lines{"vigil.toml:1:1: 'escalation' must be an array of tables: write [[escalation]]"});
 }
 
 }  // namespace
