@@ -63,6 +63,7 @@ void Daemon::start() {
   apply(config_);
   load_outbox();
   load_incidents();
+  reconcile_outbox();
   load_maintenance();
   load_mitigation_state();
   // A window that ended while vigil was down must not keep its incidents silenced.
@@ -343,6 +344,7 @@ void Daemon::observed(Runner& r, const Observation& obs) {
   if (joined) gather_evidence(r.check, f->key, f->at);
   hold_pages_ = false;
   for (const std::string& id : touched) page(id);
+  flush_change_pages();
   if (on_finding) on_finding(*f);
 }
 
@@ -361,12 +363,11 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
       sys::log_error("incident " + id + ": " + written.error().message);
     }
   }
-  std::vector<std::pair<std::string, TimelineEvent>> rollbacks;
   for (const IncidentBook::Change& c : changes) {
     const TimelineEvent& e = c.event;
     using T = TimelineEvent::Type;
     if (e.type == T::mitigation) forget_rolled_back(c.incident, e);
-    if (e.type == T::mitigation) rollbacks.emplace_back(c.incident, e);
+    if (e.type == T::mitigation) held_changes_.emplace_back(c.incident, e);
     std::string_view message_id;
     sys::LogLevel level = sys::LogLevel::info;
     if (e.type == T::opened) {
@@ -407,20 +408,27 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
                 {"MESSAGE_ID", std::string(message_id)}});
     }
   }
-  // Then the pages these events call for (a page event itself calls for none).
+  // Then the pages these events call for (a page event itself calls for none): the incident's
+  // own first, then PagerDuty change events for rollbacks (sent only where it was paged).
   if (paging_ || hold_pages_) return;
-  for (const auto& [id, e] : rollbacks) {
-    if (const Incident* inc = book_.find(id)) {
-      if (auto change = change_pages(config_, *inc, e); !change.empty()) {
-        queue_pages(*inc, std::move(change), true);
-      }
-    }
-  }
   for (const std::string& id : order) {
     const auto& events = batches[id];
     if (std::any_of(events.begin(), events.end(),
                     [](const TimelineEvent& e) { return e.type != TimelineEvent::Type::page; })) {
       page(id);
+    }
+  }
+  flush_change_pages();
+}
+
+void Daemon::flush_change_pages() {
+  std::vector<std::pair<std::string, TimelineEvent>> held;
+  held.swap(held_changes_);
+  for (const auto& [id, e] : held) {
+    if (const Incident* inc = book_.find(id)) {
+      if (auto change = change_pages(config_, *inc, e); !change.empty()) {
+        queue_pages(*inc, std::move(change));
+      }
     }
   }
 }
@@ -487,8 +495,8 @@ void Daemon::load_incidents() {
       in.config = &config_;
       in.incident = &inc;
       in.now = Clock::now();
-      if (!plan_pages(in).empty()) resolved_unpaged_.push_back(inc);
-      book_.restore(std::move(inc));  // keeps its id taken
+      const bool owed = !plan_pages(in).empty();
+      book_.restore(std::move(inc), owed);  // keeps its id taken
       continue;
     }
     std::set<std::string> gone;

@@ -122,8 +122,13 @@ class Daemon {
   void load_outbox();
   void page(const std::string& incident);  // plans and queues what one incident needs now
   void page_all();
-  void page_incident(const Incident& inc, bool via_book);
-  void queue_pages(const Incident& inc, std::vector<PlannedPage> planned, bool via_book);
+  void page_incident(const Incident& inc);
+  void queue_pages(const Incident& inc, std::vector<PlannedPage> planned);
+  // At start: a page in the outbox whose timeline event was lost (a crash between the two
+  // writes) gets its event now, so the pager does not plan it a second time.
+  void reconcile_outbox();
+  // PagerDuty change events for the mitigation events recorded meanwhile (held_changes_).
+  void flush_change_pages();
   void deliver();
   void delivery_done(std::uint64_t seq, const sys::HttpResponse& resp);
   void send_heartbeats(TimePoint now);
@@ -188,6 +193,7 @@ class Daemon {
   bool paging_ready_ = false;  // the outbox is loaded: pages may be queued
   bool paging_ = false;        // page() is running (a page event must not re-enter it)
   bool hold_pages_ = false;    // a finding is being recorded: page at the end of its turn
+  std::vector<std::pair<std::string, TimelineEvent>> held_changes_;     // mitigation events to page
   std::map<std::uint64_t, sys::HttpClient::RequestId> sending_;         // seq -> request
   std::map<std::pair<std::string, std::string>, TimePoint> last_sent_;  // (notifier, incident)
   std::map<std::string, std::deque<TimePoint>> sent_recently_;  // target -> sends in the last 60s
@@ -196,7 +202,6 @@ class Daemon {
   std::map<std::pair<std::string, std::string>, std::uint64_t> page_counts_;  // (notifier, outcome)
   TimePoint heartbeat_at_{}, silences_at_{};
   std::set<std::string> heartbeat_failing_;  // targets whose last heartbeat failed (logged once)
-  std::vector<Incident> resolved_unpaged_;   // resolved while down, with resolves still owed
 };
 
 }  // namespace vigil

@@ -3,6 +3,8 @@
 // timeline event, so a restart neither re-pages nor forgets a resolve (see agent/pager.h).
 #include <algorithm>
 #include <charconv>
+#include <set>
+#include <tuple>
 
 #include "agent/daemon.h"
 #include "agent/json.h"
@@ -78,12 +80,38 @@ void Daemon::load_outbox() {
                     " page(s) queued before the restart; delivering them");
     }
   }
+}
+
+void Daemon::reconcile_outbox() {
+  std::set<std::tuple<std::string, std::string, PageAction>> seen;
+  for (const Page* p : outbox_.queued()) {
+    if (p->action != PageAction::trigger && p->action != PageAction::resolve &&
+        p->action != PageAction::acknowledge) {
+      continue;  // updates and change events are not what the pager counts
+    }
+    if (!seen.insert({p->incident, p->notifier, p->action}).second) continue;
+    const Incident* inc = book_.find(p->incident);
+    if (inc == nullptr) continue;
+    const PagedState st = paged_state(*inc);
+    const auto t = st.targets.find(p->notifier);
+    if (t != st.targets.end() &&
+        ((p->action == PageAction::trigger && t->second.triggered) ||
+         (p->action == PageAction::resolve && t->second.resolved) ||
+         (p->action == PageAction::acknowledge && t->second.acknowledged))) {
+      continue;
+    }
+    PlannedPage pp;
+    pp.page = *p;
+    TimelineEvent e = page_event(pp);
+    e.text += " (queued before vigil stopped; its record restored)";
+    record(book_.record(p->incident, std::move(e)));
+  }
   paging_ready_ = true;
 }
 
 void Daemon::page(const std::string& incident) {
   if (!paging_ready_ || paging_) return;
-  if (const Incident* inc = book_.find(incident)) page_incident(*inc, true);
+  if (const Incident* inc = book_.find(incident)) page_incident(*inc);
 }
 
 void Daemon::page_all() {
@@ -92,18 +120,15 @@ void Daemon::page_all() {
   for (const Incident* inc : book_.open()) ids.push_back(inc->id);
   for (const Incident& inc : book_.recently_resolved()) ids.push_back(inc.id);
   for (const std::string& id : ids) page(id);
-  // Incidents resolved while vigil was down whose resolve pages were still owed.
-  for (auto it = resolved_unpaged_.begin(); it != resolved_unpaged_.end();) {
-    page_incident(*it, false);
-    PagerInput in;
-    in.config = &config_;
-    in.incident = &*it;
-    in.now = Clock::now();
-    it = plan_pages(in).empty() ? resolved_unpaged_.erase(it) : std::next(it);
+  // Once a minute, forget re-send times of incidents the book no longer holds.
+  if (housekeeping_ticks_ % 60 == 0) {
+    for (auto it = last_sent_.begin(); it != last_sent_.end();) {
+      it = book_.find(it->first.second) == nullptr ? last_sent_.erase(it) : std::next(it);
+    }
   }
 }
 
-void Daemon::page_incident(const Incident& inc, bool via_book) {
+void Daemon::page_incident(const Incident& inc) {
   if (config_.notify.empty()) return;
   PagerInput in;
   in.config = &config_;
@@ -114,11 +139,12 @@ void Daemon::page_incident(const Incident& inc, bool via_book) {
     if (it != last_sent_.end()) in.last_sent[n.name] = it->second;
   }
   std::vector<PlannedPage> planned = plan_pages(in);
-  if (!planned.empty()) queue_pages(inc, std::move(planned), via_book);
+  if (!planned.empty()) queue_pages(inc, std::move(planned));
 }
 
-void Daemon::queue_pages(const Incident& inc, std::vector<PlannedPage> planned, bool via_book) {
+void Daemon::queue_pages(const Incident& inc, std::vector<PlannedPage> planned) {
   const TimePoint now = Clock::now();
+  const std::string id = inc.id;  // `inc` lives in the book, which record() below changes
   std::vector<Page> pages;
   for (const PlannedPage& pp : planned) {
     const NotifyConfig* n = config_.find_notify(pp.page.notifier);
@@ -146,9 +172,9 @@ void Daemon::queue_pages(const Incident& inc, std::vector<PlannedPage> planned, 
   if (!added) {
     // Nothing recorded, so the pager plans the same pages again on the next tick.
     sys::log(sys::LogLevel::err,
-             "incident " + inc.id + ": pages not queued: " + added.error().message +
+             "incident " + id + ": pages not queued: " + added.error().message +
                  "; retried every second",
-             {{"VIGIL_INCIDENT", inc.id}});
+             {{"VIGIL_INCIDENT", id}});
     paging_ = false;
     return;
   }
@@ -162,16 +188,15 @@ void Daemon::queue_pages(const Incident& inc, std::vector<PlannedPage> planned, 
                  " page of incident " + d.incident + " to " + d.target,
              {{"VIGIL_INCIDENT", d.incident}});
   }
+  // The page events in one batch (one write, one fdatasync). A crash between the outbox write
+  // above and this one is mended at the next start (reconcile_outbox), so nothing is paged twice.
+  std::vector<IncidentBook::Change> events;
   for (const PlannedPage& pp : planned) {
-    last_sent_[{pp.page.notifier, inc.id}] = now;
+    last_sent_[{pp.page.notifier, id}] = now;
     if (pp.quiet) continue;
-    TimelineEvent e = page_event(pp);
-    if (via_book) {
-      record(book_.record(inc.id, std::move(e)));
-    } else if (auto w = store_.append(inc.id, e); !w) {
-      sys::log_error("incident " + inc.id + ": " + w.error().message);
-    }
+    for (auto& c : book_.record(id, page_event(pp))) events.push_back(std::move(c));
   }
+  record(std::move(events));
   paging_ = false;
   deliver();
 }
@@ -179,11 +204,21 @@ void Daemon::queue_pages(const Incident& inc, std::vector<PlannedPage> planned, 
 void Daemon::deliver() {
   if (!paging_ready_ || stopping_) return;
   const TimePoint now = Clock::now();
+  // Most urgent first, so a rate-limited target serves a SEV1 trigger before SEV3 re-sends:
+  // severity, then events before updates, then age.
+  std::vector<const Page*> ready = outbox_.due(now);
+  std::stable_sort(ready.begin(), ready.end(), [](const Page* a, const Page* b) {
+    const bool au = a->action == PageAction::update, bu = b->action == PageAction::update;
+    if (a->severity != b->severity) return a->severity < b->severity;
+    if (au != bu) return bu;
+    return a->seq < b->seq;
+  });
   std::vector<std::uint64_t> due;
-  for (const Page* p : outbox_.due(now)) due.push_back(p->seq);
+  for (const Page* p : ready) due.push_back(p->seq);
   for (const std::uint64_t seq : due) {
     const Page* p = outbox_.find(seq);
-    if (p == nullptr) continue;
+    // Gone, or started by a nested deliver() (a request that failed synchronously).
+    if (p == nullptr || outbox_.in_flight(seq)) continue;
     const NotifyConfig* n = config_.find_notify(p->notifier);
     const std::size_t peer = peer_index(p->target);
     if (n == nullptr || peer >= n->urls.size()) {
@@ -412,7 +447,7 @@ void Daemon::poll_silences(TimePoint now) {
     while (!base.empty() && base.back() == '/') base.pop_back();
     sys::HttpRequest hr;
     hr.url = base +
-             "/api/v2/alerts?active=false&silenced=true&inhibited=false&unprocessed=false"
+             "/api/v2/alerts?active=false&silenced=true&inhibited=true&unprocessed=false"
              "&filter=" +
              percent_encode("alertname=\"VigilIncident\"") +
              "&filter=" + percent_encode("host=\"" + config_.agent.hostname + "\"");

@@ -555,9 +555,15 @@ std::vector<IncidentBook::Change> IncidentBook::record(const std::string& id, Ti
   return out;
 }
 
-void IncidentBook::restore(Incident incident) {
+void IncidentBook::restore(Incident incident, bool keep_resolved) {
   issued_.insert(incident.id);
-  if (!incident.open()) return;
+  if (!incident.open()) {
+    if (keep_resolved) {
+      resolved_.push_back(std::move(incident));
+      if (resolved_.size() > kKeepResolved) resolved_.erase(resolved_.begin());
+    }
+    return;
+  }
   by_key_[incident.dedupe_key] = incident.id;
   const std::string id = incident.id;
   open_.insert_or_assign(id, std::move(incident));

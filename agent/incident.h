@@ -164,8 +164,9 @@ class IncidentBook {
   // open).
   std::vector<Change> record(const std::string& id, TimelineEvent e);
 
-  // Takes back an incident replayed from its timeline file (open ones only are kept).
-  void restore(Incident incident);
+  // Takes back an incident replayed from its timeline file (open ones only are kept, unless
+  // `keep_resolved`: a resolved one whose pages are still owed joins recently_resolved()).
+  void restore(Incident incident, bool keep_resolved = false);
 
   const Incident* find(std::string_view id) const;
   const Incident* open_for(const std::string& dedupe_key) const;

@@ -189,6 +189,13 @@ Outbox::Outbox(std::string dir, std::size_t max) : dir_(std::move(dir)), max_(ma
 
 bool Outbox::in_flight(std::uint64_t seq) const { return in_flight_.count(seq) != 0; }
 
+std::vector<const Page*> Outbox::queued() const {
+  std::vector<const Page*> out;
+  out.reserve(pages_.size());
+  for (const auto& [seq, p] : pages_) out.push_back(&p);
+  return out;
+}
+
 Result<Outbox::LoadReport> Outbox::load() {
   Result<std::optional<std::string>> read = read_file(path_);
   if (!read) return read.error();
@@ -337,10 +344,12 @@ Result<Outbox::Added> Outbox::add(std::vector<Page> pages) {
       if (!supersedes(fresh, old)) return;
       removed.emplace(old.seq, kSuperseded);
       ++out.superseded;
-      // The replaced page may have been the one to resolve an older-severity alert (its labels
-      // are its identity): the replacement takes that job over.
-      if (!fresh.previous && old.previous && *old.previous != fresh.severity) {
-        fresh.previous = old.previous;
+      // The target still holds what it had before `old` (never sent): old's previous severity
+      // if it had one, else old's own. The replacement resolves that alert if its severity
+      // differs (labels are an Alertmanager alert's identity).
+      if (state_based(fresh.target)) {
+        const Severity held = old.previous.value_or(old.severity);
+        fresh.previous = held != fresh.severity ? std::optional<Severity>(held) : std::nullopt;
       }
     };
     for (const auto& [seq, old] : pages_) consider(old);
@@ -353,19 +362,29 @@ Result<Outbox::Added> Outbox::add(std::vector<Page> pages) {
   // accepted. Dropping whole incidents instead would lose the newest facts, and such a page is
   // at worst refused (permanent, logged) or ignored; Alertmanager takes any snapshot as the alert.
   std::size_t live = pages_.size() + pages.size() - removed.size();
-  const auto oldest_idle = [&](Severity s) -> const Page* {
+  // A resolve or acknowledge is never dropped: without it the target's incident stays open
+  // forever, since vigil's timeline already says it was sent. Updates go before triggers.
+  const auto droppable = [](const Page& q, bool updates_only) {
+    if (q.action == PageAction::resolve || q.action == PageAction::acknowledge) return false;
+    return !updates_only || q.action == PageAction::update;
+  };
+  const auto oldest_idle = [&](Severity s, bool updates_only) -> const Page* {
     for (const auto& [seq, q] : pages_) {
-      if (q.severity == s && idle(q)) return &q;
+      if (q.severity == s && idle(q) && droppable(q, updates_only)) return &q;
     }
     for (const Page& q : pages) {
-      if (q.severity == s && idle(q)) return &q;
+      if (q.severity == s && idle(q) && droppable(q, updates_only)) return &q;
     }
     return nullptr;
   };
   while (live > max_) {
-    const Page* victim = oldest_idle(Severity::sev3);
-    if (victim == nullptr) victim = oldest_idle(Severity::sev2);
-    if (victim == nullptr) break;  // only SEV1 and pages in flight: grow past max
+    const Page* victim = nullptr;
+    for (const Severity s : {Severity::sev3, Severity::sev2}) {
+      for (const bool updates_only : {true, false}) {
+        if (victim == nullptr) victim = oldest_idle(s, updates_only);
+      }
+    }
+    if (victim == nullptr) break;  // only SEV1, resolves, acks and pages in flight: grow
     removed.emplace(victim->seq, kDropped);
     out.dropped.push_back(*victim);
     --live;
@@ -430,9 +449,13 @@ void Outbox::retry(std::uint64_t seq, TimePoint next_try, std::string error) {
 Result<bool> Outbox::done(std::uint64_t seq, const std::string& why) {
   const auto it = pages_.find(seq);
   if (it == pages_.end()) return false;  // already done (or never queued): nothing to record
-  if (Result<bool> w = append(done_record(seq, why)); !w) return w;
+  // Forgotten in memory even when the record cannot be written (disk full): the page must not
+  // hold back its (target, incident) queue, resolves included. The file still holds it, so a
+  // restart sends it again: at least once, as promised.
+  Result<bool> w = append(done_record(seq, why));
   pages_.erase(it);
   in_flight_.erase(seq);
+  if (!w) return w;
   dead_records_ += 2;
   maybe_compact();
   return true;

@@ -10,9 +10,10 @@
 // fresh line after. The file is rewritten compactly (temp file, fsync, rename, fsync dir) when
 // more than half of it is dead records, and at load.
 //
-// Bounded: at most `max` pages. Adding beyond it drops the oldest SEV3 page, then the oldest
-// SEV2; a SEV1 page is never dropped (the outbox grows past `max` rather than lose one). Drops
-// are counted and returned for the caller to log.
+// Bounded: at most `max` pages. Adding beyond it drops the oldest SEV3 update, then the oldest
+// other SEV3 page, then the same for SEV2; a SEV1 page, a resolve and an acknowledge are never
+// dropped (the outbox grows past `max` rather than lose one: a lost resolve would leave the
+// target's incident open forever). Drops are counted and returned for the caller to log.
 //
 // Coalescing (noise and bounded work while a target is down): a new `update` replaces a queued,
 // not-in-flight `update` of the same (target, incident) — the newer snapshot says everything the
@@ -67,7 +68,9 @@ class Outbox {
   void begin(std::uint64_t seq);  // an attempt started: in flight
   // The attempt failed: not before `next_try`, remembering the error. No disk write.
   void retry(std::uint64_t seq, TimePoint next_try, std::string error);
-  // Done with a page for good: delivered, skipped, or given up (permanent). Durable.
+  // Done with a page for good: delivered, skipped, or given up (permanent). Durable; when the
+  // record cannot be written the page is still forgotten in memory (and the error returned), so
+  // it never blocks its queue; a restart sends it again.
   Result<bool> done(std::uint64_t seq, const std::string& why);
 
   // Remote ids (statuspage incident ids), durable, kept while any page of the incident is queued
@@ -78,6 +81,8 @@ class Outbox {
   Result<bool> forget_ref(const std::string& target, const std::string& incident);
 
   const Page* find(std::uint64_t seq) const;
+  std::vector<const Page*> queued() const;  // every queued page, by seq
+  bool in_flight(std::uint64_t seq) const;
   std::size_t size() const;
   std::size_t size(Severity s) const;
   std::uint64_t dropped_total() const { return dropped_total_; }
@@ -91,7 +96,6 @@ class Outbox {
   // Compacts when dead records outnumber live ones by more than a slack (see outbox.cpp); a
   // failure only delays the next try.
   void maybe_compact();
-  bool in_flight(std::uint64_t seq) const;
 
   std::string dir_, path_;
   std::size_t max_;

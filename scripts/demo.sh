@@ -15,6 +15,9 @@
 #   2. a stuck web service (its connection pool exhausted): vigil restarts it and verifies;
 #   3. an abusive IP (failed SSH logins): vigil blocks it with ufw for 30 s, cutting it off while
 #      its neighbour still gets through, and unblocks it when the block expires.
+# Every incident is paged to a "central" site in its own network namespace: two clustered, real
+# Prometheus Alertmanagers (Debian's package, run from the test-bed's root file system); the demo
+# shows the alerts with `amtool alert query` and what Alertmanager notified (firing, resolved).
 # Everything is torn down at the end, also on Ctrl-C.
 #
 # Usage (as root on a fresh Debian 12 / Ubuntu 22.04+ machine):  scripts/demo.sh
@@ -24,6 +27,7 @@ root=$(pwd)
 source scripts/deps.sh
 vigil_install_deps debhelper dpkg-dev lintian bc
 source tests/testbed/testbed.sh
+source tests/testbed/central.sh
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 TB=vigil-demo
@@ -34,6 +38,7 @@ cleanup() {
   trap - EXIT INT TERM
   [[ -n "$follower" ]] && kill "$follower" 2>/dev/null || true
   [[ -n "$held" ]] && kill "$held" 2>/dev/null || true
+  central_down 2>/dev/null || true
   testbed_down "$TB" || true
   rm -rf "$work"
 }
@@ -60,6 +65,8 @@ ExecStart=/opt/vigil-test/vigil-sample-app --address 0.0.0.0 --port 8080 --slow-
 UNIT
 tb systemctl daemon-reload
 tb systemctl start sample-app
+say "starting the central site: two clustered Alertmanagers at $CENTRAL_IP:9093 and :9095"
+central_up "$TB" "$work/central"
 for _ in $(seq 50); do tb curl -fsS -o /dev/null http://127.0.0.1:8080/health && break; sleep 0.1; done
 
 say "dpkg -i $(basename "$deb")   (the package enables and starts vigil.service)"
@@ -137,7 +144,7 @@ say "naming the app's service and owner unit, and watching its log (systemctl re
 # The HTTP check and the journal check name the same service: one incident for both.
 tb sed -i 's/^name = "app"$/name = "app"\nservice = "app"\nteam = "web"\nunit = "sample-app.service"/' \
   /etc/vigil/vigil.toml
-tb sh -c 'cat >> /etc/vigil/vigil.toml' <<'TOML'
+tb sh -c 'cat >> /etc/vigil/vigil.toml' <<TOML
 
 [[check]]
 name = "app-log"
@@ -148,6 +155,13 @@ unit = "sample-app.service"
 pattern = "connection pool exhausted"
 window = "5s"      # recovered once the app has not logged it for 5 s ...
 interval = "1s"    # ... checked every second
+
+# Paging: both Alertmanager peers (the cluster deduplicates), with vigil's heartbeat alert.
+[[notify]]
+name = "central"
+kind = "alertmanager"
+urls = ["http://$CENTRAL_IP:9093", "http://$CENTRAL_IP:9095"]
+heartbeat = true
 TOML
 m=$(mark); t=$(date +%s%N)
 tb systemctl reload vigil
@@ -159,7 +173,25 @@ wait_for "app-log: SEV2 firing" "$m" "$t"
 say "vigil status   (one incident for the service, holding both facts)"
 tb vigil status || true
 id=$(tb vigil incidents --open --json | grep -o '"id": "[^"]*"' | cut -d'"' -f4 | head -n 1)
+wait_for "page delivered to central#1 (trigger)" 0 "$t" 10 "the page" >/dev/null || true
+say "the central site: amtool alert query   (the page, accepted by both Alertmanager peers)"
+central_amtool alert query || true
+say "its labels and evidence, from Alertmanager's API (GET /api/v2/alerts?filter=incident=...)"
+central_alerts "incident=\"$id\"" | python3 -c '
+import json, sys
+for a in json.load(sys.stdin):
+    print("   labels:", " ".join(f"{k}={v}" for k, v in sorted(a["labels"].items())))
+    print("   state:", a["annotations"].get("state"), "| status:", a["status"]["state"])
+    for line in a["annotations"].get("evidence", "").splitlines()[:6]:
+        print("   evidence:", line[:110])
+' || true
 step "restoring the app" "incident $id: resolved" tb curl -fsS -o /dev/null http://127.0.0.1:8080/_mode/ok
+say "what Alertmanager notified its receiver (one firing, one resolved: the two peers deduplicate)"
+for _ in $(seq 40); do
+  central_am_notifications | grep -q "resolved VigilIncident $id" && break
+  sleep 0.5
+done
+central_am_notifications | grep -- "$id" | sed 's/^/   peer /' || true
 say "vigil postmortem $id   (a blameless draft from the incident's timeline)"
 tb vigil postmortem "$id" | sed -n '/^# Postmortem/,/^## Mitigations/p'
 step "incident 2: the app gets slow (200ms; latency_warn is 150ms)" "app: SEV3 firing" \
@@ -389,6 +421,10 @@ sleep 1
 
 say "vigil incidents   (every incident of the demo, from the timelines in /var/lib/vigil/incidents)"
 tb vigil incidents
+say "the central site: amtool alert query   (vigil's heartbeat; every incident above was resolved)"
+central_amtool alert query || true
+say "every notification Alertmanager sent during the demo (peer, status, alert, incident)"
+central_am_notifications | sed 's/^/   /' || true
 
 say "stopping vigil"
 tb systemctl stop vigil

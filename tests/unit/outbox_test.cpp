@@ -597,6 +597,24 @@ TEST_F(OutboxTest, AlertmanagerReplacementKeepsTheOldSeverityToResolve) {
   EXPECT_EQ(box.find(2)->previous, Severity::sev2);
 }
 
+TEST_F(OutboxTest, BoundDropsUpdatesFirstAndNeverResolvesOrAcks) {
+  Outbox box(dir_, 3);
+  ASSERT_TRUE(box.load());
+  ASSERT_TRUE(box.add({page("pd", "a", PageAction::resolve, Severity::sev3),      // 1
+                       page("pd", "b", PageAction::trigger, Severity::sev3),      // 2
+                       page("pd", "c", PageAction::update, Severity::sev3)}));    // 3
+  Result<Outbox::Added> a = box.add({page("pd", "d", PageAction::acknowledge)});  // 4
+  ASSERT_TRUE(a);
+  EXPECT_EQ(seqs(a->dropped), (std::vector<std::uint64_t>{3}));  // the update, though newer
+  Result<Outbox::Added> b = box.add({page("pd", "e", PageAction::resolve)});  // 5
+  ASSERT_TRUE(b);
+  EXPECT_EQ(seqs(b->dropped), (std::vector<std::uint64_t>{2}));               // then the trigger
+  Result<Outbox::Added> c = box.add({page("pd", "f", PageAction::resolve)});  // 6
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->dropped.empty());  // resolves and acks only: past max rather than lose one
+  EXPECT_EQ(box.size(), 4u);
+}
+
 TEST_F(OutboxTest, BoundDropsSev3ThenSev2NeverSev1) {
   Outbox box(dir_, 3);
   ASSERT_TRUE(box.load());
@@ -747,11 +765,6 @@ TEST_F(OutboxTest, FailedWritesReturnTheErrorAndChangeNothing) {
   std::filesystem::create_directory(path());
   const std::string why = "cannot open " + path() + ": Is a directory";
 
-  Result<bool> d = box.done(1, "delivered");
-  ASSERT_FALSE(d);
-  EXPECT_EQ(d.error().message, why);
-  ASSERT_NE(box.find(1), nullptr);
-
   // Would supersede 1 and drop it for the bound: neither happens.
   Result<Outbox::Added> b = box.add({page("pd", "a", PageAction::update, Severity::sev3),
                                      page("pd", "b", PageAction::trigger, Severity::sev3)});
@@ -768,6 +781,14 @@ TEST_F(OutboxTest, FailedWritesReturnTheErrorAndChangeNothing) {
   Result<bool> f = box.forget_ref("status", "a");
   ASSERT_FALSE(f);
   EXPECT_EQ(box.ref("status", "a"), "id1");
+
+  // A delivered page whose record cannot be written is still forgotten in memory, so it never
+  // blocks its queue (the file keeps it: a restart sends it again).
+  Result<bool> d = box.done(1, "delivered");
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().message, why);
+  EXPECT_EQ(box.find(1), nullptr);
+  EXPECT_TRUE(box.due(base_time()).empty());
 
   // Writable again: the failed batch's seqs are not reused.
   std::filesystem::remove(path());
