@@ -296,7 +296,14 @@ Page snapshot(const Incident& inc, const NotifyConfig& notifier, PageAction acti
         break;
     }
   }
-  const std::size_t from = lines.size() > kEvidenceLines ? lines.size() - kEvidenceLines : 0;
+  // The evidence starts with what the failing check saw (the 503), then what the incident
+  // gathered (the unit's state, its journal lines: "connection pool exhausted"), together.
+  std::size_t room = kEvidenceLines;
+  if (const IncidentMember* m = lead_member(inc); m != nullptr && !m->summary.empty()) {
+    p.evidence.push_back(cut_utf8(m->check + ": " + m->summary, kEvidenceLineBytes));
+    --room;
+  }
+  const std::size_t from = lines.size() > room ? lines.size() - room : 0;
   for (std::size_t i = from; i < lines.size(); ++i) {
     p.evidence.push_back(cut_utf8(*lines[i], kEvidenceLineBytes));
   }

@@ -624,8 +624,10 @@ TEST_F(Pager, SnapshotBoundsEvidenceAndCarriesMitigations) {
   m.fields = {{"action", "rollback:app"}, {"outcome", "ok"}, {"target", "app"}};
   record(m);
   Page p = snapshot(inc, cfg.notify[0], PageAction::trigger, t(3));
+  // What the check saw first (the 503), then the newest 19 gathered lines.
   ASSERT_EQ(p.evidence.size(), 20u);
-  EXPECT_EQ(p.evidence.front(), "line 5");
+  EXPECT_EQ(p.evidence.front(), "web: HTTP 503 in 12ms");
+  EXPECT_EQ(p.evidence[1], "line 6");
   EXPECT_EQ(p.evidence[18], "line 23");
   EXPECT_EQ(p.evidence.back(), std::string(509, 'x') + "\xE2\x82\xAC");  // 512 bytes, whole
   EXPECT_EQ(p.details.at("mitigations"), "rollback:app ok: B -> A");
