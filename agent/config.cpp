@@ -1471,6 +1471,9 @@ class Validator {
     // Why SEV1 for a status page: it is read by customers; it tells of outages, not of every
     // degraded check. Everything else gets every incident by default.
     n.severity = n.kind == NotifierKind::statuspage ? Severity::sev1 : Severity::sev3;
+    // Alertmanager deduplicates and groups by itself and takes thousands of alerts a second; a
+    // limit of 60 would hold a burst of per-address incidents back for minutes.
+    if (n.kind == NotifierKind::alertmanager) n.max_per_minute = 6'000;
     if (const toml::node* s = t.get("severity")) {
       if (auto sev = get_severity(*s, where + "'severity'")) n.severity = *sev;
     }

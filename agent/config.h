@@ -217,7 +217,8 @@ struct NotifyConfig {
   Duration update_every{1'800'000};
   Duration timeout{10'000};  // one delivery attempt
   // At most this many deliveries a minute to this target (PagerDuty allows ~120 per routing
-  // key); more wait in the outbox, none is dropped for it.
+  // key); more wait in the outbox, none is dropped for it. Alertmanager's default is 6000 (per
+  // peer): it deduplicates and groups by itself, and a burst must not wait minutes.
   int max_per_minute = 60;
   bool heartbeat = false;  // alertmanager: keep an always-firing VigilHeartbeat alert
   std::string signature_header = "X-Vigil-Signature";        // webhook, with `secret`

@@ -165,6 +165,10 @@ bool Daemon::reload() {
     next.agent.metrics_listen = was.metrics_listen;
     next.agent.upgrade_after = was.upgrade_after;
   }
+  if (next.paging.outbox_max != config_.paging.outbox_max) {
+    sys::log_warning("reload: [paging] outbox_max takes effect at the next restart");
+    next.paging.outbox_max = config_.paging.outbox_max;
+  }
   apply(next);
   config_ = std::move(next);
   load_release_histories();

@@ -128,7 +128,8 @@ Verdict judge(const NotifyConfig& n, const Page& p, const DeliveryAnswer& a, Tim
 // does not retry in lockstep. A Retry-After wins when it is longer (capped at 1 h).
 Duration backoff(int attempts, double jitter01, std::optional<Duration> retry_after);
 
-// PagerDuty's dedup key, Alertmanager's `incident` label, OnCall's alert_uid: "vigil/HOST/ID".
+// PagerDuty's dedup key and OnCall's alert_uid: "vigil/HOST/ID" (Alertmanager's `incident`
+// label is the bare id; its `host` label says the rest).
 std::string dedup_key(const Page& p);
 
 // Page <-> one JSON object (the outbox's record): every field above but the delivery state.

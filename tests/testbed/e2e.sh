@@ -1049,6 +1049,16 @@ assert ts(a["startsAt"]) <= time.time(), a["startsAt"]
   sleep "$AM_SETTLE"
   [[ $(am_note_seq "$id") == firing ]] ||
     fail "expected one firing notification of $id, got: $(am_note_seq "$id")"
+  # A silence in Alertmanager is an acknowledgement: vigil reads it (every 10 s) into the timeline.
+  local silence
+  silence=$(central_amtool silence add "incident=$inc" -a e2e -c "on it" -d 10m) ||
+    fail "amtool could not add a silence"
+  wait_until 25 journal_has -u vigil --grep "incident $id: acknowledged by Alertmanager silence $silence" ||
+    fail "vigil did not take silence $silence as the ack of $id"
+  tb vigil incident show "$id" | grep -q "acknowledged by Alertmanager silence" ||
+    fail "the ack is not in the timeline of $id"
+  # Expired again, so Alertmanager notifies the resolve below (a silenced alert is muted).
+  central_amtool silence expire "$silence" || fail "amtool could not expire silence $silence"
 
   page_recover_app "$id"
   wait_until 20 am_lists_not a "$id" || fail "incident $id is still active on Alertmanager a"

@@ -2132,7 +2132,7 @@ url = "https://hooks.example/vigil"
     EXPECT_EQ(n.resend_every, minutes(1));
     EXPECT_EQ(n.update_every, minutes(30));
     EXPECT_EQ(n.timeout, seconds(10));
-    EXPECT_EQ(n.max_per_minute, 60);
+    EXPECT_EQ(n.max_per_minute, n.kind == NotifierKind::alertmanager ? 6000 : 60);
     EXPECT_TRUE(n.verify_tls);
     EXPECT_FALSE(n.heartbeat);
     EXPECT_EQ(n.signature_header, "X-Vigil-Signature");
