@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
@@ -14,15 +13,18 @@
 
 #include "agent/json.h"
 #include "agent/sys/errors.h"
+#include "agent/sys/files.h"
 
 namespace vigil {
 namespace {
 
-namespace fs = std::filesystem;
 using Json = nlohmann::json;
 // Insertion order: "v" and "op" first, the file is read by people too.
 using OrderedJson = nlohmann::ordered_json;
 using sys::errno_text;
+using sys::Fd;
+using sys::sync_dir;
+using sys::write_all;
 
 // The record format version this vigil writes and reads; newer records are skipped.
 constexpr int kVersion = 1;
@@ -33,98 +35,6 @@ constexpr std::size_t kCompactSlack = 100;
 
 constexpr std::string_view kSuperseded = "superseded";
 constexpr std::string_view kDropped = "dropped: outbox full";
-
-// Closes the fd on every return path.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Closes now, for the caller to see close()'s error (NFS reports write errors there).
-  int release_close() {
-    const int r = ::close(fd_);
-    fd_ = -1;
-    return r;
-  }
-
- private:
-  int fd_;
-};
-
-// Makes a new directory entry durable. Best effort: the entry is already there for this boot.
-void sync_dir(const fs::path& dir) {
-  const fs::path d = dir.empty() ? fs::path(".") : dir;
-  const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
-// mkdir -p with mode 0750 (pages name hosts, services and carry journal lines), fsyncing the
-// parent of each directory it creates.
-Result<bool> make_dirs(const fs::path& dir) {
-  const auto made = [&dir]() -> Result<bool> {
-    sync_dir(dir.parent_path());
-    return true;
-  };
-  if (::mkdir(dir.c_str(), 0750) == 0) return made();
-  int err = errno;
-  if (err == ENOENT && dir.has_parent_path() && dir.parent_path() != dir) {
-    if (Result<bool> r = make_dirs(dir.parent_path()); !r) return r;
-    if (::mkdir(dir.c_str(), 0750) == 0) return made();
-    err = errno;
-  }
-  if (err == EEXIST) {
-    struct stat st {};
-    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return true;
-    return make_error("cannot create " + dir.string() + ": not a directory");
-  }
-  return make_error("cannot create " + dir.string() + ": " + errno_text(err));
-}
-
-// The whole file; nullopt inside the Result when it does not exist.
-Result<std::optional<std::string>> read_file(const std::string& path) {
-  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (fd.get() < 0) {
-    if (errno == ENOENT) return std::optional<std::string>();
-    return make_error("cannot read " + path + ": " + errno_text(errno));
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0)
-    return make_error("cannot read " + path + ": " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) return make_error("cannot read " + path + ": not a regular file");
-  std::string data;
-  data.reserve(static_cast<std::size_t>(st.st_size));
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error("cannot read " + path + ": " + errno_text(errno));
-    }
-    data.append(buf, static_cast<std::size_t>(n));
-  }
-  return std::optional<std::string>(std::move(data));
-}
-
-// write() until all of `data` is written (EINTR, short writes). errno is set on false.
-bool write_all(int fd, const std::string& data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
 
 bool blank(std::string_view line) {
   return std::all_of(line.begin(), line.end(),
@@ -197,7 +107,7 @@ std::vector<const Page*> Outbox::queued() const {
 }
 
 Result<Outbox::LoadReport> Outbox::load() {
-  Result<std::optional<std::string>> read = read_file(path_);
+  Result<std::optional<std::string>> read = sys::read_regular_file(path_, true);
   if (!read) return read.error();
   pages_.clear();
   in_flight_.clear();
@@ -520,7 +430,7 @@ Result<bool> Outbox::append(const std::string& lines) {
   bool created = false;
   int raw = ::open(path_.c_str(), kFlags);
   if (raw < 0 && errno == ENOENT) {
-    if (Result<bool> r = make_dirs(dir_); !r) return r;
+    if (Result<bool> r = sys::make_dirs(dir_, 0750); !r) return r;
     // 0600: pages carry evidence lines. O_EXCL tells whether this call created the file (and so
     // must sync the directory).
     raw = ::open(path_.c_str(), kFlags | O_CREAT | O_EXCL, 0600);

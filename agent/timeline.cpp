@@ -1,6 +1,7 @@
 #include "agent/timeline.h"
 #include "agent/json.h"
 #include "agent/sys/errors.h"
+#include "agent/sys/files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -42,74 +43,6 @@ std::string in_quotes(std::string_view text) {
   if (text.size() > kMaxQuoted) out += "...";
   out += '"';
   return out;
-}
-
-// Closes the fd on every return path.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Makes a new directory entry durable. Best effort: the entry is already there for this boot.
-void sync_dir(const fs::path& dir) {
-  const fs::path d = dir.empty() ? fs::path(".") : dir;
-  const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
-// mkdir -p with mode 0750 (incident timelines name hosts, services and journal lines: not for
-// every local user), fsyncing the parent of each directory it creates.
-Result<bool> make_dirs(const fs::path& dir) {
-  const auto made = [&dir]() -> Result<bool> {
-    sync_dir(dir.parent_path());
-    return true;
-  };
-  if (::mkdir(dir.c_str(), 0750) == 0) return made();
-  int err = errno;
-  if (err == ENOENT && dir.has_parent_path() && dir.parent_path() != dir) {
-    if (Result<bool> r = make_dirs(dir.parent_path()); !r) return r;
-    if (::mkdir(dir.c_str(), 0750) == 0) return made();
-    err = errno;
-  }
-  if (err == EEXIST) {
-    struct stat st {};
-    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return true;
-    return make_error("cannot create " + dir.string() + ": not a directory");
-  }
-  return make_error("cannot create " + dir.string() + ": " + errno_text(err));
-}
-
-Result<std::string> read_all(const std::string& path) {
-  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (fd.get() < 0) return make_error("cannot read " + path + ": " + errno_text(errno));
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0)
-    return make_error("cannot read " + path + ": " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) return make_error("cannot read " + path + ": not a regular file");
-  std::string data;
-  data.reserve(static_cast<std::size_t>(st.st_size));
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n == 0) break;
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error("cannot read " + path + ": " + errno_text(errno));
-    }
-    data.append(buf, static_cast<std::size_t>(n));
-  }
-  return data;
 }
 
 bool blank(std::string_view line) {
@@ -351,14 +284,14 @@ Result<bool> IncidentStore::append(const std::string& id,
       return make_error("cannot append to " + path + ": no such timeline, and a new one must " +
                         "start with an \"opened\" event, not " + in_quotes(to_string(e.type)));
     }
-    if (Result<bool> r = make_dirs(dir_); !r) return r;
+    if (Result<bool> r = sys::make_dirs(dir_, 0750); !r) return r;
     // O_EXCL tells whether this call created the file (and so must sync the directory).
     raw = ::open(path.c_str(), kFlags | O_CREAT | O_EXCL, 0640);
     created = raw >= 0;
     if (raw < 0 && errno == EEXIST) raw = ::open(path.c_str(), kFlags);
   }
   if (raw < 0) return make_error("cannot open " + path + ": " + errno_text(errno));
-  const Fd fd(raw);
+  const sys::Fd fd(raw);
 
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0)
@@ -397,16 +330,16 @@ Result<bool> IncidentStore::append(const std::string& id,
   if (::fdatasync(fd.get()) != 0) {
     return make_error("cannot sync " + path + ": " + errno_text(errno));
   }
-  if (created) sync_dir(dir_);
+  if (created) sys::sync_dir(dir_);
   return true;
 }
 
 Result<IncidentStore::Loaded> IncidentStore::load(const std::string& id) const {
   if (!valid_incident_id(id)) return make_error("invalid incident id " + in_quotes(id));
   const std::string path = path_of(id);
-  Result<std::string> read = read_all(path);
+  Result<std::optional<std::string>> read = sys::read_regular_file(path, false);
   if (!read) return read.error();
-  const std::string& data = *read;
+  const std::string& data = **read;
 
   Loaded out;
   out.incident.id = id;
