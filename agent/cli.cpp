@@ -24,6 +24,7 @@
 #include "agent/sys/http.h"
 #include "agent/sys/journal.h"
 #include "agent/sys/log.h"
+#include "agent/terminal.h"
 #include "agent/timeline.h"
 #include "probes/journal.h"
 #include "probes/register.h"
@@ -302,7 +303,7 @@ int cmd_replay(const Args& a) {
   int status = 0;
   for (const CheckConfig* c : checks) {
     const JournalSettings& j = *c->journal();
-    auto journal = sys::Journal::open(source, {j.units, j.identifiers, j.max_priority});
+    auto journal = sys::Journal::open(source, journal_filter(j));
     if (!journal) {
       std::cerr << "vigil: " << c->name << ": " << journal.error().message << "\n";
       status = 2;
@@ -365,7 +366,7 @@ int cmd_replay(const Args& a) {
     std::cout << "  matches per key (top " << std::min(kShow, top.size()) << "):\n";
     for (std::size_t i = 0; i < top.size() && i < kShow; ++i) {
       const std::string& k = top[i].second;
-      std::cout << "    " << (k.empty() ? "(whole check)" : k) << "  " << top[i].first;
+      std::cout << "    " << (k.empty() ? "(whole check)" : visible(k)) << "  " << top[i].first;
       if (auto f = fired.find(k); f != fired.end()) {
         const std::time_t t = Clock::to_time_t(f->second);
         char buf[32];
@@ -378,7 +379,8 @@ int cmd_replay(const Args& a) {
     std::cout << "  would fire for " << fired.size() << " key(s)\n";
     if (rejected > 0) {
       std::cout << "  " << rejected
-                << " match(es) ignored, key not an IP address (first: " << first_rejection << ")\n";
+                << " match(es) ignored, key not an IP address (first: " << visible(first_rejection)
+                << ")\n";
     }
     std::cerr << c->name << ": " << read << " entries in " << secs << " s = "
               << static_cast<std::uint64_t>(secs > 0 ? static_cast<double>(read) / secs : 0)
@@ -414,8 +416,16 @@ std::string age(std::string_view since_text, TimePoint now) {
       std::chrono::duration_cast<std::chrono::seconds>(now - *since)));
 }
 
+// A string field of the agent's answer, made safe for the terminal: titles, summaries, keys
+// and reasons carry text from the journal and the network (issue 13).
 std::string str(const nlohmann::json& j, const char* key) {
-  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+  return j.contains(key) && j[key].is_string() ? visible(j[key].get<std::string>()) : std::string();
+}
+
+// JSON for a terminal or a pipe: ASCII only (\uXXXX escapes), and never an exception on bytes
+// that are not UTF-8 (they become U+FFFD).
+std::string json_out(const nlohmann::json& j) {
+  return j.dump(2, ' ', true, nlohmann::json::error_handler_t::replace);
 }
 
 // Left-aligned column.
@@ -437,7 +447,7 @@ int cmd_status(const Args& a) {
   }
   const nlohmann::json& r = *reply;
   if (a.json) {
-    std::cout << r.dump(2) << "\n";
+    std::cout << json_out(r) << "\n";
     return r["incidents"].empty() ? 0 : 1;
   }
   const TimePoint now = parse_time(str(r, "now")).value_or(Clock::now());
@@ -450,7 +460,9 @@ int cmd_status(const Args& a) {
   std::cout << "  Incidents: " << incidents.size() << " open\n";
   for (const auto& m : r["maintenance"]) {
     std::string which;
-    for (const auto& c : m["checks"]) which += (which.empty() ? "" : ", ") + c.get<std::string>();
+    for (const auto& c : m["checks"]) {
+      which += (which.empty() ? "" : ", ") + visible(c.is_string() ? c.get<std::string>() : "");
+    }
     std::cout << "Maintenance: " << (which.empty() ? "all checks" : which) << " until "
               << str(m, "until") << (str(m, "reason").empty() ? "" : " (" + str(m, "reason") + ")")
               << "\n";
@@ -536,7 +548,7 @@ int cmd_incident_show(const Args& a) {
     for (const TimelineEvent& e : inc->timeline) {
       events.push_back(nlohmann::json::parse(to_json_line(e), nullptr, false));
     }
-    std::cout << nlohmann::json{{"id", inc->id}, {"timeline", events}}.dump(2) << "\n";
+    std::cout << json_out(nlohmann::json{{"id", inc->id}, {"timeline", events}}) << "\n";
     return 0;
   }
   std::cout << format_incident(*inc);
@@ -588,7 +600,7 @@ int cmd_incidents(const Args& a) {
     shown.push_back(i);
   }
   if (a.json) {
-    std::cout << shown.dump(2) << "\n";
+    std::cout << json_out(shown) << "\n";
     return 0;
   }
   if (shown.empty()) {

@@ -761,11 +761,12 @@ class Validator {
                   "flap_window", "flap_low", "flap_high", "mitigate"},
                  where);
     } else if (probe == "journal") {
-      check_keys(t, {"name",     "probe",       "interval", "fail_after", "recover_after",
-                     "severity", "unit",        "units",    "identifier", "identifiers",
-                     "priority", "pattern",     "patterns", "ignore",     "key",
-                     "count",    "window",      "max_keys", "catch_up",   "service",
-                     "team",     "flap_window", "flap_low", "flap_high",  "mitigate"},
+      check_keys(t,
+                 {"name", "probe",       "interval",   "fail_after",  "recover_after", "severity",
+                  "unit", "units",       "identifier", "identifiers", "comm",          "exe",
+                  "uid",  "transport",   "priority",   "pattern",     "patterns",      "ignore",
+                  "key",  "count",       "window",     "max_keys",    "catch_up",      "service",
+                  "team", "flap_window", "flap_low",   "flap_high",   "mitigate"},
                  where);
     }
 
@@ -970,16 +971,112 @@ class Validator {
     return out;
   }
 
+  // comm, exe, uid, transport: fields journald sets from the kernel's view of the sender.
+  void trusted_fields(const toml::table& t, JournalSettings& j, const std::string& where) {
+    j.comms = string_list(t, "comm", "", where);
+    for (const std::string& v : j.comms) {
+      // Why 15: the kernel keeps 16 bytes of a task's name with its NUL (TASK_COMM_LEN).
+      if (v.empty() || v.size() > 15 || v.find('=') != std::string::npos) {
+        error(t.get("comm")->source(), where + "'comm' \"" + v +
+                                           "\" is not a process name: 1 to 15 bytes, as in "
+                                           "/proc/PID/comm (e.g. comm = \"sshd\")");
+      }
+    }
+    j.exes = string_list(t, "exe", "", where);
+    for (const std::string& v : j.exes) {
+      if (v.empty() || v.front() != '/') {
+        error(t.get("exe")->source(), where + "'exe' \"" + v +
+                                          "\" must be an absolute path, as in /proc/PID/exe "
+                                          "(e.g. exe = \"/usr/sbin/sshd\")");
+      }
+    }
+    if (const toml::node* n = t.get("uid")) {
+      std::vector<const toml::node*> items;
+      if (const auto* arr = n->as_array()) {
+        for (const toml::node& item : *arr) items.push_back(&item);
+      } else {
+        items.push_back(n);
+      }
+      for (const toml::node* item : items) {
+        const auto* i = item->as_integer();
+        if (i == nullptr || i->get() < 0 || i->get() > 4'294'967'294LL) {
+          error(item->source(), where +
+                                    "'uid' must be a user id (an integer 0-4294967294) or an "
+                                    "array of them, e.g. uid = 0");
+          continue;
+        }
+        j.uids.push_back(std::to_string(i->get()));
+      }
+    }
+    j.transports = string_list(t, "transport", "", where);
+    static constexpr std::array<std::string_view, 6> kTransports{"audit",   "driver", "syslog",
+                                                                 "journal", "stdout", "kernel"};
+    for (const std::string& v : j.transports) {
+      if (std::find(kTransports.begin(), kTransports.end(), v) == kTransports.end()) {
+        error(t.get("transport")->source(),
+              where + "'transport' \"" + v +
+                  "\" must be one of audit, driver, syslog, journal, stdout, kernel");
+      }
+    }
+  }
+
+  // Issue 13: a journal check whose finding can start an action must be aimed by what journald
+  // vouches for. SYSLOG_IDENTIFIER is whatever the sender wrote (systemd-cat -t sshd), and a
+  // process chooses its own comm; the unit (its cgroup), the executable and the uid are the
+  // kernel's. The check can act if its own ladder can, or if it joins (service = ...) an
+  // incident whose ladder belongs to another check.
+  void provenance(const Config& cfg) {
+    for (const CheckConfig& c : cfg.checks) {
+      const JournalSettings* j = c.journal();
+      const auto src = journal_sources_.find(c.name);
+      if (j == nullptr || src == journal_sources_.end()) continue;
+      std::string why;
+      if (!c.mitigate.empty()) {
+        why = "its ladder can act (" + c.mitigate.front() + ")";
+      } else if (!c.service.empty()) {
+        for (const CheckConfig& o : cfg.checks) {
+          if (&o != &c && o.service == c.service && !o.mitigate.empty()) {
+            why = "it joins service '" + c.service + "', whose check '" + o.name + "' can act (" +
+                  o.mitigate.front() + ")";
+            break;
+          }
+        }
+      }
+      if (why.empty()) continue;
+      const std::string where = "check '" + c.name + "': ";
+      if (!j->identifiers.empty()) {
+        error(src->second.second.value_or(src->second.first),
+              where +
+                  "'identifier' matches SYSLOG_IDENTIFIER, which any local process can set "
+                  "(systemd-cat -t " +
+                  j->identifiers.front() + "), and " + why +
+                  ": match on what journald records itself instead: write unit = "
+                  "\"NAME.service\" (e.g. unit = \"ssh.service\" for sshd), narrowed by "
+                  "uid = 0 or exe = \"/usr/sbin/NAME\" when the unit runs other programs");
+      } else if (j->units.empty() && j->exes.empty() && j->uids.empty()) {
+        error(src->second.first,
+              where +
+                  "'comm' and 'transport' alone do not say who wrote a line (a process "
+                  "names itself), and " +
+                  why + ": add unit = \"NAME.service\", exe = \"/path\" or uid = N");
+      }
+    }
+  }
+
   void journal(const toml::table& t, CheckConfig& c, const std::string& where) {
     JournalSettings j;
     j.units = string_list(t, "unit", "units", where);
     unit_names(t, j.units, where, false);
     j.identifiers = string_list(t, "identifier", "identifiers", where);
-    if (j.units.empty() && j.identifiers.empty()) {
+    trusted_fields(t, j, where);
+    if (j.units.empty() && j.identifiers.empty() && j.exes.empty() && j.uids.empty() &&
+        j.comms.empty()) {
       error(t.source(), where +
-                            "a journal check needs 'unit' or 'identifier', so entries of "
-                            "other services are never even read");
+                            "a journal check needs 'unit' (or 'exe', 'uid', 'comm', "
+                            "'identifier'), so entries of other services are never even read");
     }
+    const toml::node* id = t.get("identifier") ? t.get("identifier") : t.get("identifiers");
+    journal_sources_[c.name] = {t.source(), id ? std::optional(id->source()) : std::nullopt};
     if (const toml::node* p = t.get("priority")) {
       static constexpr std::array<std::string_view, 8> kNames{"emerg",   "alert",  "crit", "err",
                                                               "warning", "notice", "info", "debug"};
@@ -1870,12 +1967,16 @@ class Validator {
       }
     }
     ladders(cfg);
+    provenance(cfg);
     return cfg;
   }
 
  private:
   std::vector<std::pair<std::string, toml::source_region>> ladders_;  // check, its `mitigate`
   std::set<std::string> broken_notify_;  // [[notify]] names whose kind is unknown
+  // Journal checks: their table and their `identifier` key, if any (for provenance()).
+  std::map<std::string, std::pair<toml::source_region, std::optional<toml::source_region>>>
+      journal_sources_;
   std::string file_;
   std::vector<ConfigError> errors_;
 };

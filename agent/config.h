@@ -99,8 +99,16 @@ struct JournalPattern {
 };
 
 struct JournalSettings {
+  // Which entries are read: those of the units OR those of the identifiers, each narrowed by
+  // every one of comms, exes, uids and transports that is given. Every field but
+  // SYSLOG_IDENTIFIER is one journald sets itself from the kernel's view of the sender; a
+  // check that can act (issue 13) must not rest on SYSLOG_IDENTIFIER, which any process sets.
   std::vector<std::string> units;        // _SYSTEMD_UNIT= matches (any of them)
   std::vector<std::string> identifiers;  // SYSLOG_IDENTIFIER= matches (any of them)
+  std::vector<std::string> comms;        // _COMM= (any of them)
+  std::vector<std::string> exes;         // _EXE= (any of them)
+  std::vector<std::string> uids;         // _UID= (decimal, any of them)
+  std::vector<std::string> transports;   // _TRANSPORT= (any of them)
   std::optional<int> max_priority;       // only entries with PRIORITY <= this
   std::vector<JournalPattern> patterns;  // an entry counts if any pattern matches ...
   std::vector<JournalPattern> ignore;    // ... and no ignore pattern does

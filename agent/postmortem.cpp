@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "agent/terminal.h"
+
 namespace vigil {
 namespace {
 
@@ -95,30 +97,6 @@ std::string coarse(Duration d) {
 // ---------------------------------------------------------------------------------------------
 // Escaping
 
-// Observed text (journal lines, HTTP bodies) may hold control characters, ANSI escapes
-// included: shown as \n, \t, \r or \xNN, so they neither reach a terminal nor break a line.
-std::string visible(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (u < 0x20 || u == 0x7f) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", u);
-      out += hex;
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 // Text inside a Markdown table cell: '|' would end the cell and a newline the row, '<' could
 // start an HTML tag that swallows an error page; '\\', '*', '`' and '[' would turn observed text
 // into formatting or links. Newlines become <br> so a multi-line detail stays in its row.
@@ -143,8 +121,16 @@ std::string md_cell(std::string_view text) {
       case '<':
         out += "&lt;";
         break;
-      default:
-        out += visible(std::string_view(&c, 1));
+      default: {
+        // A run of ordinary bytes at once, so a UTF-8 character is judged whole.
+        std::size_t end = i + 1;
+        while (end < text.size() &&
+               std::string_view("\n\r|\\*`[<").find(text[end]) == std::string_view::npos) {
+          ++end;
+        }
+        out += visible(text.substr(i, end - i));
+        i = end - 1;
+      }
     }
   }
   return out;

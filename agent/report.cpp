@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "agent/sys/log.h"
+#include "agent/terminal.h"
 
 namespace vigil {
 
@@ -37,7 +38,7 @@ std::string format_observation(const Observation& obs) {
   out << "check:    " << obs.check << "\n"
       << "result:   " << (obs.ok() ? "ok" : "FAIL (" + std::string(to_string(obs.failure)) + ")")
       << "\n"
-      << "summary:  " << obs.summary << "\n";
+      << "summary:  " << visible(obs.summary) << "\n";
   if (obs.http.status != 0) out << "status:   " << obs.http.status << "\n";
   if (obs.http.attempts > 0) {  // an HTTP observation
     out << "timing:   total " << obs.http.total.count() << "ms, connect "
@@ -45,10 +46,10 @@ std::string format_observation(const Observation& obs) {
         << obs.http.first_byte.count() << "ms\n"
         << "attempts: " << obs.http.attempts << "\n";
   }
-  if (!obs.http.error.empty()) out << "error:    " << obs.http.error << "\n";
-  if (!obs.http.body_head.empty()) out << "body:     " << obs.http.body_head << "\n";
-  if (!obs.key.empty()) out << "key:      " << obs.key << "\n";
-  for (const std::string& line : obs.evidence) out << "evidence: " << line << "\n";
+  if (!obs.http.error.empty()) out << "error:    " << visible(obs.http.error) << "\n";
+  if (!obs.http.body_head.empty()) out << "body:     " << visible(obs.http.body_head) << "\n";
+  if (!obs.key.empty()) out << "key:      " << visible(obs.key) << "\n";
+  for (const std::string& line : obs.evidence) out << "evidence: " << visible(line) << "\n";
   return out.str();
 }
 
@@ -68,6 +69,10 @@ std::string describe_check(const CheckConfig& c) {
   } else if (const JournalSettings* j = c.journal()) {
     for (const std::string& unit : j->units) out << " unit=" << unit;
     for (const std::string& id : j->identifiers) out << " identifier=" << id;
+    for (const std::string& v : j->uids) out << " uid=" << v;
+    for (const std::string& v : j->exes) out << " exe=" << v;
+    for (const std::string& v : j->comms) out << " comm=" << v;
+    for (const std::string& v : j->transports) out << " transport=" << v;
     out << ", " << j->patterns.size() << " pattern(s), " << j->count << " within "
         << format_duration(j->window);
     if (!j->key.empty()) out << " per " << j->key;

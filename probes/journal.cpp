@@ -175,6 +175,18 @@ Walk walk(std::string_view p) {
 
 }  // namespace
 
+sys::JournalFilter journal_filter(const JournalSettings& j) {
+  sys::JournalFilter f;
+  f.units = j.units;
+  f.identifiers = j.identifiers;
+  f.max_priority = j.max_priority;
+  f.comms = j.comms;
+  f.exes = j.exes;
+  f.uids = j.uids;
+  f.transports = j.transports;
+  return f;
+}
+
 std::string required_literal(std::string_view p) {
   const Walk w = walk(p);
   if (!w.ok) return {};
@@ -290,7 +302,7 @@ void JournalProbe::watch(Done on_observation) {
   on_observation_ = std::move(on_observation);
   const JournalSettings& j = *check_.journal();
   sys::JournalFollower::Options o;
-  o.filter = sys::JournalFilter{j.units, j.identifiers, j.max_priority};
+  o.filter = journal_filter(j);
   o.cursor_file = ctx_.state_dir + "/journal/" + check_.name + ".cursor";
   o.catch_up = j.catch_up;
   o.warm_up = j.window;
@@ -381,7 +393,7 @@ void JournalProbe::run(Done done) {
   Observation obs;
   obs.check = check_.name;
   obs.at = Clock::now();
-  auto journal = sys::Journal::open(sys::JournalSource{}, {j.units, j.identifiers, j.max_priority});
+  auto journal = sys::Journal::open(sys::JournalSource{}, journal_filter(j));
   if (!journal) {
     obs.failure = FailureKind::error;
     obs.summary = journal.error().message;

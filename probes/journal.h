@@ -26,6 +26,10 @@ std::string required_literal(std::string_view pattern);
 // Checked with one memcmp at the start of the line, the cheapest prefilter there is.
 std::string required_prefix(std::string_view pattern);
 
+// The sd-journal matches that select a check's entries (units or identifiers, narrowed by the
+// trusted fields and the priority).
+sys::JournalFilter journal_filter(const JournalSettings& j);
+
 // Pure: one journal message in, what it means out. Keeps the per-key windows.
 class JournalScanner {
  public:

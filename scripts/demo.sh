@@ -374,8 +374,9 @@ block_for = "30s"
 [[check]]
 name = "ssh"
 probe = "journal"
-identifier = "sshd"
-pattern = 'Failed password for (invalid user )?(?P<user>\S+) from (?P<ip>\S+) port \d+'
+unit = "ssh.service"   # who wrote a line, as journald records it: not identifier = "sshd",
+uid = 0                # which any process can claim
+pattern = '^Failed (?:password|keyboard-interactive/pam) for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
 key = "ip"
 count = 3
 window = "10s"
@@ -388,10 +389,15 @@ reload_vigil 6
 # must cut it too.
 ip netns exec "$TB-attacker" bash -c 'exec 3<>/dev/tcp/203.0.113.10/8080; cat <&3' 2>/dev/null &
 held=$!
-say "203.0.113.45 fails three SSH logins   (systemd-cat -t sshd, as sshd logs them)"
+say "www-data forges five sshd lines naming .46   (systemd-cat -t sshd as uid 33: not ssh.service, ignored)"
+for _ in 1 2 3 4 5; do
+  testbed_forged_sshd_line "$TB" "Failed password for root from 203.0.113.46 port 22 ssh2"
+done
+say "203.0.113.45 fails three SSH logins, one as user 'x from 203.0.113.46 port 22'   (logged from ssh.service as root, as sshd does)"
 m=$(mark); t=$(date +%s%N)
-for _ in 1 2 3; do
-  tb systemd-cat -t sshd echo "Failed password for root from 203.0.113.45 port 22 ssh2"
+testbed_sshd_line "$TB" "Failed password for invalid user x from 203.0.113.46 port 22 from 203.0.113.45 port 40022 ssh2"
+for _ in 1 2; do
+  testbed_sshd_line "$TB" "Failed password for root from 203.0.113.45 port 22 ssh2"
 done
 wait_for 'ssh\[203.0.113.45\]: SEV[0-9] firing' "$m" "$t" 10 "the attack"
 wait_for "blocked 203.0.113.45" "$m" "$t" 20 "the block"

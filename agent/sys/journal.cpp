@@ -44,21 +44,32 @@ int add_priorities(sd_journal* j, const std::optional<int>& max) {
   return 0;
 }
 
-// (units ∧ priority) ∨ (identifiers ∧ priority): a unit OR an identifier, each with the priority.
+// The fields that narrow every branch, and the priority.
+int add_narrowing(sd_journal* j, const JournalFilter& f) {
+  int r = 0;
+  if ((r = add_field_matches(j, "_COMM", f.comms)) < 0) return r;
+  if ((r = add_field_matches(j, "_EXE", f.exes)) < 0) return r;
+  if ((r = add_field_matches(j, "_UID", f.uids)) < 0) return r;
+  if ((r = add_field_matches(j, "_TRANSPORT", f.transports)) < 0) return r;
+  return add_priorities(j, f.max_priority);
+}
+
+// (units ∧ N) ∨ (identifiers ∧ N), N = comm ∧ exe ∧ uid ∧ transport ∧ priority (each one
+// given): sd-journal ORs the values of one field and ANDs different fields within a branch.
 int apply_filter(sd_journal* j, const JournalFilter& f) {
   int r = 0;
   if (!f.units.empty()) {
     if ((r = add_field_matches(j, "_SYSTEMD_UNIT", f.units)) < 0) return r;
-    if ((r = add_priorities(j, f.max_priority)) < 0) return r;
+    if ((r = add_narrowing(j, f)) < 0) return r;
   }
   if (!f.units.empty() && !f.identifiers.empty()) {
     if ((r = sd_journal_add_disjunction(j)) < 0) return r;
   }
   if (!f.identifiers.empty()) {
     if ((r = add_field_matches(j, "SYSLOG_IDENTIFIER", f.identifiers)) < 0) return r;
-    if ((r = add_priorities(j, f.max_priority)) < 0) return r;
+    if ((r = add_narrowing(j, f)) < 0) return r;
   }
-  if (f.units.empty() && f.identifiers.empty()) r = add_priorities(j, f.max_priority);
+  if (f.units.empty() && f.identifiers.empty()) r = add_narrowing(j, f);
   return r;
 }
 

@@ -34,6 +34,11 @@ struct JournalFilter {
   std::vector<std::string> units;        // _SYSTEMD_UNIT=, any of them
   std::vector<std::string> identifiers;  // SYSLOG_IDENTIFIER=, any of them
   std::optional<int> max_priority;       // PRIORITY <= this
+  // Each narrows both of the above (_COMM=, _EXE=, _UID=, _TRANSPORT=, any value of each).
+  std::vector<std::string> comms;
+  std::vector<std::string> exes;
+  std::vector<std::string> uids;
+  std::vector<std::string> transports;
 };
 
 struct JournalSource {

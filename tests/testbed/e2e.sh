@@ -266,7 +266,10 @@ TOML
     fail "the healthy instance fired"
 }
 
-ssh_line() { tb systemd-cat -t sshd echo "Failed password for root from $1 port 22 ssh2"; }
+# A line as sshd writes it (journald records ssh.service and uid 0), and one forged by www-data.
+sshd_says() { testbed_sshd_line "$TB" "$1"; }
+ssh_line() { sshd_says "Failed password for root from $1 port 22 ssh2"; }
+forged_line() { testbed_forged_sshd_line "$TB" "$1"; }
 firing_count() {
   tb journalctl -u vigil -q -o cat --no-pager VIGIL_CHECK=ssh VIGIL_STATE=firing "$@" | wc -l
 }
@@ -280,8 +283,9 @@ case_journal_counts_exactly() {
 [[check]]
 name = "ssh"
 probe = "journal"
-identifier = "sshd"
-pattern = 'Failed password for (invalid user )?(?P<user>\S+) from (?P<ip>\S+) port \d+'
+unit = "ssh.service"
+uid = 0
+pattern = '^Failed (?:password|keyboard-interactive/pam) for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
 key = "ip"
 count = 10
 window = "1h"
@@ -629,8 +633,9 @@ block_for = "20s"
 [[check]]
 name = "ssh"
 probe = "journal"
-identifier = "sshd"
-pattern = 'Failed password for (invalid user )?(?P<user>\S+) from (?P<ip>\S+) port \d+'
+unit = "ssh.service"
+uid = 0
+pattern = '^Failed (?:password|keyboard-interactive/pam) for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
 key = "ip"
 count = 3
 window = "10s"
@@ -646,16 +651,24 @@ TOML
   sleep 0.5
   kill -0 "$held" || fail "could not hold a connection open from .45"
   # Hostile lines: never reach a shell, never block a wrong address.
-  tb systemd-cat -t sshd echo 'Failed password for root from 1.2.3.4; reboot port 22 ssh2'
-  tb systemd-cat -t sshd echo 'Failed password for root from $(id) port 22 ssh2'
-  tb sh -c "printf 'Failed password for root from 203.0.113.9\377 port 22 ssh2\n' | systemd-cat -t sshd"
-  tb sh -c "head -c 10000 /dev/zero | tr '\\0' a | sed 's/^/Failed password for root from /; s/\$/ port 22 ssh2/' | systemd-cat -t sshd"
+  sshd_says 'Failed password for root from 1.2.3.4; reboot port 22 ssh2'
+  sshd_says 'Failed password for root from $(id) port 22 ssh2'
+  sshd_says "$(printf 'Failed password for root from 203.0.113.9\377 port 22 ssh2')"
+  sshd_says "Failed password for root from $(head -c 10000 /dev/zero | tr '\0' a) port 22 ssh2"
+  # Issue 13: user names that name .46, and lines forged by www-data as "sshd", never aim a
+  # block at .46; the injected lines still count for .45, the address sshd wrote last.
   local i
+  for i in 1 2 3 4 5; do
+    forged_line 'Failed password for root from 203.0.113.46 port 22 ssh2'
+  done
+  sshd_says 'Failed password for invalid user x from 203.0.113.46 port 22 from 203.0.113.45 port 5555 ssh2'
+  ssh_line 203.0.113.45
   for i in 1 2 3; do
-    ssh_line 203.0.113.45
     ssh_line 203.0.113.47
     ssh_line '1.2.3.4;reboot'
   done
+  # The third for .45, the one that fires: its line (the evidence) holds ANSI escapes.
+  sshd_says "$(printf 'Failed password for invalid user \033[2J\033]0;x\007 from 203.0.113.46 port 22 from 203.0.113.45 port 5556 ssh2')"
   wait_until 20 tb sh -c 'ufw status | grep -q "203.0.113.45"' || fail ".45 was not blocked"
   ! attacker_curl 203.0.113.45 >/dev/null 2>&1 || fail ".45 still gets an answer after the block"
   attacker_curl 203.0.113.46 >/dev/null || fail ".46 was blocked too"
@@ -667,6 +680,16 @@ TOML
   rules=$(tb ufw status)
   echo "$rules"
   ! grep -q -E "1\.2\.3\.4|reboot|id\)|aaaa" <<<"$rules" || fail "a hostile line reached ufw"
+  ! grep -q "203.0.113.46" <<<"$rules" || fail "a forged or injected line blocked .46"
+  ! journal_has -u vigil VIGIL_CHECK=ssh VIGIL_KEY=203.0.113.46 ||
+    fail "a forged or injected line was counted for .46"
+  # The ANSI escapes in the user name never reach a terminal through the CLI.
+  local shown
+  shown=$(tb vigil incidents; tb vigil status || true)
+  ! grep -q $'\033' <<<"$shown" || fail "the CLI printed a raw ESC from a journal line"
+  shown=$(tb sh -c 'for f in /var/lib/vigil/incidents/*.jsonl; do vigil incident show "$(basename "$f" .jsonl)"; done')
+  grep -q '\\x1b\[2J' <<<"$shown" || fail "the injected line is not in the evidence, escaped"
+  ! grep -q $'\033' <<<"$shown" || fail "vigil incident show printed a raw ESC"
   (($(grep -c "203.0.113" <<<"$rules") == 1)) || fail "expected exactly one rule for 203.0.113.x"
   # Restart mid-block: reconciled, no duplicate rule.
   tb systemctl restart vigil
@@ -799,8 +822,9 @@ block_for = "10m"
 [[check]]
 name = "ssh"
 probe = "journal"
-identifier = "sshd"
-pattern = 'Failed password for (invalid user )?(?P<user>\S+) from (?P<ip>\S+) port \d+'
+unit = "ssh.service"
+uid = 0
+pattern = '^Failed (?:password|keyboard-interactive/pam) for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
 key = "ip"
 count = 3
 window = "10s"

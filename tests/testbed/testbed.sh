@@ -97,6 +97,26 @@ testbed_build() {
 
 testbed_leader() { cat "$TESTBED_RUN/$1/leader"; }
 
+# Logs LINE (any bytes) in machine NAME as sshd's monitor process does: from inside
+# ssh.service's cgroup, as root, so journald itself records _SYSTEMD_UNIT=ssh.service and
+# _UID=0. Only root can move a process there, which is what makes those fields trustworthy
+# (issue 13). The process starts as a transient service (inside the machine's cgroup tree, so
+# it may move itself) and reads the line from a file (a D-Bus argument must be UTF-8).
+testbed_sshd_line() {
+  printf '%s\n' "$2" | testbed_exec "$1" sh -c 'cat > /run/vigil-e2e-line && chmod 644 /run/vigil-e2e-line'
+  testbed_exec "$1" systemctl start ssh
+  testbed_exec "$1" systemd-run --quiet --wait --collect sh -c \
+    'echo $$ > "/sys/fs/cgroup$(systemctl show -P ControlGroup ssh.service)/cgroup.procs" &&
+     exec systemd-cat -t sshd cat /run/vigil-e2e-line'
+}
+# What any local account can do in machine NAME: log LINE as "sshd" (SYSLOG_IDENTIFIER), here
+# from a service running as www-data (uid 33).
+testbed_forged_sshd_line() {
+  printf '%s\n' "$2" | testbed_exec "$1" sh -c 'cat > /run/vigil-e2e-line && chmod 644 /run/vigil-e2e-line'
+  testbed_exec "$1" systemd-run --quiet --wait --collect -p User=www-data \
+    systemd-cat -t sshd cat /run/vigil-e2e-line
+}
+
 testbed_exec() {
   local name=$1
   shift

@@ -1769,7 +1769,7 @@ mitigate = ["rollback:shop", "restart:nginx"]
 [[check]]
 name = "sshd"
 probe = "journal"
-identifier = "sshd"
+unit = "ssh.service"
 pattern = 'Failed password for .* from (?P<ip>\S+)'
 key = "ip"
 mitigate = ["block:ssh"]
@@ -1830,7 +1830,7 @@ mitigate = ["block:ssh"]
 [[check]]
 name = "sshd"
 probe = "journal"
-identifier = "sshd"
+unit = "ssh.service"
 pattern = 'from (?P<ip>\S+)'
 key = "ip"
 mitigate = ["restart:sshd"]
@@ -2890,6 +2890,151 @@ TEST(ConfigEscalation, EscalationMustBeAnArrayOfTables) {
 steps = []
 )toml"),
             Lines{"vigil.toml:1:1: 'escalation' must be an array of tables: write [[escalation]]"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provenance (issue 13): a journal check that can act is aimed only by what journald vouches for.
+
+TEST(ConfigProvenance, AnIdentifierCannotAimABlock) {
+  EXPECT_EQ(Errors(R"toml(
+[action.block.ssh]
+
+[[check]]
+name = "ssh"
+probe = "journal"
+identifier = "sshd"
+pattern = '^Failed password for (?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
+key = "ip"
+mitigate = ["block:ssh"]
+)toml"),
+            (Lines{"vigil.toml:6:14: check 'ssh': 'identifier' matches SYSLOG_IDENTIFIER, which "
+                   "any local process can set (systemd-cat -t sshd), and its ladder can act "
+                   "(block:ssh): match on what journald records itself instead: write unit = "
+                   "\"NAME.service\" (e.g. unit = \"ssh.service\" for sshd), narrowed by uid = 0 "
+                   "or exe = \"/usr/sbin/NAME\" when the unit runs other programs"}));
+}
+
+// An identifier beside a unit is no better: the two select entries with OR.
+TEST(ConfigProvenance, AnIdentifierBesideAUnitIsRefusedToo) {
+  EXPECT_EQ(Errors(R"toml(
+[action.restart.app]
+
+[[check]]
+name = "app-log"
+probe = "journal"
+unit = "app.service"
+identifiers = ["app", "app-worker"]
+pattern = "out of memory"
+mitigate = ["restart:app"]
+)toml"),
+            (Lines{"vigil.toml:7:15: check 'app-log': 'identifier' matches SYSLOG_IDENTIFIER, "
+                   "which any local process can set (systemd-cat -t app), and its ladder can act "
+                   "(restart:app): match on what journald records itself instead: write unit = "
+                   "\"NAME.service\" (e.g. unit = \"ssh.service\" for sshd), narrowed by uid = 0 "
+                   "or exe = \"/usr/sbin/NAME\" when the unit runs other programs"}));
+}
+
+// A journal check joining a service's incident starts that incident's ladder, so it can act
+// although it has no ladder of its own.
+TEST(ConfigProvenance, JoiningAServiceWithALadderCountsAsActing) {
+  EXPECT_EQ(Errors(R"toml(
+[action.restart.app]
+
+[[check]]
+name = "app"
+probe = "http"
+url = "http://127.0.0.1:8080/health"
+service = "app"
+mitigate = ["restart:app"]
+
+[[check]]
+name = "app-pool"
+probe = "journal"
+identifier = "app"
+pattern = "connection pool exhausted"
+service = "app"
+)toml"),
+            (Lines{"vigil.toml:13:14: check 'app-pool': 'identifier' matches SYSLOG_IDENTIFIER, "
+                   "which any local process can set (systemd-cat -t app), and it joins service "
+                   "'app', whose check 'app' can act (restart:app): match on what journald "
+                   "records itself instead: write unit = \"NAME.service\" (e.g. unit = "
+                   "\"ssh.service\" for sshd), narrowed by uid = 0 or exe = \"/usr/sbin/NAME\" "
+                   "when the unit runs other programs"}));
+}
+
+TEST(ConfigProvenance, ACommAloneCannotAimABlock) {
+  EXPECT_EQ(Errors(R"toml(
+[action.block.ssh]
+
+[[check]]
+name = "ssh"
+probe = "journal"
+comm = "sshd"
+transport = "syslog"
+pattern = '^Invalid user (?P<user>.*) from (?P<ip>\S+) port \d+$'
+key = "ip"
+mitigate = ["block:ssh"]
+)toml"),
+            (Lines{"vigil.toml:3:1: check 'ssh': 'comm' and 'transport' alone do not say who "
+                   "wrote a line (a process names itself), and its ladder can act (block:ssh): "
+                   "add unit = \"NAME.service\", exe = \"/path\" or uid = N"}));
+}
+
+TEST(ConfigProvenance, TrustedFieldsAimAnActionAndAnIdentifierStillWatches) {
+  const Config c = Valid(R"toml(
+[action.block.ssh]
+
+[[check]]
+name = "ssh"
+probe = "journal"
+unit = "ssh.service"
+uid = 0
+exe = ["/usr/sbin/sshd", "/usr/lib/openssh/sshd-session"]
+comm = "sshd"
+transport = ["syslog", "journal"]
+pattern = '^Invalid user (?P<user>.*) from (?P<ip>\S+) port \d+$'
+key = "ip"
+mitigate = ["block:ssh"]
+
+[[check]]
+name = "cron-errors"
+probe = "journal"
+identifier = "CRON"
+pattern = "error"
+)toml");
+  ASSERT_EQ(c.checks.size(), 2u);
+  const JournalSettings* j = c.checks[0].journal();
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->units, (std::vector<std::string>{"ssh.service"}));
+  EXPECT_EQ(j->uids, (std::vector<std::string>{"0"}));
+  EXPECT_EQ(j->exes, (std::vector<std::string>{"/usr/sbin/sshd", "/usr/lib/openssh/sshd-session"}));
+  EXPECT_EQ(j->comms, (std::vector<std::string>{"sshd"}));
+  EXPECT_EQ(j->transports, (std::vector<std::string>{"syslog", "journal"}));
+  ASSERT_NE(c.checks[1].journal(), nullptr);
+  EXPECT_EQ(c.checks[1].journal()->identifiers, (std::vector<std::string>{"CRON"}));
+}
+
+TEST(ConfigProvenance, TrustedFieldValuesAreValidated) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "ssh"
+probe = "journal"
+uid = [0, -1, "root"]
+exe = "sshd"
+comm = "a-name-longer-than-15"
+transport = "udp"
+pattern = "x"
+)toml"),
+            (Lines{"vigil.toml:4:11: check 'ssh': 'uid' must be a user id (an integer "
+                   "0-4294967294) or an array of them, e.g. uid = 0",
+                   "vigil.toml:4:15: check 'ssh': 'uid' must be a user id (an integer "
+                   "0-4294967294) or an array of them, e.g. uid = 0",
+                   "vigil.toml:5:7: check 'ssh': 'exe' \"sshd\" must be an absolute path, as in "
+                   "/proc/PID/exe (e.g. exe = \"/usr/sbin/sshd\")",
+                   "vigil.toml:6:8: check 'ssh': 'comm' \"a-name-longer-than-15\" is not a "
+                   "process name: 1 to 15 bytes, as in /proc/PID/comm (e.g. comm = \"sshd\")",
+                   "vigil.toml:7:13: check 'ssh': 'transport' \"udp\" must be one of audit, "
+                   "driver, syslog, journal, stdout, kernel"}));
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ mitigate = ["rollback:app", "restart:app"]
 [[check]]
 name = "sshd"
 probe = "journal"
-identifier = "sshd"
+unit = "ssh.service"
 pattern = 'Failed password for .* from (?P<ip>\S+)'
 key = "ip"
 count = 3
