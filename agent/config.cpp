@@ -463,8 +463,26 @@ class Validator {
     }
     const std::string where = "[agent]: ";
     check_keys(*t,
-               {"hostname", "state_dir", "dry_run", "control_socket", "metrics", "upgrade_after"},
+               {"hostname", "state_dir", "dry_run", "control_socket", "metrics", "upgrade_after",
+                "admin_group"},
                where);
+    if (auto g = get_string(*t, "admin_group", where)) {
+      // A group name as useradd(8) takes it; the group need not exist yet (it is looked up at
+      // every start and reload, and a missing one leaves state changes to root).
+      const bool valid =
+          !g->empty() && g->size() <= 32 &&
+          (std::islower(static_cast<unsigned char>(g->front())) || g->front() == '_') &&
+          std::all_of(g->begin(), g->end(), [](unsigned char c) {
+            return std::islower(c) || std::isdigit(c) || c == '-' || c == '_';
+          });
+      if (valid) {
+        out.admin_group = *g;
+      } else {
+        error(t->get("admin_group")->source(),
+              where + "'admin_group' \"" + *g +
+                  "\" is not a group name (lower-case letters, digits, '-', '_'; at most 32)");
+      }
+    }
     if (auto h = get_string(*t, "hostname", where)) {
       const bool valid =
           !h->empty() && h->size() <= 253 && std::all_of(h->begin(), h->end(), [](unsigned char c) {

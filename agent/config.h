@@ -49,6 +49,9 @@ struct AgentSettings {
   std::string metrics_listen;
   // An incident still open after this long is raised one level. Zero: never.
   Duration upgrade_after = std::chrono::hours(1);
+  // Who may change state over the control socket (ack, maintain): root, and the members of
+  // this group ("": root only). Members of `vigil` may only read (status, incidents).
+  std::string admin_group;
 };
 
 // Flap detection: percent of state changes among the last `window` results, with hysteresis

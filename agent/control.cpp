@@ -18,6 +18,9 @@
 #include <filesystem>
 #include <set>
 
+#include "agent/sys/log.h"
+#include "agent/terminal.h"
+
 namespace vigil {
 
 namespace asio = boost::asio;
@@ -25,13 +28,48 @@ using local = asio::local::stream_protocol;
 
 namespace {
 
-// Why 1 MiB: the biggest request is a maintenance window with a list of check names.
-constexpr std::size_t kMaxRequest = 1 << 20;
+// Why 64 KiB: the biggest request is a maintenance window with a list of check names; each
+// command has its own, smaller limit (control_request_limit).
+constexpr std::size_t kMaxRequest = 64 * 1024;
+// Why 8 MiB: the longest timeline answered in full (`vigil incident show`); anything larger is
+// refused with a pointer to the file rather than held in memory for a client to drain.
+constexpr std::size_t kMaxReply = 8 << 20;
 // Why 16: the CLI opens one connection per command; more at once is a script gone wrong.
 constexpr std::size_t kMaxConnections = 16;
 // A client must send its request within this, or it is dropped: a stuck client must not pin a
 // connection slot forever.
 constexpr std::chrono::seconds kRequestDeadline{5};
+// And read its answer within this: a client that stops reading costs one slot and its reply's
+// memory for at most this long, never the loop (writes are asynchronous).
+constexpr std::chrono::seconds kReplyDeadline{10};
+
+// The peer's credentials, as the kernel has them: uid, gid and pid (SO_PEERCRED) and the
+// supplementary groups (SO_PEERGROUPS, Linux 4.13).
+ControlPeer peer_of(int fd) {
+  ControlPeer peer;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    peer.uid = cred.uid;
+    peer.gid = cred.gid;
+    peer.pid = cred.pid;
+  } else {
+    peer.uid = static_cast<unsigned>(-1);  // unknown: treated as nobody
+    peer.gid = static_cast<unsigned>(-1);
+  }
+  std::vector<gid_t> groups(64);
+  socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+  int r = ::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen);
+  if (r != 0 && errno == ERANGE && glen <= 65536 * sizeof(gid_t)) {
+    groups.resize(glen / sizeof(gid_t));
+    r = ::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen);
+  }
+  if (r == 0) {
+    groups.resize(glen / sizeof(gid_t));
+    peer.groups.assign(groups.begin(), groups.end());
+  }
+  return peer;
+}
 
 // Gives the socket (and its directory) to the `vigil` group when it exists, so members can run
 // the CLI without root. Works without CAP_CHOWN: the owner may hand a file to a group it is a
@@ -100,27 +138,53 @@ struct ControlServer::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void answer(const std::shared_ptr<Conn>& c, const std::string& line) {
-    ControlPeer peer;
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(c->socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-      peer = ControlPeer{cred.uid, cred.gid, cred.pid};
-    }
+    const ControlPeer peer = peer_of(c->socket.native_handle());
     nlohmann::json reply;
     nlohmann::json request = nlohmann::json::parse(line, nullptr, false);
     if (request.is_discarded() || !request.is_object()) {
       reply = {{"ok", false}, {"error", "the request is not a JSON object"}};
     } else {
-      try {
-        reply = handler(request, peer);
-      } catch (const std::exception& e) {
-        reply = {{"ok", false}, {"error", std::string("internal error: ") + e.what()}};
-      } catch (...) {
-        // Nothing may throw out of an Asio handler, whatever the handler throws.
-        reply = {{"ok", false}, {"error", "internal error"}};
+      const auto cmd = request.find("cmd");
+      const std::string name =
+          cmd != request.end() && cmd->is_string() ? cmd->get<std::string>() : std::string();
+      const std::string denied = control_denied(access, peer, name);
+      if (line.size() > control_request_limit(name)) {
+        reply = {{"ok", false},
+                 {"error", "the request is " + std::to_string(line.size()) +
+                               " bytes, over the limit of " +
+                               std::to_string(control_request_limit(name)) + " for this command"}};
+      } else if (!denied.empty()) {
+        // Logged: a refused state change is worth a look (a script run by the wrong user, or
+        // someone trying), and its uid and pid say who.
+        sys::log(sys::LogLevel::warning, "control socket: refused '" + visible(name) +
+                                             "' from uid " + std::to_string(peer.uid) + " (pid " +
+                                             std::to_string(peer.pid) + "): " + denied);
+        reply = {{"ok", false}, {"error", denied}};
+      } else {
+        try {
+          reply = handler(request, peer);
+        } catch (const std::exception& e) {
+          reply = {{"ok", false}, {"error", std::string("internal error: ") + e.what()}};
+        } catch (...) {
+          // Nothing may throw out of an Asio handler, whatever the handler throws.
+          reply = {{"ok", false}, {"error", "internal error"}};
+        }
       }
     }
     c->out = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    if (c->out.size() > kMaxReply) {
+      c->out = nlohmann::json{{"ok", false},
+                              {"error", "the answer is " + std::to_string(c->out.size()) +
+                                            " bytes, over the control socket's limit of " +
+                                            std::to_string(kMaxReply) +
+                                            "; read the state directory's files instead"}}
+                   .dump() +
+               "\n";
+    }
+    c->deadline.expires_after(kReplyDeadline);
+    c->deadline.async_wait([self = shared_from_this(), c](const boost::system::error_code& ec) {
+      if (!ec) self->drop(c);
+    });
     asio::async_write(c->socket, asio::buffer(c->out),
                       [self = shared_from_this(), c](const boost::system::error_code&,
                                                      std::size_t) { self->drop(c); });
@@ -136,6 +200,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<Impl> {
   asio::io_context& io;
   local::acceptor acceptor;
   Handler handler;
+  ControlAccess access;
   std::set<std::shared_ptr<Conn>> conns;
   std::string path;
 };
@@ -178,6 +243,8 @@ Result<bool> ControlServer::listen(const std::string& path) {
   impl_->accept();
   return true;
 }
+
+void ControlServer::set_access(ControlAccess access) { impl_->access = std::move(access); }
 
 void ControlServer::stop() {
   if (!impl_) return;

@@ -1,7 +1,7 @@
 // The control socket: the running daemon answers the CLI (`vigil status`, `incidents`,
 // `maintain`, ...) over a Unix stream socket. One JSON request line in, one JSON answer line
-// out, then the connection closes. Access is the file's: root, and the `vigil` group when it
-// exists (the socket is 0660 root:vigil, its directory 0750 root:vigil).
+// out, then the connection closes. Access is the file's (the socket is 0660 root:vigil, its
+// directory 0750 root:vigil) and, per command, the peer's credentials (control_access.h).
 #pragma once
 
 #include <utility>
@@ -12,15 +12,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "agent/control_access.h"
 #include "agent/result.h"
 
 namespace vigil {
-
-struct ControlPeer {
-  unsigned uid = 0;
-  unsigned gid = 0;
-  int pid = 0;
-};
 
 class ControlServer {
  public:
@@ -34,6 +29,8 @@ class ControlServer {
   // Binds `path`. A stale socket file (nobody answers on it) is replaced; a live one means
   // another vigil runs, and is an error.
   Result<bool> listen(const std::string& path);
+  // Who may run which command (control_access.h). Until set: root only.
+  void set_access(ControlAccess access);
   void stop();
 
  private:

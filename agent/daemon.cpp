@@ -11,6 +11,7 @@
 #include "agent/daemon_runner.h"
 #include "agent/flap.h"
 #include "agent/report.h"
+#include "agent/sys/groups.h"
 #include "agent/sys/journal.h"
 #include "agent/sys/journal_tail.h"
 #include "agent/sys/log.h"
@@ -81,6 +82,7 @@ void Daemon::start() {
     e.fields["maintenance"] = "no";
     record(book_.record(inc->id, e));
   }
+  control_.set_access(control_access(config_.agent));
   if (auto listening = control_.listen(config_.agent.control_socket); !listening) {
     // The checks still run: losing the CLI must not cost the monitoring.
     sys::log_error("control socket: " + listening.error().message +
@@ -171,12 +173,27 @@ bool Daemon::reload() {
   }
   apply(next);
   config_ = std::move(next);
+  control_.set_access(control_access(config_.agent));
   load_release_histories();
   const std::string status = "Watching " + std::to_string(runners_.size()) + " check(s)";
   sys::log(sys::LogLevel::info, "configuration reloaded: " + status,
            {{"MESSAGE_ID", std::string(sys::kMsgConfigLoaded)}});
   sys::notify_ready(status);
   return true;
+}
+
+// Who may use the control socket, the group names of `agent` looked up now (a group created
+// after start counts from the next reload).
+ControlAccess Daemon::control_access(const AgentSettings& agent) {
+  ControlAccess a;
+  a.read_gid = sys::group_id("vigil");
+  a.admin_group = agent.admin_group;
+  a.admin_gid = sys::group_id(agent.admin_group);
+  if (!agent.admin_group.empty() && !a.admin_gid) {
+    sys::log_warning("[agent] admin_group '" + agent.admin_group +
+                     "' does not exist: only root may ack or start maintenance");
+  }
+  return a;
 }
 
 // Replaces the running checks by those of `config`. A check that keeps its name keeps its
@@ -725,13 +742,31 @@ nlohmann::json Daemon::control(const nlohmann::json& request, const ControlPeer&
     return {{"ok", true}, {"id", id}, {"lines", lines}};
   }
   if (cmd == "maintain") {
-    const long long ms = request.value("for_ms", 0LL);
+    const long long ms = request.contains("for_ms") && request["for_ms"].is_number_integer()
+                             ? request["for_ms"].get<long long>()
+                             : 0LL;
     if (ms <= 0 || ms > 7LL * 24 * 3600 * 1000) {
       return fail("a maintenance window lasts between 1ms and 7 days");
     }
+    // Why 32 and 512: windows are for humans at work, a few at once; every one is read on
+    // each check result, and a reason is a sentence, not a document.
+    constexpr std::size_t kMaxWindows = 32;
+    constexpr std::size_t kMaxReason = 512;
+    const auto active = std::count_if(maintenance_.begin(), maintenance_.end(),
+                                      [now](const Maintenance& w) { return w.until > now; });
+    if (static_cast<std::size_t>(active) >= kMaxWindows) {
+      return fail("already " + std::to_string(active) +
+                  " maintenance windows: at most 32 at once; let one end or use a wider one");
+    }
     Maintenance m;
     m.until = now + Duration(ms);
-    m.reason = request.value("reason", "");
+    if (request.contains("reason")) {
+      if (!request["reason"].is_string()) return fail("the reason must be a string");
+      m.reason = request["reason"].get<std::string>();
+      if (m.reason.size() > kMaxReason) {
+        return fail("the reason is " + std::to_string(m.reason.size()) + " bytes: at most 512");
+      }
+    }
     if (request.contains("checks") && request["checks"].is_array()) {
       for (const auto& c : request["checks"]) {
         if (!c.is_string()) return fail("check names must be strings");
@@ -759,6 +794,7 @@ nlohmann::json Daemon::control(const nlohmann::json& request, const ControlPeer&
       e.text = "maintenance window until " + format_time(m.until) + " (uid " +
                std::to_string(peer.uid) + ")";
       e.fields["maintenance"] = "yes";
+      e.fields["uid"] = std::to_string(peer.uid);
       record(book_.record(inc->id, e));
     }
     return {{"ok", true}, {"until", format_time(m.until)}, {"checks", m.checks}};

@@ -63,6 +63,7 @@ class Daemon {
   struct Runner;
 
   void apply(Config config);
+  static ControlAccess control_access(const AgentSettings& agent);
   void schedule_first(const std::shared_ptr<Runner>& r);
   void schedule_next(const std::shared_ptr<Runner>& r);
   void wait_tick(const std::shared_ptr<Runner>& r);  // runs tick() when the timer expires

@@ -374,8 +374,8 @@ block_for = "30s"
 [[check]]
 name = "ssh"
 probe = "journal"
-unit = "ssh.service"   # who wrote a line, as journald records it: not identifier = "sshd",
-uid = 0                # which any process can claim
+unit = "fake-sshd.service" # who wrote a line, as journald records it (ssh.service on a
+uid = 0                    # real host), never identifier = "sshd": any process claims that
 pattern = '^Failed (?:password|keyboard-interactive/pam) for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
 key = "ip"
 count = 3
@@ -393,7 +393,7 @@ say "www-data forges five sshd lines naming .46   (systemd-cat -t sshd as uid 33
 for _ in 1 2 3 4 5; do
   testbed_forged_sshd_line "$TB" "Failed password for root from 203.0.113.46 port 22 ssh2"
 done
-say "203.0.113.45 fails three SSH logins, one as user 'x from 203.0.113.46 port 22'   (logged from ssh.service as root, as sshd does)"
+say "203.0.113.45 fails three SSH logins, one as user 'x from 203.0.113.46 port 22'   (logged as root by fake-sshd.service, standing in for sshd)"
 m=$(mark); t=$(date +%s%N)
 testbed_sshd_line "$TB" "Failed password for invalid user x from 203.0.113.46 port 22 from 203.0.113.45 port 40022 ssh2"
 for _ in 1 2; do

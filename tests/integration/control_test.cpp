@@ -38,7 +38,8 @@ using nlohmann::json;
 constexpr int kClientTimeoutSeconds = 30;
 constexpr int kClientTimeoutMs = kClientTimeoutSeconds * 1000;
 // The server's limits (agent/control.cpp), restated: the tests go just past them.
-constexpr std::size_t kMaxRequest = 1 << 20;
+constexpr std::size_t kMaxRequest = 64 * 1024;
+constexpr std::size_t kMaxReply = 8 << 20;
 constexpr int kMaxConnections = 16;
 // nobody/nogroup: an unprivileged uid for the root-only cases.
 constexpr unsigned kNobody = 65534;
@@ -198,6 +199,9 @@ class ControlTest : public ::testing::Test {
     const std::string cmd = request.value("cmd", "");
     if (cmd == "throw") throw std::runtime_error("boom");
     if (cmd == "throw-int") throw 42;
+    if (cmd == "incidents" && request.contains("reply_bytes")) {
+      return {{"ok", true}, {"blob", std::string(request["reply_bytes"].get<std::size_t>(), 'x')}};
+    }
     return {{"ok", true}, {"echo", request}};
   }
 
@@ -261,7 +265,11 @@ TEST_F(ControlTest, PeerCredentialsOfAnotherUser) {
   ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
   ASSERT_EQ(chmod(path_.c_str(), 0666), 0);
 
-  const NobodyChild child = fork_as_nobody([&] { return request_text(path_, {{"cmd", "echo"}}); });
+  // nogroup reads, as the vigil group would.
+  server_.set_access(ControlAccess{kNobody, std::nullopt, ""});
+  const NobodyChild child = fork_as_nobody([&] {
+    return request_text(path_, {{"cmd", "status"}});
+  });
   ASSERT_GT(child.pid, 0);
   std::string got;
   serve_while([&] { got = collect(child); });
@@ -480,6 +488,100 @@ TEST_F(ControlTest, ConnectionsBeyondTheLimitAreClosedUntilIdleOnesTimeOut) {
   }
   EXPECT_TRUE(contains(after, "\"ok\":true")) << after;
   EXPECT_EQ(requests_.size(), 1u) << "only the request after the timeouts was served";
+}
+
+// Issue 13: the kernel's credentials decide per command. nobody in the read group may ask for
+// the status but not ack; nothing reaches the handler that was refused.
+TEST_F(ControlTest, ReadersCannotChangeStateAndAdminsCan) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as uid 65534";
+  ASSERT_TRUE(server_.listen(path_));
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
+  ASSERT_EQ(chmod(path_.c_str(), 0666), 0);
+  server_.set_access(ControlAccess{kNobody, std::nullopt, ""});
+  const NobodyChild reader = fork_as_nobody([&] {
+    return request_text(path_, {{"cmd", "status"}}) + "\n" +
+           request_text(path_, {{"cmd", "ack"}, {"id", "x"}}) + "\n" +
+           request_text(path_, {{"cmd", "maintain"}, {"for_ms", 1000}}) + "\n" +
+           request_text(path_, {{"cmd", "echo"}});
+  });
+  ASSERT_GT(reader.pid, 0);
+  std::string got;
+  serve_while([&] { got = collect(reader); });
+  if (got.rfind("skip:", 0) == 0) GTEST_SKIP() << got;
+  EXPECT_TRUE(contains(got, "\"ok\":true")) << got;
+  EXPECT_TRUE(contains(got,
+                       "permission denied: 'ack' changes what vigil does; uid 65534 must "
+                       "be root (or set [agent] admin_group and join that group)"))
+      << got;
+  EXPECT_TRUE(contains(got, "permission denied: 'maintain'")) << got;
+  EXPECT_TRUE(contains(got, "permission denied: unknown command for uid 65534")) << got;
+  ASSERT_EQ(requests_.size(), 1u) << "a refused command reached the handler";
+  EXPECT_EQ(requests_[0]["cmd"], "status");
+}
+
+TEST_F(ControlTest, TheAdminGroupMayAck) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run a client as uid 65534";
+  ASSERT_TRUE(server_.listen(path_));
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
+  ASSERT_EQ(chmod(path_.c_str(), 0666), 0);
+  server_.set_access(ControlAccess{std::nullopt, kNobody, "nogroup"});
+  const NobodyChild admin = fork_as_nobody([&] {
+    return request_text(path_, {{"cmd", "ack"}, {"id", "x"}});
+  });
+  ASSERT_GT(admin.pid, 0);
+  std::string got;
+  serve_while([&] { got = collect(admin); });
+  if (got.rfind("skip:", 0) == 0) GTEST_SKIP() << got;
+  EXPECT_TRUE(contains(got, "\"ok\":true")) << got;
+  ASSERT_EQ(requests_.size(), 1u);
+  ASSERT_EQ(peers_.size(), 1u);
+  EXPECT_EQ(peers_[0].uid, kNobody);
+}
+
+TEST_F(ControlTest, EachCommandHasItsRequestLimit) {
+  ASSERT_TRUE(server_.listen(path_));
+  std::string ack, maintain;
+  serve_while([&] {
+    ack = request_text(path_, {{"cmd", "ack"}, {"id", std::string(2000, 'a')}});
+    maintain = request_text(path_, {{"cmd", "maintain"}, {"reason", std::string(2000, 'a')}});
+  });
+  EXPECT_TRUE(contains(ack, "over the limit of 1024 for this command")) << ack;
+  EXPECT_TRUE(contains(maintain, "\"ok\":true")) << maintain;
+  ASSERT_EQ(requests_.size(), 1u);
+  EXPECT_EQ(requests_[0]["cmd"], "maintain");
+}
+
+TEST_F(ControlTest, OversizedRepliesAreRefusedWithAReason) {
+  ASSERT_TRUE(server_.listen(path_));
+  std::string big, fits;
+  serve_while([&] {
+    big = request_text(path_, {{"cmd", "incidents"}, {"reply_bytes", kMaxReply}});
+    fits = request_text(path_, {{"cmd", "incidents"}, {"reply_bytes", 1 << 20}});
+  });
+  EXPECT_TRUE(contains(big, "over the control socket's limit")) << big.substr(0, 200);
+  EXPECT_TRUE(contains(fits, "\"ok\":true")) << fits.substr(0, 200);
+}
+
+// A client that asks for a big answer and never reads it holds one connection until the reply
+// deadline, never the loop: another client is answered meanwhile.
+TEST_F(ControlTest, ASlowReaderDoesNotStallOthers) {
+  ASSERT_TRUE(server_.listen(path_));
+  std::string other;
+  Received slow;
+  serve_while([&] {
+    const int fd = connect_unix(path_);
+    ASSERT_GE(fd, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    send_all(fd, json{{"cmd", "incidents"}, {"reply_bytes", 4 << 20}}.dump() + "\n");
+    other = request_text(path_, {{"cmd", "status"}});
+    // Now read: the server closed it at its reply deadline, or it is still there; either way
+    // the other client was served first.
+    slow = read_all(fd);
+    close(fd);
+  });
+  EXPECT_TRUE(contains(other, "\"ok\":true")) << other;
+  EXPECT_EQ(requests_.size(), 2u);
 }
 
 }  // namespace

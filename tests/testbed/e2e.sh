@@ -266,7 +266,7 @@ TOML
     fail "the healthy instance fired"
 }
 
-# A line as sshd writes it (journald records ssh.service and uid 0), and one forged by www-data.
+# A line as sshd writes it (journald records the unit and uid 0), and one forged by www-data.
 sshd_says() { testbed_sshd_line "$TB" "$1"; }
 ssh_line() { sshd_says "Failed password for root from $1 port 22 ssh2"; }
 forged_line() { testbed_forged_sshd_line "$TB" "$1"; }
@@ -283,7 +283,7 @@ case_journal_counts_exactly() {
 [[check]]
 name = "ssh"
 probe = "journal"
-unit = "ssh.service"
+unit = "fake-sshd.service" # stands in for ssh.service (testbed_sshd_line)
 uid = 0
 pattern = '^Failed (?:password|keyboard-interactive/pam) for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
 key = "ip"
@@ -633,7 +633,7 @@ block_for = "20s"
 [[check]]
 name = "ssh"
 probe = "journal"
-unit = "ssh.service"
+unit = "fake-sshd.service" # stands in for ssh.service (testbed_sshd_line)
 uid = 0
 pattern = '^Failed (?:password|keyboard-interactive/pam) for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
 key = "ip"
@@ -822,7 +822,7 @@ block_for = "10m"
 [[check]]
 name = "ssh"
 probe = "journal"
-unit = "ssh.service"
+unit = "fake-sshd.service" # stands in for ssh.service (testbed_sshd_line)
 uid = 0
 pattern = '^Failed (?:password|keyboard-interactive/pam) for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
 key = "ip"

@@ -97,17 +97,17 @@ testbed_build() {
 
 testbed_leader() { cat "$TESTBED_RUN/$1/leader"; }
 
-# Logs LINE (any bytes) in machine NAME as sshd's monitor process does: from inside
-# ssh.service's cgroup, as root, so journald itself records _SYSTEMD_UNIT=ssh.service and
-# _UID=0. Only root can move a process there, which is what makes those fields trustworthy
-# (issue 13). The process starts as a transient service (inside the machine's cgroup tree, so
-# it may move itself) and reads the line from a file (a D-Bus argument must be UTF-8).
+# Logs LINE (any bytes) in machine NAME as sshd's root monitor process does: through the
+# stdout of fake-sshd.service, a root service standing in for ssh.service, so journald itself
+# records _SYSTEMD_UNIT=fake-sshd.service and _UID=0, fields no other process can claim
+# (issue 13). The service copies a FIFO (0600, root's) to its stdout; each line is written to it.
 testbed_sshd_line() {
-  printf '%s\n' "$2" | testbed_exec "$1" sh -c 'cat > /run/vigil-e2e-line && chmod 644 /run/vigil-e2e-line'
-  testbed_exec "$1" systemctl start ssh
-  testbed_exec "$1" systemd-run --quiet --wait --collect sh -c \
-    'echo $$ > "/sys/fs/cgroup$(systemctl show -P ControlGroup ssh.service)/cgroup.procs" &&
-     exec systemd-cat -t sshd cat /run/vigil-e2e-line'
+  if ! testbed_exec "$1" systemctl is-active --quiet fake-sshd; then
+    testbed_exec "$1" sh -c 'rm -f /run/fake-sshd.fifo && mkfifo -m 600 /run/fake-sshd.fifo'
+    testbed_exec "$1" systemd-run --quiet --unit=fake-sshd -p SyslogIdentifier=sshd \
+      sh -c 'exec 3<>/run/fake-sshd.fifo; exec cat <&3'
+  fi
+  printf '%s\n' "$2" | testbed_exec "$1" sh -c 'cat > /run/fake-sshd.fifo'
 }
 # What any local account can do in machine NAME: log LINE as "sshd" (SYSLOG_IDENTIFIER), here
 # from a service running as www-data (uid 33).
