@@ -241,7 +241,60 @@ std::optional<std::string> why_protected(const IpAddress& address, const Protect
   for (const Cidr& cidr : p.allow) {
     if (cidr.contains(ip)) return "allow-listed (" + cidr.to_string() + ")";
   }
+  for (const FirewallAllow& f : p.firewall) {
+    if (f.source.contains(ip)) return "allowed by the firewall (ufw: " + f.rule + ")";
+  }
   return std::nullopt;
+}
+
+Result<std::vector<FirewallAllow>> parse_ufw_user_rules(std::string_view text) {
+  constexpr std::string_view kTuple = "### tuple ### ";
+  std::vector<FirewallAllow> out;
+  std::size_t line_no = 0;
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    ++line_no;
+    if (line.substr(0, kTuple.size()) != kTuple) continue;
+    std::vector<std::string_view> w = split_words(line.substr(kTuple.size()));
+    if (!w.empty() && w.back().substr(0, 8) == "comment=") w.pop_back();
+    // ACTION PROTO DPORT DST SPORT SRC DIR, or with application names: ... SRC DAPP SAPP DIR.
+    if (w.size() != 7 && w.size() != 9) {
+      return make_error("ufw rules line " + std::to_string(line_no) + ": a tuple of " +
+                        std::to_string(w.size()) + " fields, expected 7 or 9");
+    }
+    const std::string_view action = w[0];
+    const std::string_view dir = w.back();
+    if (action.substr(0, 5) != "allow" || dir.substr(0, 2) != "in") continue;
+    Result<Cidr> src = parse_cidr(w[5]);
+    if (!src) {
+      return make_error("ufw rules line " + std::to_string(line_no) + ": source \"" +
+                        std::string(w[5]) + "\": " + src.error().message);
+    }
+    if (src->prefix == 0) continue;  // from anywhere
+    std::string rule = "allow";
+    if (w[1] != "any") rule += " " + std::string(w[1]);
+    if (w[2] != "any") rule += " " + std::string(w[2]);
+    rule += " from " + src->to_string();
+    out.push_back(FirewallAllow{*src, std::move(rule)});
+  }
+  return out;
+}
+
+Result<std::vector<FirewallAllow>> ufw_allow_rules(const std::string& dir) {
+  std::vector<FirewallAllow> out;
+  for (const char* name : {"/user.rules", "/user6.rules"}) {
+    const std::string path = dir + name;
+    if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) continue;
+    Result<std::string> text = read_proc_file(path.c_str());
+    if (!text) return text.error();
+    Result<std::vector<FirewallAllow>> rules = parse_ufw_user_rules(*text);
+    if (!rules) return make_error(path + ": " + rules.error().message);
+    out.insert(out.end(), rules->begin(), rules->end());
+  }
+  return out;
 }
 
 Result<std::vector<IpAddress>> host_addresses() {
@@ -360,9 +413,17 @@ SshPeers ssh_session_peers() {
   return out;
 }
 
-ProtectedAddresses gather_protected(std::vector<Cidr> allow, ProtectSsh ssh) {
+ProtectedAddresses gather_protected(std::vector<Cidr> allow, ProtectSsh ssh,
+                                    ProtectFirewall firewall) {
   ProtectedAddresses p;
   p.allow = std::move(allow);
+  if (firewall == ProtectFirewall::yes) {
+    if (Result<std::vector<FirewallAllow>> rules = ufw_allow_rules()) {
+      p.firewall = std::move(*rules);
+    } else {
+      p.warnings.push_back("ufw's allow rules are not protected: " + rules.error().message);
+    }
+  }
   if (Result<std::vector<IpAddress>> own = host_addresses()) {
     p.own = std::move(*own);
   } else {

@@ -24,12 +24,20 @@ struct SshPeer {
   std::string session;  // logind's session id ("3"), or the utmp line ("pts/0")
 };
 
+// A source the admin's firewall lets in: an `allow` rule of ufw from a given address or network
+// (any port, any protocol). Blocking it would override a decision a human wrote down.
+struct FirewallAllow {
+  Cidr source;
+  std::string rule;  // as ufw shows it, for the refusal's reason: "allow tcp 5432 from 10.0.0.0/8"
+};
+
 struct ProtectedAddresses {
-  std::vector<Cidr> allow;            // configured allow-list
-  std::vector<IpAddress> own;         // this host's addresses
-  std::vector<IpAddress> gateways;    // default gateways, v4 and v6
-  std::vector<SshPeer> ssh;           // peers of live SSH sessions
-  std::vector<std::string> warnings;  // readers that failed (the rest still protects)
+  std::vector<Cidr> allow;              // configured allow-list
+  std::vector<FirewallAllow> firewall;  // ufw's allow rules with a source
+  std::vector<IpAddress> own;           // this host's addresses
+  std::vector<IpAddress> gateways;      // default gateways, v4 and v6
+  std::vector<SshPeer> ssh;             // peers of live SSH sessions
+  std::vector<std::string> warnings;    // readers that failed (the rest still protects)
 };
 
 // nullopt when blocking `ip` is allowed; otherwise why not: "unspecified address", "loopback
@@ -70,8 +78,19 @@ SshPeers ssh_session_peers();
 
 enum class ProtectSsh { no, yes };
 
+// The sources of the incoming `allow` rules in the text of ufw's /etc/ufw/user.rules or
+// user6.rules, from their "### tuple ###" lines (ACTION PROTO DPORT DST SPORT SRC [APPS] DIR).
+// A rule from anywhere (0.0.0.0/0, ::/0) is no statement about an address and is skipped, as
+// are deny/reject/limit, outgoing and routed rules. Errors: a tuple that does not parse.
+Result<std::vector<FirewallAllow>> parse_ufw_user_rules(std::string_view text);
+// Both files read and parsed; missing files (ufw not installed, or no rules yet) are no error.
+Result<std::vector<FirewallAllow>> ufw_allow_rules(const std::string& dir = "/etc/ufw");
+
+enum class ProtectFirewall { no, yes };
+
 // Calls the readers. A failing reader adds a warning and protects nothing; the fixed rules
 // (loopback, multicast, ...) and `allow` always apply.
-ProtectedAddresses gather_protected(std::vector<Cidr> allow, ProtectSsh ssh);
+ProtectedAddresses gather_protected(std::vector<Cidr> allow, ProtectSsh ssh,
+                                    ProtectFirewall firewall = ProtectFirewall::yes);
 
 }  // namespace vigil

@@ -473,6 +473,12 @@ int cmd_status(const Args& a) {
                 << str(b, "incident") << ")\n";
     }
   }
+  if (r.contains("protection_warnings") && r["protection_warnings"].is_array()) {
+    for (const auto& w : r["protection_warnings"]) {
+      std::cout << "Blocks held: " << visible(w.is_string() ? w.get<std::string>() : "")
+                << " (vigil cannot tell who must never be blocked)\n";
+    }
+  }
   if (r.contains("circuits")) {
     for (const auto& c : r["circuits"]) {
       std::cout << "Circuit open: " << str(c, "key") << " since " << str(c, "opened") << ": "

@@ -1144,7 +1144,9 @@ class Validator {
       return;
     }
     const std::string where = "[mitigation]: ";
-    check_keys(*t, {"allow", "protect_ssh_sessions", "max_blocks_per_minute", "circuit_reset"},
+    check_keys(*t,
+               {"allow", "protect_ssh_sessions", "respect_ufw_allow", "max_blocks_per_minute",
+                "circuit_reset"},
                where);
     if (const toml::node* n = t->get("allow")) {
       const auto* arr = n->as_array();
@@ -1170,6 +1172,7 @@ class Validator {
       }
     }
     if (auto b = get_bool(*t, "protect_ssh_sessions", where)) out.protect_ssh_sessions = *b;
+    if (auto b = get_bool(*t, "respect_ufw_allow", where)) out.respect_ufw_allow = *b;
     if (auto v = get_int(*t, "max_blocks_per_minute", 1, 10'000, where)) {
       out.max_blocks_per_minute = *v;
     }

@@ -188,6 +188,9 @@ struct MitigationSettings {
   // The peer of a live (authenticated) SSH session is never blocked: fail2ban's worst day is
   // the one it locks out the admin who is fixing the incident.
   bool protect_ssh_sessions = true;
+  // An address that an `allow` rule of ufw lets in from a given source (not from anywhere) is
+  // never blocked: the admin's firewall already says it is trusted (issue 13).
+  bool respect_ufw_allow = true;
   // Why 10 a minute: a real brute force comes from a few addresses; more than ten new
   // offenders a minute is a botnet (ufw is the wrong tool) or a parsing mistake.
   int max_blocks_per_minute = 10;

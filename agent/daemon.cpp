@@ -698,9 +698,14 @@ nlohmann::json Daemon::status_json(TimePoint now) const {
   for (const auto& [key, c] : ledger_.circuits()) {
     circuits.push_back({{"key", key}, {"reason", c.reason}, {"opened", format_time(c.opened)}});
   }
+  nlohmann::json protection = nlohmann::json::array();
+  if (protected_) {
+    for (const std::string& w : protected_->warnings) protection.push_back(w);
+  }
   return {{"ok", true},
           {"version", VIGIL_VERSION},
           {"blocks", blocked},
+          {"protection_warnings", protection},
           {"circuits", circuits},
           {"mitigations_run", mitigations_run_},
           {"paging", paging_json(now)},
@@ -834,6 +839,7 @@ std::string Daemon::metrics_text() const {
   }
   for (const Incident* inc : book_.open()) ++s.open_incidents[inc->severity];
   s.incidents_opened = incidents_opened_;
+  s.protection_read_errors = protection_failures_;
   s.pages = page_counts_;
   return render_metrics(s);
 }

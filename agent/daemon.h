@@ -188,6 +188,7 @@ class Daemon {
   std::set<std::string> busy_;                   // lock_key()s of actions in flight
   std::optional<ProtectedAddresses> protected_;  // the host's never-block view, read <= 1/s
   TimePoint protected_at_{};
+  std::uint64_t protection_failures_ = 0;  // reader failures since start (metrics)
   std::uint64_t housekeeping_ticks_ = 0;
 
   Outbox outbox_;

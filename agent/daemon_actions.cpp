@@ -110,10 +110,14 @@ void Daemon::mitigate(const std::string& incident) {
       if (!protected_ || now - protected_at_ >= Duration(1'000) || now < protected_at_) {
         protected_ = gather_protected(
             config_.mitigation.allow,
-            config_.mitigation.protect_ssh_sessions ? ProtectSsh::yes : ProtectSsh::no);
+            config_.mitigation.protect_ssh_sessions ? ProtectSsh::yes : ProtectSsh::no,
+            config_.mitigation.respect_ufw_allow ? ProtectFirewall::yes : ProtectFirewall::no);
         protected_at_ = now;
+        // Loud: while a reader fails, every block is held (fail closed), and a human must know
+        // why blocking stopped. Shown in `vigil status`, counted in the metrics.
         for (const std::string& w : protected_->warnings) {
-          sys::log_warning("protected addresses: " + w);
+          sys::log_error("protected addresses: " + w + "; blocks are held until it can be read");
+          ++protection_failures_;
         }
       }
       if (auto why = why_protected(ip, *protected_)) return why;

@@ -232,6 +232,10 @@ std::string render_metrics(const MetricsSnapshot& s) {
   for (const auto& [key, n] : s.pages) {
     w.sample("vigil_pages_total", {{"notifier", key.first}, {"outcome", key.second}}, u(n));
   }
+  w.family("vigil_protection_read_errors_total", "counter",
+           "Failed reads of a never-block source (host addresses, gateways, SSH sessions, ufw "
+           "allow rules); blocks are held while one fails.");
+  w.sample("vigil_protection_read_errors_total", {}, u(s.protection_read_errors));
   return w.take();
 }
 

@@ -72,6 +72,7 @@ struct MetricsSnapshot {
   std::map<std::pair<std::string, std::string>, std::uint64_t> mitigations;
   // (notifier, outcome) -> count
   std::map<std::pair<std::string, std::string>, std::uint64_t> pages;
+  std::uint64_t protection_read_errors = 0;  // since start
 };
 
 // The check states vigil_check_state reports, one series each. A check whose state is not one

@@ -13,7 +13,7 @@ source "$here/testbed.sh"
 CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts stop_is_clean
   http_fires_and_recovers peer_network unit_failures unit_bus_restart unit_template
   journal_counts_exactly incident_book incident_cli_access mitigate_rollback mitigate_restart
-  mitigate_block mitigate_dry_run mitigate_ssh_session page_alertmanager page_outbox_faults
+  mitigate_block block_lifecycle mitigate_dry_run mitigate_ssh_session page_alertmanager page_outbox_faults
   page_formats)
 
 fail() {
@@ -704,6 +704,66 @@ TOML
   ! grep -q "203.0.113.45" <<<"$rules" || fail "the rule is still there after expiry: $rules"
   attacker_curl 203.0.113.45 >/dev/null || fail ".45 is still blocked after expiry"
   kill "$held" 2>/dev/null || true
+}
+
+# Issue 13: the admin's firewall and the package's lifecycle. An address ufw allows from a given
+# source is never blocked; a block that expired while vigil was stopped is lifted at the next
+# start; removing the package lifts vigil's blocks and leaves the admin's own rules alone.
+case_block_lifecycle() {
+  tb ufw allow 8080/tcp >/dev/null
+  tb ufw allow proto tcp from 203.0.113.48 to any port 5432 >/dev/null
+  tb ufw deny from 192.0.2.99 >/dev/null # the admin's own deny: must survive the removal
+  tb ufw --force enable >/dev/null
+  tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
+[agent]
+state_dir = "/var/lib/vigil"
+
+[action.block.ssh]
+block_for = "5s"
+
+[[check]]
+name = "ssh"
+probe = "journal"
+unit = "fake-sshd.service" # stands in for ssh.service (testbed_sshd_line)
+uid = 0
+pattern = '^Failed (?:password|keyboard-interactive/pam) for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
+key = "ip"
+count = 3
+window = "1m"
+interval = "500ms"
+mitigate = ["block:ssh"]
+TOML
+  tb systemctl restart vigil
+  wait_until 10 journal_has -u vigil --grep "blocks reconciled with ufw" || fail "no reconcile at start"
+  local i
+  for i in 1 2 3; do
+    ssh_line 203.0.113.48
+    ssh_line 203.0.113.45
+  done
+  wait_until 20 tb sh -c 'ufw status | grep -q "203.0.113.45"' || fail ".45 was not blocked"
+  wait_until 10 journal_has -u vigil --grep \
+    "never blocked: 203\.0\.113\.48 is allowed by the firewall \(ufw: allow tcp 5432 from 203\.0\.113\.48/32\)" ||
+    fail "the address ufw allows was not refused with its reason"
+  ! tb sh -c 'ufw status | grep "203.0.113.48" | grep -q DENY' || fail "ufw's allowed .48 was blocked"
+  # Stopped before the 5 s block ends: the rule stays (nobody lifts it) ...
+  tb systemctl stop vigil
+  sleep 7
+  tb sh -c 'ufw status | grep -q "203.0.113.45"' || fail "the rule went away while vigil was stopped"
+  # ... until the next start, which lifts it before anything else.
+  tb systemctl start vigil
+  wait_until 10 journal_has -u vigil --grep "blocks reconciled with ufw: 0 active, 1 stale removed" ||
+    fail "the block that expired while vigil was stopped was not lifted at start"
+  ! tb sh -c 'ufw status | grep -q "203.0.113.45"' || fail "the expired rule is still there after start"
+  # A fresh block, then the package goes: vigil's rules go with it, the admin's stay.
+  for i in 1 2 3; do ssh_line 203.0.113.46; done
+  wait_until 20 tb sh -c 'ufw status | grep -q "203.0.113.46"' || fail ".46 was not blocked"
+  tb dpkg -r vigil >/dev/null || fail "dpkg -r vigil failed"
+  local rules
+  rules=$(tb ufw status)
+  echo "$rules"
+  ! grep -q "# vigil:" <<<"$rules" || fail "a vigil rule survived the package's removal"
+  grep -q "192.0.2.99" <<<"$rules" || fail "the admin's own deny rule was removed"
+  grep -q "203.0.113.48" <<<"$rules" || fail "the admin's allow rule was removed"
 }
 
 # The peer of a live, authenticated SSH session is never blocked, even when its own address

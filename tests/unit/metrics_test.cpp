@@ -90,6 +90,9 @@ vigil_mitigations_total{action="restart",outcome="success"} 1
 # HELP vigil_pages_total Pages sent since vigil started, by notifier and outcome.
 # TYPE vigil_pages_total counter
 vigil_pages_total{notifier="alertmanager",outcome="sent"} 2
+# HELP vigil_protection_read_errors_total Failed reads of a never-block source (host addresses, gateways, SSH sessions, ufw allow rules); blocks are held while one fails.
+# TYPE vigil_protection_read_errors_total counter
+vigil_protection_read_errors_total 0
 )";
   EXPECT_EQ(render_metrics(s), expected);
 }
@@ -100,7 +103,7 @@ TEST(MetricsRender, EmptySnapshotStillHasEveryFamilyAndAllSeverities) {
        {"vigil_build_info", "vigil_start_time_seconds", "vigil_check_up", "vigil_check_state",
         "vigil_check_severity", "vigil_check_runs_total", "vigil_check_failures_total",
         "vigil_probe_duration_seconds", "vigil_incidents_open", "vigil_incidents_opened_total",
-        "vigil_mitigations_total", "vigil_pages_total"}) {
+        "vigil_mitigations_total", "vigil_pages_total", "vigil_protection_read_errors_total"}) {
     const std::string name(family);
     EXPECT_TRUE(contains(text, "# HELP " + name + " ")) << name;
     EXPECT_TRUE(contains(text, "# TYPE " + name + " ")) << name;

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -284,6 +287,127 @@ TEST(ProtectUtmp, FieldsFillingTheirArraysAreNotOverread) {
   EXPECT_EQ(peer->session.size(), sizeof u.ut_line);
   u.ut_addr_v6[0] = 0;
   EXPECT_FALSE(ssh_peer_of_utmp(u));  // "1111...": not an address
+}
+
+// ---------------------------------------------------------------------------------------------
+// ufw's allow rules (issue 13): /etc/ufw/user.rules as ufw 0.36 writes it.
+
+constexpr std::string_view kUserRules = R"(*filter
+:ufw-user-input - [0:0]
+:ufw-user-output - [0:0]
+### RULES ###
+
+### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in
+-A ufw-user-input -p tcp --dport 22 -j ACCEPT
+
+### tuple ### allow any 5432 0.0.0.0/0 any 10.0.0.0/8 in
+-A ufw-user-input -p tcp --dport 5432 -s 10.0.0.0/8 -j ACCEPT
+-A ufw-user-input -p udp --dport 5432 -s 10.0.0.0/8 -j ACCEPT
+
+### tuple ### allow any any 0.0.0.0/0 any 198.51.100.7 in
+-A ufw-user-input -s 198.51.100.7 -j ACCEPT
+
+### tuple ### allow_log tcp 443 0.0.0.0/0 any 192.0.2.0/24 in_eth0 comment=6c6231
+-A ufw-user-input -i eth0 -p tcp --dport 443 -s 192.0.2.0/24 -j ACCEPT
+
+### tuple ### allow tcp 22 0.0.0.0/0 any 203.0.113.128/26 OpenSSH - in
+-A ufw-user-input -p tcp --dport 22 -s 203.0.113.128/26 -j ACCEPT -m comment --comment 'dapp_OpenSSH'
+
+### tuple ### deny any any 0.0.0.0/0 any 203.0.113.45 in comment=7669676696c3a20
+-A ufw-user-input -s 203.0.113.45 -j DROP
+
+### tuple ### limit tcp 22 0.0.0.0/0 any 203.0.113.99 in
+### tuple ### reject any any 0.0.0.0/0 any 203.0.113.98 in
+### tuple ### allow any any 203.0.113.97 any 0.0.0.0/0 out
+### tuple ### route:allow any any 10.2.0.0/16 any 203.0.113.96 in
+
+### END RULES ###
+COMMIT
+)";
+
+TEST(ProtectUfw, AllowRulesWithASourceAreProtected) {
+  Result<std::vector<FirewallAllow>> rules = parse_ufw_user_rules(kUserRules);
+  ASSERT_TRUE(rules) << rules.error().message;
+  ASSERT_EQ(rules->size(), 4u);
+  ProtectedAddresses p;
+  p.firewall = *rules;
+  EXPECT_EQ(why_protected(ip("10.20.30.40"), p),
+            "allowed by the firewall (ufw: allow 5432 from 10.0.0.0/8)");
+  EXPECT_EQ(why_protected(ip("198.51.100.7"), p),
+            "allowed by the firewall (ufw: allow from 198.51.100.7/32)");
+  EXPECT_EQ(why_protected(ip("::ffff:198.51.100.7"), p),
+            "allowed by the firewall (ufw: allow from 198.51.100.7/32)");
+  EXPECT_EQ(why_protected(ip("192.0.2.200"), p),
+            "allowed by the firewall (ufw: allow tcp 443 from 192.0.2.0/24)");
+  EXPECT_EQ(why_protected(ip("203.0.113.130"), p),
+            "allowed by the firewall (ufw: allow tcp 22 from 203.0.113.128/26)");
+  // "allow 22/tcp" from anywhere says nothing about an address; deny, limit, reject, outgoing
+  // and routed rules are not trust.
+  for (const char* other : {"203.0.113.45", "203.0.113.99", "203.0.113.98", "203.0.113.97",
+                            "203.0.113.96", "8.8.8.8"}) {
+    EXPECT_EQ(why_protected(ip(other), p), std::nullopt) << other;
+  }
+}
+
+TEST(ProtectUfw, Ipv6RulesAndEmptyFiles) {
+  Result<std::vector<FirewallAllow>> rules = parse_ufw_user_rules(
+      "### tuple ### allow any any ::/0 any 2001:db8:5::/48 in\n"
+      "### tuple ### allow tcp 22 ::/0 any ::/0 in\n");
+  ASSERT_TRUE(rules) << rules.error().message;
+  ASSERT_EQ(rules->size(), 1u);
+  ProtectedAddresses p;
+  p.firewall = *rules;
+  EXPECT_EQ(why_protected(ip("2001:db8:5::1"), p),
+            "allowed by the firewall (ufw: allow from 2001:db8:5::/48)");
+  EXPECT_EQ(why_protected(ip("2001:db8:6::1"), p), std::nullopt);
+  Result<std::vector<FirewallAllow>> none = parse_ufw_user_rules("");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(ProtectUfw, MalformedTuplesAreErrorsNotSilence) {
+  Result<std::vector<FirewallAllow>> short_tuple =
+      parse_ufw_user_rules("*filter\n### tuple ### allow tcp 22\n");
+  ASSERT_FALSE(short_tuple);
+  EXPECT_EQ(short_tuple.error().message, "ufw rules line 2: a tuple of 3 fields, expected 7 or 9");
+  Result<std::vector<FirewallAllow>> bad_source =
+      parse_ufw_user_rules("### tuple ### allow any any 0.0.0.0/0 any 10.0.0.300 in\n");
+  ASSERT_FALSE(bad_source);
+  EXPECT_NE(bad_source.error().message.find("ufw rules line 1: source \"10.0.0.300\""),
+            std::string::npos)
+      << bad_source.error().message;
+}
+
+TEST(ProtectUfw, FilesAreReadMissingOnesAreNoError) {
+  char dir[] = "/tmp/vigil-ufw-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string d = dir;
+  Result<std::vector<FirewallAllow>> none = ufw_allow_rules(d);
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_TRUE(none->empty());
+  {
+    FILE* f = std::fopen((d + "/user6.rules").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("### tuple ### allow any any ::/0 any 2001:db8::7 in\n", f);
+    std::fclose(f);
+  }
+  Result<std::vector<FirewallAllow>> six = ufw_allow_rules(d);
+  ASSERT_TRUE(six) << six.error().message;
+  ASSERT_EQ(six->size(), 1u);
+  EXPECT_EQ((*six)[0].rule, "allow from 2001:db8::7/128");
+  {
+    FILE* f = std::fopen((d + "/user.rules").c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("### tuple ### allow\n", f);
+    std::fclose(f);
+  }
+  Result<std::vector<FirewallAllow>> bad = ufw_allow_rules(d);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message.rfind(d + "/user.rules: ufw rules line 1", 0), 0u)
+      << bad.error().message;
+  std::remove((d + "/user.rules").c_str());
+  std::remove((d + "/user6.rules").c_str());
+  rmdir(dir);
 }
 
 }  // namespace
