@@ -29,9 +29,14 @@ constexpr int kBlockListVersion = 1;
 // The longest incident id a comment takes. The book's slugs are at most 40 bytes plus a "-N"
 // suffix; 96 leaves room and keeps the iptables comment (256 bytes at most) far from its limit.
 constexpr std::size_t kMaxIncidentLength = 96;
-// Why 8 MiB: an entry is about 150 bytes, so this holds tens of thousands of blocks, far more
-// than any sane list; a larger file is not one vigil wrote, and reading it whole costs memory.
-constexpr std::size_t kMaxBlockFileBytes = 8 << 20;
+// Why 32 MiB: the file is written compact (one line), a block is ~150 bytes and a history time
+// ~27, and kMaxHistoryTimes bounds the history: the largest list vigil can write is ~12 MiB (a
+// week at max_blocks_per_minute = 10 is ~6 MiB). A larger file is not one vigil wrote.
+constexpr std::size_t kMaxBlockFileBytes = 32 << 20;
+// Block times kept over all addresses. Why 200,000: two weeks at the default rate limit; beyond
+// it the addresses whose last block is oldest are forgotten first (they would have counted as
+// first offenders again soon anyway), so weeks of sustained blocking never outgrow the file.
+constexpr std::size_t kMaxHistoryTimes = 200'000;
 // Block times kept per address. Why 64: the length caps after a handful of offences, and a week
 // of back-to-back one-hour blocks is 168; 64 keeps the offence count honest for any real case.
 constexpr std::size_t kMaxHistoryPerAddress = 64;
@@ -261,14 +266,38 @@ bool BlockList::add(BlockEntry entry) {
   const std::string key = key_of(entry.ip);
   std::vector<TimePoint>& times = history_[key];
   const TimePoint horizon = entry.since - remember_for_;
+  const std::size_t before = times.size();
   times.erase(std::remove_if(times.begin(), times.end(), [&](TimePoint t) { return t <= horizon; }),
               times.end());
   times.push_back(entry.since);
   if (times.size() > kMaxHistoryPerAddress) {
     times.erase(times.begin(), times.end() - static_cast<std::ptrdiff_t>(kMaxHistoryPerAddress));
   }
+  history_times_ = history_times_ - before + times.size();
   entries_.insert_or_assign(key, std::move(entry));
+  compact();
   return true;
+}
+
+void BlockList::compact() {
+  if (history_times_ <= kMaxHistoryTimes) return;
+  std::size_t total = 0;
+  for (const auto& [key, times] : history_) total += times.size();
+  // Oldest last block first; addresses blocked now are kept.
+  std::vector<std::pair<TimePoint, std::string>> by_age;
+  for (const auto& [key, times] : history_) {
+    if (entries_.count(key) == 0) by_age.emplace_back(times.back(), key);
+  }
+  std::sort(by_age.begin(), by_age.end());
+  // Down to 90 %, so the sort runs once per 20,000 blocks, not on every one.
+  const std::size_t target = kMaxHistoryTimes / 10 * 9;
+  for (const auto& [last, key] : by_age) {
+    if (total <= target) break;
+    const auto it = history_.find(key);
+    total -= it->second.size();
+    history_.erase(it);
+  }
+  history_times_ = total;
 }
 
 bool BlockList::remove(const IpAddress& ip) { return entries_.erase(key_of(ip)) > 0; }
@@ -303,6 +332,8 @@ void BlockList::prune(TimePoint now) {
         times.end());
     it = times.empty() ? history_.erase(it) : std::next(it);
   }
+  history_times_ = 0;
+  for (const auto& [key, times] : history_) history_times_ += times.size();
 }
 
 std::vector<BlockEntry> BlockList::entries() const {
@@ -330,7 +361,8 @@ std::string BlockList::to_json() const {
   const Json j = {{"version", kBlockListVersion},
                   {"blocks", std::move(blocks)},
                   {"history", std::move(history)}};
-  return j.dump(2) + "\n";
+  // Compact: indentation would double the size of the history, which is most of the file.
+  return j.dump() + "\n";
 }
 
 Result<BlockList> BlockList::from_json(std::string_view text, Duration remember_for) {
@@ -409,8 +441,10 @@ Result<BlockList> BlockList::from_json(std::string_view text, Duration remember_
       parsed.erase(parsed.begin(),
                    parsed.end() - static_cast<std::ptrdiff_t>(kMaxHistoryPerAddress));
     }
+    list.history_times_ += parsed.size();
     if (!parsed.empty()) list.history_.emplace(key, std::move(parsed));
   }
+  list.compact();
   return list;
 }
 

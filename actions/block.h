@@ -178,9 +178,14 @@ class BlockList {
   Result<bool> save(const std::string& path) const;
 
  private:
+  // Forgets the addresses whose last block is oldest (and that are not blocked now) while the
+  // history holds more than kMaxHistoryTimes block times.
+  void compact();
+
   Duration remember_for_;
   std::map<std::string, BlockEntry> entries_;              // by canonical address
   std::map<std::string, std::vector<TimePoint>> history_;  // by canonical address, oldest first
+  std::size_t history_times_ = 0;                          // the times in history_, all told
 };
 
 struct BlockList::Loaded {

@@ -82,6 +82,9 @@ KeyedWindow::Hit KeyedWindow::add(std::string_view key, TimePoint at) {
       index_.erase(entries_[e].hash, e);
       unlink(e);
       ++evicted_;
+      // A key that had crossed is reported by the next expire(), so its finding recovers
+      // instead of staying open (and escalating) with nobody left to close it.
+      if (entries_[e].crossed) dropped_.push_back(std::move(entries_[e].key));
       entries_[e].times.clear();
       entries_[e].crossed = false;
     } else if (!free_.empty()) {
@@ -133,7 +136,8 @@ KeyedWindow::Hit KeyedWindow::add(std::string_view key, TimePoint at) {
 std::vector<std::string> KeyedWindow::expire(TimePoint now) {
   const TimePoint cutoff = now - options_.window;
   const auto threshold = static_cast<std::size_t>(options_.threshold);
-  std::vector<std::string> recovered;
+  std::vector<std::string> recovered = std::move(dropped_);
+  dropped_.clear();
   // From the least recently seen to the most.
   for (std::uint32_t e = oldest_; e != kNone;) {
     Entry& entry = entries_[e];

@@ -48,12 +48,14 @@ class KeyedWindow {
   // matches within any window-long span that contains `at`, so a late match still completes a
   // burst. `crossed` is true exactly once when the count reaches threshold, and again only after
   // expire() reported the key as back below it. A new key beyond max_keys evicts the least
-  // recently seen key (forgotten without a recovered report; see evicted()).
+  // recently seen key (see evicted()); if it had crossed, the next expire() reports it.
   Hit add(std::string_view key, TimePoint at);
 
   // Drops every match at or before now - window (outside (now - window, now]) and erases keys
   // left with none. Returns the keys that had crossed and are now below threshold, least
-  // recently seen first, so the caller can report them recovered. O(number of keys).
+  // recently seen first, after those that had crossed and were evicted since the last call
+  // (their incidents must not stay open), so the caller can report them recovered.
+  // O(number of keys).
   std::vector<std::string> expire(TimePoint now);
 
   // The number of the key's recorded matches within (now - window, now]; 0 for an unknown key.
@@ -91,6 +93,7 @@ class KeyedWindow {
   std::uint32_t newest_ = kNone;
   std::uint32_t oldest_ = kNone;
   StringIndex index_;
+  std::vector<std::string> dropped_;  // crossed keys evicted since the last expire()
   std::uint64_t evicted_ = 0;
 };
 

@@ -270,6 +270,15 @@ JournalScanner::Result JournalScanner::scan(std::string_view message,
   for (const JournalPattern& ig : settings_.ignore) {
     if (re2::RE2::PartialMatch(text, *ig.re)) return out;
   }
+  // Why 256: longer than any unit name, user name or host name a rule keys on; a key is kept
+  // per entry and shown in titles and pages, so an attacker's 10 kB capture must not be.
+  constexpr std::size_t kMaxKeyBytes = 256;
+  if (out.key.size() > kMaxKeyBytes) {
+    out.rejected = "a key of " + std::to_string(out.key.size()) + " bytes (at most " +
+                   std::to_string(kMaxKeyBytes) + ")";
+    out.key.clear();
+    return out;
+  }
   if (settings_.key == "ip") {
     // Text from the journal is hostile until proven an address: parse strictly, pass on only
     // the canonical form.
@@ -319,9 +328,12 @@ void JournalProbe::entry(const sys::JournalEntry& e) {
   if (!r.rejected.empty()) {
     // Counted, and logged now and then: a flood of garbage must not flood the log.
     if (rejected_++ % 1000 == 0) {
-      sys::log_warning("check '" + check_.name + "': ignored a match whose '" +
-                       check_.journal()->key + "' is not an IP address: " + r.rejected + " (" +
-                       std::to_string(rejected_) + " so far)");
+      const std::string& k = check_.journal()->key;
+      sys::log_warning("check '" + check_.name + "': ignored a match whose '" + k + "' " +
+                       (k == "ip" && r.rejected.rfind("a key of ", 0) != 0
+                            ? "is not an IP address: "
+                            : "was refused: ") +
+                       r.rejected + " (" + std::to_string(rejected_) + " so far)");
     }
     return;
   }

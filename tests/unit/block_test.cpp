@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -267,6 +269,63 @@ TEST(BlockDuration, EdgeCases) {
 // --- block list ---
 
 void add(BlockList& list, BlockEntry e) { EXPECT_TRUE(list.add(std::move(e))); }
+
+// Issue 13: weeks of sustained blocking at the default rate (10 a minute, each block 1 h) never
+// outgrow what the next start can read: before the fix the file passed 8 MiB within 6 days and
+// was then dropped as corrupt, with every block in it.
+TEST(BlockList, WeeksOfSustainedBlockingStayLoadable) {
+  BlockList list;
+  const auto v6 = [](int n) {
+    char text[64];
+    std::snprintf(text, sizeof text, "2001:db8:%x:%x::%x", (n >> 16) & 0xffff, n & 0xffff, n % 7);
+    return ip(text);
+  };
+  constexpr int kPerDay = 10 * 60 * 24;
+  std::size_t largest = 0;
+  for (int n = 0; n < 8 * kPerDay; ++n) {
+    const TimePoint since = at(std::chrono::seconds(6 * n));
+    add(list, BlockEntry{v6(n), kIncident, since, since + 1h, 1});
+    if (n % 1000 == 0) list.prune(since);
+    // The active blocks: the last hour's.
+    if (n >= 600) list.remove(v6(n - 600));
+    if (n % 50'000 == 0) largest = std::max(largest, list.to_json().size());
+  }
+  largest = std::max(largest, list.to_json().size());
+  EXPECT_LT(largest, std::size_t{8} << 20) << "a week at the default rate is a few MiB";
+  // Through the file, as the next start reads it.
+  char dir[] = "/tmp/vigil-blocks-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/blocks.json";
+  ASSERT_TRUE(list.save(path));
+  BlockList::Loaded loaded = BlockList::load(path);
+  std::remove(path.c_str());
+  rmdir(dir);
+  EXPECT_EQ(loaded.warning, "");
+  const BlockList* back = &loaded.list;
+  EXPECT_EQ(back->entries().size(), 600u);
+  // The newest offender still counts as one; one forgotten long ago does not.
+  EXPECT_EQ(back->offences(v6(8 * kPerDay - 1), at(std::chrono::seconds(6 * 8 * kPerDay))), 1);
+}
+
+TEST(BlockList, HistoryIsBoundedAndKeepsTheAddressesBlockedNow) {
+  BlockList list(std::chrono::hours(24 * 365));
+  for (int n = 0; n < 220'000; ++n) {
+    char text[32];
+    std::snprintf(text, sizeof text, "10.%d.%d.%d", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+    const TimePoint since = at(std::chrono::seconds(n));
+    add(list, BlockEntry{ip(text), kIncident, since, since + 1h, 1});
+    if (n > 0 && n % 2 == 0) {
+      std::snprintf(text, sizeof text, "10.%d.%d.%d", ((n - 1) >> 16) & 0xff, ((n - 1) >> 8) & 0xff,
+                    (n - 1) & 0xff);
+      list.remove(ip(text));  // every other address stays blocked
+    }
+  }
+  const std::string text = list.to_json();
+  EXPECT_LT(text.size(), std::size_t{32} << 20);
+  EXPECT_EQ(list.offences(ip("10.0.0.0"), at(220'000s)), 1) << "still blocked: kept";
+  EXPECT_EQ(list.offences(ip("10.0.0.1"), at(220'000s)), 0) << "oldest unblocked: forgotten";
+  EXPECT_EQ(list.offences(ip("10.3.91.95"), at(220'000s)), 1) << "the newest: kept";
+}
 
 TEST(BlockList, AddRefusesWhatCouldNotBeSaved) {
   BlockList list;

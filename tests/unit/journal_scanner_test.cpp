@@ -613,5 +613,21 @@ TEST(JournalScanner, PrefilterNeverDropsAMatchingLine) {
   }
 }
 
+// Issue 13: a key is kept per entry and shown in titles and pages; an attacker's 10 kB capture
+// is refused, not stored.
+TEST(JournalScanner, LongKeysAreRefused) {
+  Scanner s(R"(pattern = '^login failed for (?P<user>.*)$'
+key = "user"
+count = 1)");
+  ASSERT_TRUE(s.ok());
+  const JournalScanner::Result ok = s->scan("login failed for " + std::string(256, 'u'), kT0);
+  EXPECT_TRUE(ok.matched);
+  EXPECT_EQ(ok.key.size(), 256u);
+  const JournalScanner::Result big = s->scan("login failed for " + std::string(10'000, 'u'), kT0);
+  EXPECT_FALSE(big.matched);
+  EXPECT_TRUE(big.key.empty());
+  EXPECT_EQ(big.rejected, "a key of 10000 bytes (at most 256)");
+}
+
 }  // namespace
 }  // namespace vigil

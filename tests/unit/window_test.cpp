@@ -150,6 +150,26 @@ TEST(KeyedWindow, EvictsTheLeastRecentlySeenKey) {
   EXPECT_EQ(w.count("c", kT0 + seconds(5)), 0) << "c was then the least recently seen";
 }
 
+// Issue 13: a key that had fired and is pushed out by a flood of others is reported by the next
+// expire(), so its incident resolves instead of staying open with nobody left to close it.
+TEST(KeyedWindow, AnEvictedKeyThatHadCrossedIsReportedByExpire) {
+  KeyedWindow::Options options = FailTwoBan();
+  options.max_keys = 3;
+  options.threshold = 2;
+  KeyedWindow w(options);
+  w.add("attacker", kT0);
+  EXPECT_TRUE(w.add("attacker", kT0 + seconds(1)).crossed);
+  w.add("x", kT0 + seconds(2));
+  w.add("y", kT0 + seconds(3));
+  w.add("z", kT0 + seconds(4));  // evicts "attacker", the least recently seen
+  EXPECT_EQ(w.count("attacker", kT0 + seconds(4)), 0);
+  EXPECT_EQ(w.expire(kT0 + seconds(5)), (std::vector<std::string>{"attacker"}));
+  EXPECT_TRUE(w.expire(kT0 + seconds(6)).empty()) << "reported once";
+  // An evicted key that had not crossed is not reported.
+  w.add("w", kT0 + seconds(7));  // evicts "x"
+  EXPECT_TRUE(w.expire(kT0 + seconds(8)).empty());
+}
+
 TEST(KeyedWindow, MillionDistinctKeysStayWithinMaxKeys) {
   KeyedWindow::Options options = FailTwoBan();
   options.max_keys = 10'000;
