@@ -464,8 +464,17 @@ class Validator {
     const std::string where = "[agent]: ";
     check_keys(*t,
                {"hostname", "state_dir", "dry_run", "control_socket", "metrics", "upgrade_after",
-                "admin_group"},
+                "admin_group", "keep_incidents", "max_incidents"},
                where);
+    if (const toml::node* n = t->get("keep_incidents")) {
+      const auto* z = n->as_string();
+      if (z != nullptr && (z->get() == "0" || z->get() == "forever")) {
+        out.keep_incidents = Duration::zero();
+      } else if (auto d = get_duration(*t, "keep_incidents", Duration(3'600'000), where)) {
+        out.keep_incidents = *d;
+      }
+    }
+    if (auto v = get_int(*t, "max_incidents", 100, 10'000'000, where)) out.max_incidents = *v;
     if (auto g = get_string(*t, "admin_group", where)) {
       // A group name as useradd(8) takes it; the group need not exist yet (it is looked up at
       // every start and reload, and a missing one leaves state changes to root).

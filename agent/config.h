@@ -52,6 +52,11 @@ struct AgentSettings {
   // Who may change state over the control socket (ack, maintain): root, and the members of
   // this group ("": root only). Members of `vigil` may only read (status, incidents).
   std::string admin_group;
+  // Retention of resolved incidents' timelines (state_dir/incidents): deleted once last written
+  // this long ago (zero: kept forever), and the oldest beyond max_incidents files. Why 90 days
+  // and 10,000: a quarter's postmortems, and `vigil incidents` stays fast on a small host.
+  Duration keep_incidents = std::chrono::hours(24 * 90);
+  int max_incidents = 10'000;
 };
 
 // Flap detection: percent of state changes among the last `window` results, with hysteresis

@@ -64,6 +64,7 @@ void Daemon::start() {
   apply(config_);
   load_outbox();
   load_incidents();
+  prune_incidents(started_);
   reconcile_outbox();
   load_maintenance();
   load_mitigation_state();
@@ -180,6 +181,21 @@ bool Daemon::reload() {
            {{"MESSAGE_ID", std::string(sys::kMsgConfigLoaded)}});
   sys::notify_ready(status);
   return true;
+}
+
+// Deletes resolved incidents' timelines past retention ([agent] keep_incidents, max_incidents);
+// open incidents are never touched.
+void Daemon::prune_incidents(TimePoint now) {
+  std::set<std::string> open;
+  for (const Incident* inc : book_.open()) open.insert(inc->id);
+  const Duration keep = config_.agent.keep_incidents;
+  const TimePoint older_than = keep.count() == 0 ? TimePoint::min() : now - keep;
+  const std::vector<std::string> gone =
+      store_.prune(older_than, static_cast<std::size_t>(config_.agent.max_incidents), open);
+  if (gone.empty()) return;
+  for (const std::string& id : gone) summaries_.erase(id);
+  sys::log_info("incident retention: deleted " + std::to_string(gone.size()) +
+                " resolved timeline(s), oldest " + gone.front() + ", newest " + gone.back());
 }
 
 // Who may use the control socket, the group names of `agent` looked up now (a group created
@@ -626,6 +642,7 @@ void Daemon::housekeeping() {
     ledger_.prune(longest, now);
     blocks_.prune(now);
   }
+  if (housekeeping_ticks_ % 3600 == 0) prune_incidents(now);
   const auto ended = std::partition(maintenance_.begin(), maintenance_.end(),
                                     [now](const Maintenance& m) { return m.until > now; });
   if (ended != maintenance_.end()) {
@@ -728,14 +745,28 @@ nlohmann::json Daemon::control(const nlohmann::json& request, const ControlPeer&
   if (cmd == "status") return status_json(now);
   if (cmd == "incidents") {
     nlohmann::json list = nlohmann::json::array();
+    std::map<std::string, Summary> seen;
     for (const std::string& id : store_.list()) {
       if (const Incident* inc = book_.find(id); inc != nullptr) {
         list.push_back(incident_summary_json(*inc));
         continue;
       }
-      auto loaded = store_.load(id);
-      if (loaded) list.push_back(incident_summary_json(loaded->incident));
+      // A timeline is parsed once per version of its file (size, mtime), not on every call:
+      // thousands of resolved incidents must not hold the loop (and the watchdog) for seconds.
+      const auto stamp = store_.stamp(id);
+      if (!stamp) continue;
+      auto cached = summaries_.find(id);
+      if (cached == summaries_.end() || cached->second.stamp != *stamp) {
+        auto loaded = store_.load(id);
+        if (!loaded) continue;
+        cached = summaries_
+                     .insert_or_assign(id, Summary{*stamp, incident_summary_json(loaded->incident)})
+                     .first;
+      }
+      list.push_back(cached->second.json);
+      seen.insert(*cached);
     }
+    summaries_ = std::move(seen);  // forget deleted files
     return {{"ok", true}, {"incidents", list}};
   }
   if (cmd == "incident") {

@@ -64,6 +64,7 @@ class Daemon {
 
   void apply(Config config);
   static ControlAccess control_access(const AgentSettings& agent);
+  void prune_incidents(TimePoint now);
   void schedule_first(const std::shared_ptr<Runner>& r);
   void schedule_next(const std::shared_ptr<Runner>& r);
   void wait_tick(const std::shared_ptr<Runner>& r);  // runs tick() when the timer expires
@@ -188,6 +189,12 @@ class Daemon {
   std::set<std::string> busy_;                   // lock_key()s of actions in flight
   std::optional<ProtectedAddresses> protected_;  // the host's never-block view, read <= 1/s
   TimePoint protected_at_{};
+  // `vigil incidents`: the summary of each resolved timeline, by the file version it came from.
+  struct Summary {
+    std::pair<std::uintmax_t, std::int64_t> stamp;
+    nlohmann::json json;
+  };
+  std::map<std::string, Summary> summaries_;
   std::uint64_t protection_failures_ = 0;  // reader failures since start (metrics)
   std::uint64_t housekeeping_ticks_ = 0;
 

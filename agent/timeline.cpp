@@ -412,6 +412,40 @@ std::vector<std::string> IncidentStore::list() const {
   return ids;
 }
 
+std::optional<std::pair<std::uintmax_t, std::int64_t>> IncidentStore::stamp(
+    const std::string& id) const {
+  if (!valid_incident_id(id)) return std::nullopt;
+  struct stat st {};
+  if (::stat(path_of(id).c_str(), &st) != 0) return std::nullopt;
+  return std::pair<std::uintmax_t, std::int64_t>{
+      static_cast<std::uintmax_t>(st.st_size),
+      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+std::vector<std::string> IncidentStore::prune(TimePoint older_than, std::size_t at_most,
+                                              const std::set<std::string>& keep) const {
+  std::vector<std::pair<std::int64_t, std::string>> files;  // mtime (ns), id
+  const std::vector<std::string> ids = list();
+  for (const std::string& id : ids) {
+    if (keep.count(id) > 0) continue;
+    if (auto s = stamp(id)) files.emplace_back(s->second, id);
+  }
+  std::sort(files.begin(), files.end());
+  const std::int64_t cutoff =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(older_than.time_since_epoch()).count();
+  // Files beyond at_most count every file, open ones included: those are never deleted.
+  std::size_t over = ids.size() > at_most ? ids.size() - at_most : 0;
+  std::vector<std::string> deleted;
+  for (const auto& [mtime, id] : files) {
+    if (mtime >= cutoff && over == 0) break;
+    if (::unlink(path_of(id).c_str()) != 0) continue;
+    deleted.push_back(id);
+    if (over > 0) --over;
+  }
+  if (!deleted.empty()) sys::sync_dir(dir_);
+  return deleted;
+}
+
 nlohmann::json incident_summary_json(const Incident& inc) {
   nlohmann::json j = {{"id", inc.id},
                       {"title", inc.title},

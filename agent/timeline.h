@@ -8,8 +8,10 @@
 // no later event is glued to the fragment.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,6 +80,16 @@ class IncidentStore {
   // The ids of all DIR/*.jsonl files with a valid id, sorted; empty if DIR does not exist.
   std::vector<std::string> list() const;
   const std::string& dir() const { return dir_; }
+
+  // What identifies one version of DIR/ID.jsonl (its size and mtime), for caching what was read
+  // from it; nullopt if it cannot be stat'ed.
+  std::optional<std::pair<std::uintmax_t, std::int64_t>> stamp(const std::string& id) const;
+
+  // Retention (issue 13): deletes the timelines of incidents not in `keep` (the open ones) whose
+  // file was last written before `older_than`, then the least recently written beyond
+  // `at_most` files. Returns the ids deleted, oldest first.
+  std::vector<std::string> prune(TimePoint older_than, std::size_t at_most,
+                                 const std::set<std::string>& keep) const;
 
  private:
   std::string path_of(const std::string& id) const;

@@ -3037,5 +3037,32 @@ pattern = "x"
                    "driver, syslog, journal, stdout, kernel"}));
 }
 
+TEST(ConfigAgent, RetentionAndAdminGroup) {
+  const Config c = Valid(R"toml(
+[agent]
+keep_incidents = "30d"
+max_incidents = 500
+admin_group = "vigil-admin"
+)toml");
+  EXPECT_EQ(c.agent.keep_incidents, std::chrono::hours(24 * 30));
+  EXPECT_EQ(c.agent.max_incidents, 500);
+  EXPECT_EQ(c.agent.admin_group, "vigil-admin");
+  EXPECT_EQ(Valid("[agent]\nkeep_incidents = \"forever\"\n").agent.keep_incidents,
+            Duration::zero());
+  const Config d = Valid("");
+  EXPECT_EQ(d.agent.keep_incidents, std::chrono::hours(24 * 90));
+  EXPECT_EQ(d.agent.max_incidents, 10'000);
+  EXPECT_EQ(d.agent.admin_group, "");
+  EXPECT_EQ(Errors(R"toml(
+[agent]
+max_incidents = 5
+admin_group = "Wheel; rm"
+)toml"),
+            (Lines{"vigil.toml:2:17: [agent]: 'max_incidents' must be between 100 and 10000000, "
+                   "not 5",
+                   "vigil.toml:3:15: [agent]: 'admin_group' \"Wheel; rm\" is not a group name "
+                   "(lower-case letters, digits, '-', '_'; at most 32)"}));
+}
+
 }  // namespace
 }  // namespace vigil

@@ -588,5 +588,38 @@ TEST_F(IncidentStoreTest, ListsIdsSorted) {
   EXPECT_FALSE(store.append("link", story()[1])) << "O_NOFOLLOW";
 }
 
+// Issue 13: retention. Resolved timelines older than the cutoff go, then the least recently
+// written beyond the count; the ones to keep (open incidents) never, however old.
+TEST_F(IncidentStoreTest, PruneDeletesByAgeThenByCountAndKeepsOpenOnes) {
+  IncidentStore store(dir_);
+  const std::vector<std::string> ids = {"20260101-000000-a", "20260102-000000-b",
+                                        "20260103-000000-c", "20260104-000000-d",
+                                        "20260105-000000-e"};
+  const TimePoint t0 = base_time();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_TRUE(store.append(ids[i], event(Type::opened, t0)));
+    // Last written i days after t0.
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+                          (t0 + std::chrono::hours(24 * static_cast<int>(i))).time_since_epoch())
+                          .count();
+    const timespec times[2] = {{secs, 0}, {secs, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, path(ids[i]).c_str(), times, 0), 0);
+  }
+  // Older than day 2: a and b, but a is open.
+  EXPECT_EQ(store.prune(t0 + std::chrono::hours(36), 100, {ids[0]}),
+            (std::vector<std::string>{ids[1]}));
+  EXPECT_EQ(store.list(), (std::vector<std::string>{ids[0], ids[2], ids[3], ids[4]}));
+  // At most 2 files: the least recently written resolved ones go (a stays, open).
+  EXPECT_EQ(store.prune(TimePoint::min(), 2, {ids[0]}), (std::vector<std::string>{ids[2], ids[3]}));
+  EXPECT_EQ(store.list(), (std::vector<std::string>{ids[0], ids[4]}));
+  EXPECT_TRUE(store.prune(TimePoint::min(), 2, {ids[0]}).empty());
+  // A new version of a file has a new stamp.
+  const auto before = store.stamp(ids[4]);
+  ASSERT_TRUE(before);
+  ASSERT_TRUE(store.append(ids[4], event(Type::note, t0)));
+  EXPECT_NE(store.stamp(ids[4]), before);
+  EXPECT_FALSE(store.stamp("../etc/passwd"));
+}
+
 }  // namespace
 }  // namespace vigil
