@@ -269,7 +269,9 @@ bool BlockList::add(BlockEntry entry) {
   const std::size_t before = times.size();
   times.erase(std::remove_if(times.begin(), times.end(), [&](TimePoint t) { return t <= horizon; }),
               times.end());
-  times.push_back(entry.since);
+  // Sorted, even when the clock stepped back (found by fuzz_blocks): trimming keeps the newest,
+  // and compact() takes back() as the last block.
+  times.insert(std::upper_bound(times.begin(), times.end(), entry.since), entry.since);
   if (times.size() > kMaxHistoryPerAddress) {
     times.erase(times.begin(), times.end() - static_cast<std::ptrdiff_t>(kMaxHistoryPerAddress));
   }

@@ -412,7 +412,10 @@ class Validator {
         if (const auto* i = n->as_integer()) number << i->get();
         // A float of seconds becomes whole milliseconds: the parser takes no fractions.
         if (const auto* f = n->as_floating_point()) {
-          number << format_duration(Duration(static_cast<long long>(f->get() * 1000 + 0.5)));
+          // In range first: casting 1e300, inf or nan to an integer is undefined.
+          const double ms = f->get() * 1000 + 0.5;
+          number << (ms >= 0 && ms < 1e15 ? format_duration(Duration(static_cast<long long>(ms)))
+                                          : std::string("10s"));
         } else {
           number << "s";
         }
@@ -430,6 +433,14 @@ class Validator {
     }
     if (d->count() == 0) {
       error(n->source(), where + "'" + std::string(key) + "' must be greater than zero");
+      return std::nullopt;
+    }
+    // Why 100 years: every duration ends up added to or subtracted from a time in nanoseconds
+    // (64 bits, ±292 years); "200000000d" passed before and overflowed the journal window
+    // (found by fuzz_config).
+    if (*d > Duration(100LL * 365 * 86'400'000)) {
+      error(n->source(),
+            where + "'" + std::string(key) + "' must be at most 36500d, not \"" + s->get() + "\"");
       return std::nullopt;
     }
     if (*d < min) {

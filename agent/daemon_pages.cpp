@@ -467,7 +467,10 @@ void Daemon::poll_silences(TimePoint now) {
             !status->is_object()) {
           continue;
         }
-        const std::string id = labels->value("incident", "");
+        // Alertmanager's answer is network input: a non-string label must not throw.
+        const auto label = labels->find("incident");
+        const std::string id =
+            label != labels->end() && label->is_string() ? label->get<std::string>() : "";
         const auto by = status->find("silencedBy");
         if (id.empty() || by == status->end() || !by->is_array() || by->empty()) continue;
         const Incident* inc = book_.find(id);

@@ -82,18 +82,16 @@ bool Incident::flapping() const {
                      [](const auto& m) { return m.second.flapping; });
 }
 
-Duration Incident::time_to_detect() const {
-  return std::chrono::duration_cast<Duration>(detected - started);
-}
+Duration Incident::time_to_detect() const { return between(started, detected); }
 
 std::optional<Duration> Incident::time_to_resolve() const {
   if (!resolved) return std::nullopt;
-  return std::chrono::duration_cast<Duration>(*resolved - started);
+  return between(started, *resolved);
 }
 
 std::optional<Duration> Incident::time_to_mitigate() const {
   if (!mitigated) return std::nullopt;
-  return std::chrono::duration_cast<Duration>(*mitigated - started);
+  return between(started, *mitigated);
 }
 
 void Incident::apply(const TimelineEvent& e) {

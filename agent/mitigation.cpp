@@ -83,7 +83,12 @@ std::string MitigationLedger::to_json() const {
 Result<MitigationLedger> MitigationLedger::from_json(std::string_view text) {
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object()) return make_error("not a JSON object");
-  if (j.value("version", 0) != 1) return make_error("unknown version (expected 1)");
+  // is_number_integer first: value() throws on a non-number (found by fuzz_ledger), and a
+  // boolean or 1.9 is no version.
+  if (!j.contains("version") || !j["version"].is_number_integer() ||
+      j["version"].get<std::int64_t>() != 1) {
+    return make_error("unknown version (expected 1)");
+  }
   MitigationLedger l;
   const auto str = [](const nlohmann::json& o, const char* k) -> std::optional<std::string> {
     if (!o.is_object() || !o.contains(k) || !o[k].is_string()) return std::nullopt;

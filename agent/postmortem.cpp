@@ -57,10 +57,6 @@ std::string span(TimePoint from, TimePoint to, std::string_view arrow) {
   return utc_full(from) + " " + std::string(arrow) + " " + end + " UTC";
 }
 
-Duration between(TimePoint from, TimePoint to) {
-  return std::chrono::duration_cast<Duration>(to - from);
-}
-
 std::string two_digits(long long n) { return (n < 10 ? "0" : "") + std::to_string(n); }
 
 // Durations for people: "850ms", "2.412s", "2m13s", "1h02m", "3d04h". Precise where precision
