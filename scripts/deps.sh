@@ -3,6 +3,22 @@
 # Sourced by scripts/test.sh and scripts/demo.sh; safe to run again (apt-get is idempotent).
 set -euo pipefail
 
+# The fuzzers (tests/fuzz, bench/fuzz.sh) are built with clang++, whose -fsanitize=fuzzer links
+# the runtime of its own LLVM version N: libfuzzer-N-dev, and libclang-rt-N-dev (only recommended
+# by clang-N, and recommends are not installed here). N is the major version of the installed
+# clang, else of the one the `clang` package would install; 14 on Debian 12 and Ubuntu 22.04.
+vigil_clang_major() {
+  local v
+  v=$(clang -dumpversion 2>/dev/null || true)
+  if [[ -z $v ]]; then
+    v=$(apt-cache depends clang 2>/dev/null | sed -n 's/^ *Depends: clang-\([0-9][0-9]*\)$/\1/p' |
+      head -n1 || true)
+  fi
+  v=${v%%.*}
+  echo "${v:-14}"
+}
+VIGIL_CLANG_MAJOR=$(vigil_clang_major)
+
 VIGIL_BUILD_DEPS=(
   build-essential       # g++, make; dpkg-buildpackage also requires it for the .deb
   cmake pkg-config git
@@ -15,6 +31,7 @@ VIGIL_BUILD_DEPS=(
   libssl-dev            # HMAC-SHA256 signatures of webhook pages (libcrypto)
   libgtest-dev libgmock-dev
   clang-format          # style check
+  clang "libfuzzer-$VIGIL_CLANG_MAJOR-dev" "libclang-rt-$VIGIL_CLANG_MAJOR-dev"  # the fuzzers
   openssl               # the TLS integration test makes a self-signed certificate and server
   curl                  # the demo drives the sample app with it
   procps                # ps/pkill in scripts

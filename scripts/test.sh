@@ -25,3 +25,8 @@ cmake --build build-asan -j "$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600
+
+# Every fuzzer for 10 s on its seeds (tests/fuzz): a few minutes with the clang build. Longer
+# runs: bench/fuzz.sh [SECONDS].
+echo "==> fuzzers (short)"
+bench/fuzz.sh 10
