@@ -157,6 +157,18 @@ Walk walk(std::string_view p) {
       brk();
       const std::size_t close = p.find('}', i);
       if (close == std::string_view::npos) return fail();
+      // Only {N}, {N,} and {N,M} repeat; RE2 reads any other brace as literal text, and what
+      // follows it (a '|' in "{2,|x}") still counts (found by fuzz_prefilter: skipping to the
+      // '}' hid a top-level alternation, and the prefix filter then dropped matching lines).
+      const std::string_view body = p.substr(i + 1, close - i - 1);
+      const std::size_t comma = body.find(',');
+      const auto digits = [](std::string_view d) {
+        return std::all_of(d.begin(), d.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+      };
+      const std::string_view low = body.substr(0, comma);
+      const std::string_view high =
+          comma == std::string_view::npos ? std::string_view() : body.substr(comma + 1);
+      if (low.empty() || !digits(low) || !digits(high)) return fail();
       i = close + 1;
       continue;
     }

@@ -629,5 +629,17 @@ count = 1)");
   EXPECT_EQ(big.rejected, "a key of 10000 bytes (at most 256)");
 }
 
+// Found by fuzz_prefilter: "{2,|" is no repetition (RE2 reads it as text), so the '|' after it
+// is a top-level alternation and nothing is required; skipping to the '}' claimed a prefix and
+// the prefilter dropped lines the pattern matches.
+TEST(JournalPrefilter, AnOddBraceProvesNothing) {
+  EXPECT_EQ(required_prefix("^ab{2,|x}cd"), "");
+  EXPECT_EQ(required_literal("^ab{2,|x}cd"), "");
+  EXPECT_EQ(required_literal("ab{x}cd"), "");
+  EXPECT_EQ(required_prefix("^ab{2}cd"), "a");
+  EXPECT_EQ(required_prefix("^ab{2,3}cd"), "a");
+  EXPECT_EQ(required_prefix("^ab{2,}cd"), "a");
+}
+
 }  // namespace
 }  // namespace vigil
