@@ -418,7 +418,9 @@ case_incident_book() {
   grep -q "^## Root cause" <<<"$pm" || fail "the postmortem has no root-cause section"
   # The same postmortem while vigil is stopped, from the timeline file.
   tb systemctl stop vigil
-  tb vigil postmortem "$id" | grep -q "ERROR connection pool exhausted (max=20)" ||
+  # Output first, then grep: with pipefail, grep -q leaving early could SIGPIPE the writer.
+  pm=$(tb vigil postmortem "$id") || fail "vigil postmortem failed while vigil is stopped"
+  grep -q "ERROR connection pool exhausted (max=20)" <<<"$pm" ||
     fail "vigil postmortem does not work while vigil is stopped"
 }
 
@@ -524,7 +526,7 @@ case_mitigate_rollback() {
     fail "the rollback was not verified"
   tb systemctl stop reader
   tb test ! -s /run/reader.log || fail "a reader saw current missing: $(tb cat /run/reader.log | wc -l) times"
-  tb vigil postmortem "$id" | grep -q "rollback" || fail "the postmortem does not mention the rollback"
+  grep -q "rollback" <<<"$(tb vigil postmortem "$id")" || fail "the postmortem does not mention the rollback"
 }
 
 case_mitigate_dry_run() {
@@ -539,7 +541,7 @@ case_mitigate_dry_run() {
   ((starts == 2)) || fail "dry-run restarted app.service ($starts starts, expected 2)"
   local id
   id=$(open_ids)
-  tb vigil incident show "$id" | grep -q "would switch B -> A, then restart app.service" ||
+  grep -q "would switch B -> A, then restart app.service" <<<"$(tb vigil incident show "$id")" ||
     fail "the timeline does not record what would have been done"
 }
 
@@ -1139,7 +1141,7 @@ assert ts(a["startsAt"]) <= time.time(), a["startsAt"]
     fail "amtool could not add a silence"
   wait_until 25 journal_has -u vigil --grep "incident $id: acknowledged by Alertmanager silence $silence" ||
     fail "vigil did not take silence $silence as the ack of $id"
-  tb vigil incident show "$id" | grep -q "acknowledged by Alertmanager silence" ||
+  grep -q "acknowledged by Alertmanager silence" <<<"$(tb vigil incident show "$id")" ||
     fail "the ack is not in the timeline of $id"
   # Expired again, so Alertmanager notifies the resolve below (a silenced alert is muted).
   central_amtool silence expire "$silence" || fail "amtool could not expire silence $silence"
