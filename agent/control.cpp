@@ -18,9 +18,6 @@
 #include <filesystem>
 #include <set>
 
-#include "agent/sys/log.h"
-#include "agent/terminal.h"
-
 namespace vigil {
 
 namespace asio = boost::asio;
@@ -139,48 +136,7 @@ struct ControlServer::Impl : std::enable_shared_from_this<Impl> {
 
   void answer(const std::shared_ptr<Conn>& c, const std::string& line) {
     const ControlPeer peer = peer_of(c->socket.native_handle());
-    nlohmann::json reply;
-    nlohmann::json request = nlohmann::json::parse(line, nullptr, false);
-    if (request.is_discarded() || !request.is_object()) {
-      reply = {{"ok", false}, {"error", "the request is not a JSON object"}};
-    } else {
-      const auto cmd = request.find("cmd");
-      const std::string name =
-          cmd != request.end() && cmd->is_string() ? cmd->get<std::string>() : std::string();
-      const std::string denied = control_denied(access, peer, name);
-      if (line.size() > control_request_limit(name)) {
-        reply = {{"ok", false},
-                 {"error", "the request is " + std::to_string(line.size()) +
-                               " bytes, over the limit of " +
-                               std::to_string(control_request_limit(name)) + " for this command"}};
-      } else if (!denied.empty()) {
-        // Logged: a refused state change is worth a look (a script run by the wrong user, or
-        // someone trying), and its uid and pid say who.
-        sys::log(sys::LogLevel::warning, "control socket: refused '" + visible(name) +
-                                             "' from uid " + std::to_string(peer.uid) + " (pid " +
-                                             std::to_string(peer.pid) + "): " + denied);
-        reply = {{"ok", false}, {"error", denied}};
-      } else {
-        try {
-          reply = handler(request, peer);
-        } catch (const std::exception& e) {
-          reply = {{"ok", false}, {"error", std::string("internal error: ") + e.what()}};
-        } catch (...) {
-          // Nothing may throw out of an Asio handler, whatever the handler throws.
-          reply = {{"ok", false}, {"error", "internal error"}};
-        }
-      }
-    }
-    c->out = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    if (c->out.size() > kMaxReply) {
-      c->out = nlohmann::json{{"ok", false},
-                              {"error", "the answer is " + std::to_string(c->out.size()) +
-                                            " bytes, over the control socket's limit of " +
-                                            std::to_string(kMaxReply) +
-                                            "; read the state directory's files instead"}}
-                   .dump() +
-               "\n";
-    }
+    c->out = control_reply(line, peer, access, handler, kMaxReply);
     c->deadline.expires_after(kReplyDeadline);
     c->deadline.async_wait([self = shared_from_this(), c](const boost::system::error_code& ec) {
       if (!ec) self->drop(c);

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <exception>
+
+#include "agent/sys/log.h"
+#include "agent/terminal.h"
 
 namespace vigil {
 
@@ -51,6 +55,54 @@ std::string control_denied(const ControlAccess& access, const ControlPeer& peer,
               ? std::string(" (or set [agent] admin_group and join that group)")
               : " or in the admin group '" + access.admin_group + "'" +
                     (access.admin_gid ? "" : ", which does not exist on this host"));
+}
+
+std::string control_reply(const std::string& line, const ControlPeer& peer,
+                          const ControlAccess& access, const ControlHandler& handler,
+                          std::size_t max_reply) {
+  nlohmann::json reply;
+  const nlohmann::json request = nlohmann::json::parse(line, nullptr, false);
+  if (request.is_discarded() || !request.is_object()) {
+    reply = {{"ok", false}, {"error", "the request is not a JSON object"}};
+  } else {
+    const auto cmd = request.find("cmd");
+    const std::string name =
+        cmd != request.end() && cmd->is_string() ? cmd->get<std::string>() : std::string();
+    const std::string denied = control_denied(access, peer, name);
+    if (line.size() > control_request_limit(name)) {
+      reply = {
+          {"ok", false},
+          {"error", "the request is " + std::to_string(line.size()) + " bytes, over the limit of " +
+                        std::to_string(control_request_limit(name)) + " for this command"}};
+    } else if (!denied.empty()) {
+      // Logged: a refused state change is worth a look (a script run by the wrong user, or
+      // someone trying), and its uid and pid say who.
+      sys::log(sys::LogLevel::warning, "control socket: refused '" + visible(name) + "' from uid " +
+                                           std::to_string(peer.uid) + " (pid " +
+                                           std::to_string(peer.pid) + "): " + denied);
+      reply = {{"ok", false}, {"error", denied}};
+    } else {
+      try {
+        reply = handler(request, peer);
+      } catch (const std::exception& e) {
+        reply = {{"ok", false}, {"error", std::string("internal error: ") + e.what()}};
+      } catch (...) {
+        // Nothing may throw out of an Asio handler, whatever the handler throws.
+        reply = {{"ok", false}, {"error", "internal error"}};
+      }
+    }
+  }
+  std::string out = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (out.size() > max_reply) {
+    out = nlohmann::json{{"ok", false},
+                         {"error", "the answer is " + std::to_string(out.size()) +
+                                       " bytes, over the control socket's limit of " +
+                                       std::to_string(max_reply) +
+                                       "; read the state directory's files instead"}}
+              .dump() +
+          "\n";
+  }
+  return out;
 }
 
 }  // namespace vigil

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,5 +40,14 @@ struct ControlAccess {
 // "" when `peer` may run `cmd`, else why not, as the CLI shows it.
 std::string control_denied(const ControlAccess& access, const ControlPeer& peer,
                            std::string_view cmd);
+
+// The whole answer to one request line, newline included, as the control socket sends it: a
+// JSON object is required, then the command's request limit, then the permission (a refusal is
+// logged with uid and pid), then `handler`, whose exceptions become "internal error" replies.
+// An answer over `max_reply` bytes is replaced by an error that says so.
+using ControlHandler = std::function<nlohmann::json(const nlohmann::json&, const ControlPeer&)>;
+std::string control_reply(const std::string& line, const ControlPeer& peer,
+                          const ControlAccess& access, const ControlHandler& handler,
+                          std::size_t max_reply);
 
 }  // namespace vigil

@@ -28,6 +28,7 @@ constexpr unsigned kVigilGid = 998;
 constexpr unsigned kAdminGid = 1001;
 // ControlServer's read buffer (kMaxRequest in agent/control.cpp).
 constexpr std::size_t kMaxRequest = 64 * 1024;
+constexpr std::size_t kMaxReply = 8 << 20;
 
 // No C0 control, DEL, C1 control (U+0080-U+009F) or bidi override (U+202A-202E, U+2066-2069).
 bool terminal_safe(std::string_view s) {
@@ -83,11 +84,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (nl != std::string_view::npos) sent = sent.substr(0, nl + 1);
   const std::string line(sent);
 
-  nlohmann::json reply;
+  // The permission table against its rules, for the command the line names (if any).
   const nlohmann::json request = nlohmann::json::parse(line, nullptr, false);
-  if (request.is_discarded() || !request.is_object()) {
-    reply = {{"ok", false}, {"error", "the request is not a JSON object"}};
-  } else {
+  if (!request.is_discarded() && request.is_object()) {
     const auto cmd = request.find("cmd");
     const std::string name =
         cmd != request.end() && cmd->is_string() ? cmd->get<std::string>() : std::string();
@@ -107,25 +106,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       FUZZ_CHECK(denied.empty() == admin);
     }
     if (!denied.empty()) FUZZ_CHECK(denied.rfind("permission denied: ", 0) == 0);
-
-    if (line.size() > limit) {
-      reply = {
-          {"ok", false},
-          {"error", "the request is " + std::to_string(line.size()) + " bytes, over the limit of " +
-                        std::to_string(limit) + " for this command"}};
-    } else if (!denied.empty()) {
-      const std::string log = "control socket: refused '" + visible(name) + "' from uid " +
-                              std::to_string(peer.uid) + " (pid " + std::to_string(peer.pid) +
-                              "): " + denied;
-      FUZZ_CHECK(terminal_safe(log));
-      reply = {{"ok", false}, {"error", denied}};
-    } else {
-      // The handler's place (the daemon's; not fuzzed here): a reply naming the command.
-      reply = {{"ok", true}, {"cmd", name}};
-    }
+    FUZZ_CHECK(terminal_safe("control socket: refused '" + visible(name) + "'"));
   }
-  const std::string out =
-      reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  // The server's own answer (agent/control_access.cpp), with a stand-in for the daemon's handler
+  // that names the command.
+  const std::string out = control_reply(
+      line, peer, access,
+      [](const nlohmann::json& r, const ControlPeer&) {
+        return nlohmann::json{{"ok", true}, {"cmd", r.value("cmd", nlohmann::json())}};
+      },
+      kMaxReply);
   FUZZ_CHECK(out.find('\n') == out.size() - 1);
   // The CLI reads the reply back (agent/control.cpp, control_request).
   const nlohmann::json back = nlohmann::json::parse(out, nullptr, false);
