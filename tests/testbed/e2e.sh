@@ -362,6 +362,7 @@ TOML
 
 open_ids() { tb vigil incidents --open --json | grep -o '"id": "[^"]*"' | cut -d'"' -f4 | tr '\n' ' ' | sed 's/ $//'; }
 incident_sev() { tb vigil incidents | awk -v id="$1" '$1 == id {print $2}'; }
+incident_is() { [[ $(incident_sev "$1") == "$2" ]]; }
 
 case_incident_book() {
   write_app_config
@@ -372,10 +373,13 @@ case_incident_book() {
   # Both checks fire; they must land in the one incident of service app.
   wait_until 15 journal_has -u vigil VIGIL_CHECK=app-log VIGIL_STATE=firing ||
     fail "the journal check did not fire on the app's log line"
+  # The journal line can beat the HTTP check's confirmation: wait for both before judging severity.
+  wait_until 15 journal_has -u vigil VIGIL_CHECK=app-http VIGIL_STATE=firing ||
+    fail "the HTTP check did not fire on the 503"
   ids=$(open_ids)
   [[ $(wc -w <<<"$ids") == 1 ]] || fail "expected exactly one open incident, got: $ids"
   id=$ids
-  [[ $(incident_sev "$id") == SEV1 ]] || fail "incident $id is not SEV1"
+  wait_until 5 incident_is "$id" SEV1 || fail "incident $id is not SEV1 (it is $(incident_sev "$id"))"
   local status
   status=$(tb vigil status) && fail "vigil status exits 0 with an incident open"
   echo "$status"
