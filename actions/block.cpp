@@ -470,7 +470,8 @@ Result<bool> BlockList::save(const std::string& path) const {
   return sys::write_file_atomic(path, to_json());
 }
 
-ReconcilePlan reconcile(const BlockList& list, const UfwStatus& status, TimePoint now) {
+ReconcilePlan reconcile(const BlockList& list, const UfwStatus& status, TimePoint now,
+                        Duration adopt_for) {
   ReconcilePlan plan;
   if (!status.active) {
     // The rules cannot be seen: trust the list.
@@ -495,7 +496,9 @@ ReconcilePlan reconcile(const BlockList& list, const UfwStatus& status, TimePoin
   for (const UfwRule& rule : status.rules) {
     const BlockEntry* e = list.find(rule.ip);
     if (e == nullptr) {
-      plan.to_delete.push_back({rule, ReconcilePlan::Delete::Why::unknown});
+      const bool seen = std::any_of(plan.adopt.begin(), plan.adopt.end(),
+                                    [&](const BlockEntry& a) { return a.ip == rule.ip; });
+      if (!seen) plan.adopt.push_back(BlockEntry{rule.ip, rule.incident, now, now + adopt_for, 1});
     } else if (e->until <= now) {
       plan.to_delete.push_back({rule, ReconcilePlan::Delete::Why::expired});
     }

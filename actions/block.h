@@ -198,12 +198,16 @@ struct ReconcilePlan {
   struct Delete {
     enum class Why {
       expired,  // its entry's block ended
-      unknown,  // vigil added it but no longer tracks it (state lost, or an entry dropped)
     };
     UfwRule rule;  // delete with ufw_unblock_argv(rule.ip, rule.comment), then remove(rule.ip)
     Why why = Why::expired;
   };
   std::vector<Delete> to_delete;
+  // vigil's rules the list does not track: its state was lost or corrupt, or vigil died between
+  // `ufw insert` and saving the list. The block was meant, so it is kept, as a new entry (its
+  // incident from the comment, offence 1) that ends `adopt_for` from now: never unblocked
+  // early because a file was lost, never held forever either. One entry per address.
+  std::vector<BlockEntry> adopt;
   // Entries whose rule is no longer in ufw: someone removed it by hand (or the block never took
   // effect). The address stays unblocked; drop the entry and report it.
   std::vector<BlockEntry> forget;
@@ -221,6 +225,7 @@ struct ReconcilePlan {
 // entry lasts (a second identical DENY changes nothing) and deleted copy by copy when it ends:
 // one Delete per listed copy, since each `ufw delete` removes the first exact match. Rules
 // without vigil's tag are never in to_delete.
-ReconcilePlan reconcile(const BlockList& list, const UfwStatus& status, TimePoint now);
+ReconcilePlan reconcile(const BlockList& list, const UfwStatus& status, TimePoint now,
+                        Duration adopt_for);
 
 }  // namespace vigil

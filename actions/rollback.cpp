@@ -320,8 +320,9 @@ Result<ReleaseSwitch> switch_release(const std::string& dir, std::string_view to
   return s;
 }
 
-RollbackOutcome rollback(const RollbackRequest& request, const ReleaseHistory& history) {
-  RollbackOutcome out;
+PlannedRollback begin_rollback(const RollbackRequest& request, const ReleaseHistory& history) {
+  PlannedRollback p;
+  RollbackOutcome& out = p.outcome;
   out.target = request.app;
   out.dry_run = request.dry_run;
   const std::string prefix = "rollback " + request.app + ": ";
@@ -329,32 +330,56 @@ RollbackOutcome rollback(const RollbackRequest& request, const ReleaseHistory& h
   if (!plan) {
     if (Result<std::string> current = current_release(request.dir)) out.from = *current;
     out.message = prefix + plan.error().message;
-    return out;
+    return p;
   }
   out.from = plan->from;
   out.to = plan->to;
-  std::string skipped;
   if (!plan->skipped.empty()) {
-    skipped = " (skipped, directory gone:";
-    for (const std::string& s : plan->skipped) skipped += " " + s;
-    skipped += ")";
+    p.skipped = " (skipped, directory gone:";
+    for (const std::string& s : plan->skipped) p.skipped += " " + s;
+    p.skipped += ")";
   }
   if (request.dry_run == DryRun::yes) {
     out.ok = true;
-    out.message = prefix + "would switch " + plan->from + " -> " + plan->to + skipped;
-    return out;
+    out.message = prefix + "would switch " + plan->from + " -> " + plan->to + p.skipped;
+    return p;
   }
-  Result<ReleaseSwitch> s = switch_release(request.dir, plan->to);
-  if (!s) {
-    out.message = prefix + s.error().message;
+  p.switch_pending = true;
+  return p;
+}
+
+RollbackOutcome end_rollback(const RollbackRequest& request, const PlannedRollback& planned,
+                             const Result<ReleaseSwitch>& switched, std::string_view as_whom) {
+  RollbackOutcome out = planned.outcome;
+  const std::string prefix = "rollback " + request.app + ": ";
+  if (!switched) {
+    out.ok = false;
+    out.message = prefix + switched.error().message;
     return out;
   }
   out.ok = true;
-  out.message = prefix + "switched " + s->from + " -> " + s->to + skipped +
+  out.from = switched->from;
+  out.to = switched->to;
+  out.message = prefix + "switched " + switched->from + " -> " + switched->to +
+                (as_whom.empty() ? "" : " " + std::string(as_whom)) + planned.skipped +
                 "; to roll forward, point " + join(request.dir, "current") + " back to releases/" +
-                s->from;
-  if (!s->warning.empty()) out.message += "; " + s->warning;
+                switched->from;
+  if (!switched->warning.empty()) out.message += "; " + switched->warning;
   return out;
+}
+
+RollbackOutcome rollback(const RollbackRequest& request, const ReleaseHistory& history) {
+  const PlannedRollback planned = begin_rollback(request, history);
+  if (!planned.switch_pending) return planned.outcome;
+  return end_rollback(request, planned, switch_release(request.dir, planned.outcome.to), "");
+}
+
+Result<DeployOwner> deploy_owner(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0)
+    return make_error("cannot stat " + dir + ": " + errno_text(errno));
+  if (!S_ISDIR(st.st_mode)) return make_error(dir + " is not a directory");
+  return DeployOwner{static_cast<unsigned>(st.st_uid), static_cast<unsigned>(st.st_gid)};
 }
 
 }  // namespace vigil

@@ -145,4 +145,29 @@ struct RollbackRequest {
 // Never throws; every refusal is an outcome with ok == false and the reason.
 RollbackOutcome rollback(const RollbackRequest& request, const ReleaseHistory& history);
 
+// rollback() in two halves, for a switch made by another process (as DIR's owner, see
+// deploy_owner()). begin_rollback() plans: a refusal, and in dry-run what would be done, is
+// final (switch_pending == false, `outcome` is rollback()'s); otherwise outcome.from/to say
+// what to switch and end_rollback() turns the switch's result into the outcome.
+struct PlannedRollback {
+  RollbackOutcome outcome;
+  bool switch_pending = false;
+  std::string skipped;  // " (skipped, directory gone: X Y)" or ""
+};
+PlannedRollback begin_rollback(const RollbackRequest& request, const ReleaseHistory& history);
+// `switched` is switch_release()'s result or the other process's; `as_whom` ("" or
+// "as www-data (uid 33)") is said after "switched FROM -> TO".
+RollbackOutcome end_rollback(const RollbackRequest& request, const PlannedRollback& planned,
+                             const Result<ReleaseSwitch>& switched, std::string_view as_whom);
+
+// Who owns DIR (following a symlinked DIR): `current` is replaced by a rename in DIR, which
+// takes write permission on DIR, and vigil (root without CAP_DAC_OVERRIDE) has it only on what
+// root owns. For any other owner the switch runs as that owner: the least privilege that can
+// make it, and root never writes in a tree its app user controls.
+struct DeployOwner {
+  unsigned uid = 0;
+  unsigned gid = 0;
+};
+Result<DeployOwner> deploy_owner(const std::string& dir);
+
 }  // namespace vigil

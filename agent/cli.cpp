@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "actions/rollback.h"
 #include "agent/classifier.h"
 #include "agent/config.h"
 #include "agent/control.h"
@@ -45,6 +46,7 @@ Usage:
   vigil postmortem ID
   vigil maintain --for DURATION [--reason TEXT] [CHECK...]
   vigil ack ID
+  vigil switch-release DIR RELEASE
   vigil --version
   vigil --help
 
@@ -78,6 +80,10 @@ Commands:
                  observing and recording, but pages nobody and runs no mitigation. It
                  ends by itself.
   ack            Acknowledge an open incident (recorded in its timeline).
+  switch-release Point DIR/current at DIR/releases/RELEASE atomically, as a rollback does
+                 (symlink to a temporary name, rename over current): readers see the old
+                 release or the new one, never none. For rolling forward by hand. The agent
+                 runs it as DIR's owner when root does not own DIR.
 
   The commands above ask the running agent over its control socket (root or members
   of the 'vigil' group). incidents, incident show and postmortem also work while the
@@ -153,6 +159,14 @@ std::string parse_args(int argc, char** argv, Args& a) {
       a.dry_run = true;
     } else if (arg == "--verbose" || arg == "-v") {
       a.verbose = true;
+    } else if (arg == "--") {  // the rest is positional, even what starts with '-'
+      for (++i; i < argc; ++i) {
+        if (a.command.empty()) {
+          a.command = argv[i];
+        } else {
+          a.positional.push_back(argv[i]);
+        }
+      }
     } else if (!arg.empty() && arg[0] == '-' && arg != "-") {
       return "unknown option '" + arg + "'";
     } else if (a.command.empty()) {
@@ -669,6 +683,21 @@ int cmd_ack(const Args& a) {
   return 0;
 }
 
+int cmd_switch_release(const Args& a) {
+  if (a.positional.size() != 2) return usage_error("usage: vigil switch-release DIR RELEASE");
+  const std::string& dir = a.positional[0];
+  Result<ReleaseSwitch> s = switch_release(dir, a.positional[1]);
+  if (!s) {
+    std::cerr << "vigil: switch-release " << visible(dir) << ": " << visible(s.error().message)
+              << "\n";
+    return 1;
+  }
+  std::cout << "switched " << visible(dir) << "/current: " << visible(s->from) << " -> "
+            << visible(s->to) << "\n";
+  if (!s->warning.empty()) std::cerr << "vigil: warning: " << visible(s->warning) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -710,6 +739,7 @@ int run_cli(int argc, char** argv) {
   if (a.command == "postmortem") return cmd_postmortem(a);
   if (a.command == "maintain") return cmd_maintain(a);
   if (a.command == "ack") return cmd_ack(a);
+  if (a.command == "switch-release") return cmd_switch_release(a);
   return usage_error("unknown command '" + a.command + "'");
 }
 

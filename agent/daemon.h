@@ -95,6 +95,7 @@ class Daemon {
   void run_restart(const std::string& incident, const Decision& d, const std::string& unit,
                    std::function<void(ActionResult, std::string text)> done);
   void run_rollback(const std::string& incident, const Decision& d);
+  void rollback_switched(const std::string& incident, const Decision& d, const RollbackOutcome& o);
   void run_block(const std::string& incident, const Decision& d);
   void action_done(const std::string& incident, const Decision& d, ActionResult result,
                    const std::string& text);

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -10,6 +12,7 @@
 #include "actions/restart.h"
 #include "agent/daemon.h"
 #include "agent/daemon_runner.h"
+#include "agent/sys/groups.h"
 #include "agent/sys/journal.h"
 #include "agent/sys/log.h"
 
@@ -278,10 +281,102 @@ void Daemon::run_restart(const std::string& incident, const Decision& d, const s
   });
 }
 
+namespace {
+
+// Why 30s: the switch is a symlink and a rename; a helper that has not finished by then is stuck
+// (systemd stops it at the same deadline).
+constexpr Duration kSwitchDeadline{30'000};
+
+// vigil's own binary, which the switch helper runs. /proc/self/exe survives a package upgrade
+// while vigil runs only as "PATH (deleted)": then the path, where the new binary now is.
+std::string own_binary() {
+  std::error_code ec;
+  std::string p = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  const std::string deleted = " (deleted)";
+  if (p.size() > deleted.size() &&
+      p.compare(p.size() - deleted.size(), deleted.size(), deleted) == 0) {
+    p.resize(p.size() - deleted.size());
+  }
+  return ec || p.empty() ? std::string("/usr/bin/vigil") : p;
+}
+
+// A unit name from an app name: what systemd accepts ([A-Za-z0-9:_.-]), the rest as '_', plus
+// the time so a collected unit of an earlier switch can never be in the way.
+std::string switch_unit_name(const std::string& app) {
+  std::string n = "vigil-switch-";
+  for (const char c : app.substr(0, 64)) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '_' || c == '-';
+    n += plain ? c : '_';
+  }
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch());
+  return n + "-" + std::to_string(us.count()) + ".service";
+}
+
+// The switch the helper made, read back from DIR/current: the job's "done" is only the helper's
+// exit status, the link is the truth.
+Result<ReleaseSwitch> read_back_switch(const RollbackRequest& request, const PlannedRollback& p,
+                                       const sys::JobOutcome& job, const std::string& as_whom) {
+  const std::string log = "; its log: journalctl -u " + job.unit;
+  if (!job.error.empty()) return make_error("the switch " + as_whom + " did not run: " + job.error);
+  if (!job.ok()) {
+    return make_error("the switch " + as_whom + " failed (job " + job.result + ")" + log);
+  }
+  Result<std::string> now = current_release(request.dir);
+  if (!now) return make_error("the switch " + as_whom + " ended, but " + now.error().message);
+  if (*now != p.outcome.to) {
+    return make_error("the switch " + as_whom + " ended, but current is " + *now + ", not " +
+                      p.outcome.to + log);
+  }
+  return ReleaseSwitch{p.outcome.from, p.outcome.to, ""};
+}
+
+}  // namespace
+
 void Daemon::run_rollback(const std::string& incident, const Decision& d) {
   const ActionConfig& a = *d.action;
-  ReleaseHistory& history = releases_[a.name];
-  const RollbackOutcome o = rollback({a.name, a.dir, DryRun::no}, history);
+  const RollbackRequest request{a.name, a.dir, DryRun::no};
+  const PlannedRollback planned = begin_rollback(request, releases_[a.name]);
+  if (!planned.switch_pending) {
+    action_done(incident, d, ActionResult::failed, planned.outcome.message);
+    return;
+  }
+  const Result<DeployOwner> owner = deploy_owner(a.dir);
+  if (!owner) {
+    action_done(incident, d, ActionResult::failed,
+                "rollback " + a.name + ": " + owner.error().message);
+    return;
+  }
+  if (owner->uid == 0) {
+    rollback_switched(
+        incident, d, end_rollback(request, planned, switch_release(a.dir, planned.outcome.to), ""));
+    return;
+  }
+  // Not root's: root may not write there (no CAP_DAC_OVERRIDE, by design), and should not; the
+  // owner switches it, through systemd, sandboxed to DIR.
+  const std::string as_whom = "as " + sys::user_name(owner->uid).value_or("uid") + " (uid " +
+                              std::to_string(owner->uid) + ")";
+  sys::TransientCommand c;
+  c.unit = switch_unit_name(a.name);
+  c.description = "vigil: rollback " + a.name + " (switch " + a.dir + "/current)";
+  c.argv = {own_binary(), "switch-release", "--", a.dir, planned.outcome.to};
+  c.uid = owner->uid;
+  c.gid = owner->gid;
+  c.read_write_paths = {a.dir};
+  units_.run_transient(
+      c, kSwitchDeadline,
+      [this, incident, d, request, planned, as_whom](const sys::JobOutcome& job) {
+        if (stopping_) return;
+        rollback_switched(incident, d,
+                          end_rollback(request, planned,
+                                       read_back_switch(request, planned, job, as_whom), as_whom));
+      });
+}
+
+void Daemon::rollback_switched(const std::string& incident, const Decision& d,
+                               const RollbackOutcome& o) {
+  const ActionConfig& a = *d.action;
   if (!o.ok) {
     action_done(incident, d, ActionResult::failed, o.message);
     return;
@@ -665,7 +760,30 @@ void Daemon::reconcile_blocks() {
           });
           return;
         }
-        const ReconcilePlan plan = reconcile(blocks_, *status, Clock::now());
+        // An untracked rule of vigil's is kept for the shortest block any action gives (1h
+        // when none is configured any more): the block was meant, the file that knew its end
+        // was lost.
+        Duration adopt_for{3'600'000};
+        bool first = true;
+        for (const auto& [ref, a] : config_.actions) {
+          if (a.kind != ActionKind::block) continue;
+          adopt_for = first ? a.block_for : std::min(adopt_for, a.block_for);
+          first = false;
+        }
+        const TimePoint now = Clock::now();
+        const ReconcilePlan plan = reconcile(blocks_, *status, now, adopt_for);
+        for (const BlockEntry& kept : plan.adopt) {
+          if (!blocks_.add(kept)) {
+            sys::log_error("cannot track vigil's rule for " + kept.ip.to_string() +
+                           "; it stays in ufw until vigil's next start");
+            continue;
+          }
+          sys::log_warning("vigil's rule for " + kept.ip.to_string() + " (incident " +
+                           kept.incident +
+                           ") was not in the block list (lost or corrupt state, or a crash "
+                           "right after blocking): kept, until " +
+                           format_time(kept.until));
+        }
         for (const BlockEntry& gone : plan.forget) {
           sys::log(sys::LogLevel::notice, "block of " + gone.ip.to_string() + " (incident " +
                                               gone.incident +
@@ -681,8 +799,8 @@ void Daemon::reconcile_blocks() {
               sys::log_info("removed stale vigil rule for " + rule.ip.to_string() + " (" +
                             rule.comment + ")");
             } else {
-              sys::log_error("cannot remove stale vigil rule for " + rule.ip.to_string() + ": " +
-                             r.describe());
+              sys::log_error("cannot remove stale vigil rule for " + rule.ip.to_string() +
+                             ": " + r.describe());
             }
           });
           blocks_.remove(rule.ip);
@@ -691,8 +809,9 @@ void Daemon::reconcile_blocks() {
         blocks_reconciled_ = true;
         sys::log_info("blocks reconciled with ufw: " + std::to_string(blocks_.size()) +
                       " active, " + std::to_string(plan.to_delete.size()) + " stale removed, " +
+                      std::to_string(plan.adopt.size()) + " untracked kept, " +
                       std::to_string(plan.forget.size()) + " removed by hand");
-        expire_blocks(Clock::now());
+        expire_blocks(now);
       },
       kMaxUfwStatusOutput);
 }

@@ -8,6 +8,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -126,7 +127,7 @@ struct UnitEntry {
 // finishing early (deadline, shutdown, lost bus) cancels the pending call and no reply can reach
 // a finished operation.
 struct BusOp {
-  enum class Step { reset_failed, restart, job, read_unit, read_service };
+  enum class Step { reset_failed, restart, start_transient, job, read_unit, read_service };
   using Clock = std::chrono::steady_clock;
 
   UnitWatcher::Impl* owner = nullptr;
@@ -140,6 +141,7 @@ struct BusOp {
   JobOutcome outcome;                         // outcome.after is the state being read
   std::function<void(JobOutcome)> restarted;  // set for restart_unit()
   std::function<void(UnitState)> read;        // set for unit_state()
+  bool transient = false;                     // run_transient(): no state read after the job
 
   Duration elapsed() const { return std::chrono::duration_cast<Duration>(Clock::now() - started); }
 };
@@ -540,6 +542,84 @@ struct UnitWatcher::Impl : std::enable_shared_from_this<UnitWatcher::Impl> {
     call_manager(op, "RestartUnit");
   }
 
+  // Finishes `op` through expired() once its `limit` has passed.
+  void arm_deadline(BusOp& op) {
+    op.timer.emplace(io);
+    op.timer->expires_after(op.limit);
+    op.timer->async_wait(
+        [weak = weak_from_this(), id = op.id](const boost::system::error_code& ec) {
+          auto self = weak.lock();
+          if (!self || ec) return;
+          self->expired(id);
+        });
+  }
+
+  // StartTransientUnit(name, "fail", properties, no aux units) for run_transient().
+  void start_transient(BusOp& op, const TransientCommand& c) {
+    op.step = BusOp::Step::start_transient;
+    jobs.expect_reply(op.id);
+    const auto limit_usec = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(op.limit).count());
+    sd_bus_message* m = nullptr;
+    int r =
+        sd_bus_message_new_method_call(bus, &m, kSystemd, "/org/freedesktop/systemd1",
+                                       "org.freedesktop.systemd1.Manager", "StartTransientUnit");
+    const std::string uid = std::to_string(c.uid);
+    const std::string gid = std::to_string(c.gid);
+    if (r >= 0) r = sd_bus_message_append(m, "ss", c.unit.c_str(), "fail");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'a', "(sv)");
+    if (r >= 0) {
+      r = sd_bus_message_append(
+          m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)(sv)", "Description", "s",
+          c.description.c_str(), "Type", "s", "oneshot", "User", "s", uid.c_str(), "Group", "s",
+          gid.c_str(), "CollectMode", "s", "inactive-or-failed", "NoNewPrivileges", "b", 1,
+          "CapabilityBoundingSet", "t", std::uint64_t{0}, "AmbientCapabilities", "t",
+          std::uint64_t{0}, "ProtectSystem", "s", "strict", "PrivateNetwork", "b", 1, "PrivateTmp",
+          "b", 1, "RuntimeMaxUSec", "t", limit_usec);
+    }
+    if (r >= 0) r = append_strings(m, "ReadWritePaths", c.read_write_paths);
+    if (r >= 0) r = append_exec_start(m, c.argv);
+    if (r >= 0) r = sd_bus_message_close_container(m);
+    if (r >= 0) r = sd_bus_message_append(m, "a(sa(sv))", 0);
+    send(op, m, r, "StartTransientUnit " + c.unit);
+  }
+
+  // ("NAME", <as>) into an open a(sv).
+  static int append_strings(sd_bus_message* m, const char* name,
+                            const std::vector<std::string>& values) {
+    int r = sd_bus_message_open_container(m, 'r', "sv");
+    if (r >= 0) r = sd_bus_message_append(m, "s", name);
+    if (r >= 0) r = sd_bus_message_open_container(m, 'v', "as");
+    if (r >= 0) r = sd_bus_message_append_strv(m, strv(values).data());
+    if (r >= 0) r = sd_bus_message_close_container(m);
+    if (r >= 0) r = sd_bus_message_close_container(m);
+    return r;
+  }
+
+  // ("ExecStart", <a(sasb)>) with one command (path = argv[0]; failure not ignored).
+  static int append_exec_start(sd_bus_message* m, const std::vector<std::string>& argv) {
+    if (argv.empty()) return -EINVAL;
+    int r = sd_bus_message_open_container(m, 'r', "sv");
+    if (r >= 0) r = sd_bus_message_append(m, "s", "ExecStart");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'v', "a(sasb)");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'a', "(sasb)");
+    if (r >= 0) r = sd_bus_message_open_container(m, 'r', "sasb");
+    if (r >= 0) r = sd_bus_message_append(m, "s", argv[0].c_str());
+    if (r >= 0) r = sd_bus_message_append_strv(m, strv(argv).data());
+    if (r >= 0) r = sd_bus_message_append(m, "b", 0);
+    for (int i = 0; i < 4 && r >= 0; ++i) r = sd_bus_message_close_container(m);
+    return r;
+  }
+
+  // A NULL-terminated char* view of `values` (valid while `values` lives).
+  static std::vector<char*> strv(const std::vector<std::string>& values) {
+    std::vector<char*> out;
+    out.reserve(values.size() + 1);
+    for (const std::string& v : values) out.push_back(const_cast<char*>(v.c_str()));
+    out.push_back(nullptr);
+    return out;
+  }
+
   static int on_op_reply(sd_bus_message* m, void* userdata, sd_bus_error*) {
     auto* op = static_cast<BusOp*>(userdata);
     op->call = sd_bus_slot_unref(op->call);
@@ -560,14 +640,17 @@ struct UnitWatcher::Impl : std::enable_shared_from_this<UnitWatcher::Impl> {
         }
         start_restart(op);
         return;
-      case BusOp::Step::restart: {
+      case BusOp::Step::restart:
+      case BusOp::Step::start_transient: {
+        const std::string method =
+            op.step == BusOp::Step::restart ? "RestartUnit " : "StartTransientUnit ";
         if (err != nullptr) {
-          fail(op, "RestartUnit " + unit + ": " + bus_error_text(err));
+          fail(op, method + unit + ": " + bus_error_text(err));
           return;
         }
         const char* job = nullptr;
         if (const int r = sd_bus_message_read(m, "o", &job); r < 0) {
-          fail(op, "RestartUnit " + unit + ": bad reply: " + errno_text(r));
+          fail(op, method + unit + ": bad reply: " + errno_text(r));
           return;
         }
         op.outcome.job = job;
@@ -623,6 +706,11 @@ struct UnitWatcher::Impl : std::enable_shared_from_this<UnitWatcher::Impl> {
   void job_ended(BusOp& op, const std::string& result) {
     op.outcome.result = result;
     op.outcome.took = op.elapsed();
+    if (op.transient) {
+      op.outcome.after.error = "not read (a transient unit is collected when it ends)";
+      finish(op.id);
+      return;
+    }
     read_state(op, BusOp::Step::read_unit);
   }
 
@@ -662,9 +750,14 @@ struct UnitWatcher::Impl : std::enable_shared_from_this<UnitWatcher::Impl> {
         fail(op, "RestartUnit " + op.outcome.unit + ": no answer" + within +
                      " (the restart may still happen)");
         return;
+      case BusOp::Step::start_transient:
+        fail(op, "StartTransientUnit " + op.outcome.unit + ": no answer" + within +
+                     " (the command may still run; systemd stops it at the same deadline)");
+        return;
       case BusOp::Step::job:
         fail(op, "no result" + within + " from job " + op.outcome.job +
-                     " (not canceled: the restart may still complete later)");
+                     (op.transient ? " (systemd stops the command at the same deadline)"
+                                   : " (not canceled: the restart may still complete later)"));
         return;
       case BusOp::Step::read_unit:
       case BusOp::Step::read_service:
@@ -866,20 +959,26 @@ void UnitWatcher::restart_unit(const std::string& unit, ResetFailed reset, Durat
   op.restarted = std::move(done);
   op.limit = deadline;
   if (!im.usable(op) || !im.ensure_job_match(op)) return;
-  op.timer.emplace(im.io);
-  op.timer->expires_after(deadline);
-  op.timer->async_wait(
-      [weak = std::weak_ptr<Impl>(impl_), id = op.id](const boost::system::error_code& ec) {
-        auto self = weak.lock();
-        if (!self || ec) return;
-        self->expired(id);
-      });
+  im.arm_deadline(op);
   if (reset == ResetFailed::yes) {
     op.step = BusOp::Step::reset_failed;
     im.call_manager(op, "ResetFailedUnit");
   } else {
     im.start_restart(op);
   }
+  im.kick();
+}
+
+void UnitWatcher::run_transient(const TransientCommand& command, Duration deadline,
+                                std::function<void(JobOutcome)> done) {
+  Impl& im = *impl_;
+  BusOp& op = im.new_op(command.unit);
+  op.restarted = std::move(done);
+  op.transient = true;
+  op.limit = deadline;
+  if (!im.usable(op) || !im.ensure_job_match(op)) return;
+  im.arm_deadline(op);
+  im.start_transient(op, command);
   im.kick();
 }
 

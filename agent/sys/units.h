@@ -57,6 +57,22 @@ struct JobOutcome {
 // Manager.ResetFailedUnit.
 enum class ResetFailed { no, yes };
 
+// A short command systemd runs for vigil as another user, in a transient service
+// (Manager.StartTransientUnit): Type=oneshot, so its start job ends when the command exits
+// ("done" for status 0, "failed" otherwise), CollectMode=inactive-or-failed so nothing is left
+// behind either way. The command is sandboxed: no capabilities, NoNewPrivileges, no network,
+// ProtectSystem=strict with only `read_write_paths` writable. Its output goes to the journal,
+// under the unit's name. This is how vigil acts inside a directory it may not write itself, with
+// no capability beyond the CAP_SYS_ADMIN it already holds to manage units.
+struct TransientCommand {
+  std::string unit;               // e.g. "vigil-switch-app-1764763200123456.service"
+  std::string description;        // shown by `systemctl status`
+  std::vector<std::string> argv;  // argv[0] is the absolute path of the program
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::vector<std::string> read_write_paths;
+};
+
 // Pairs RestartUnit replies (a job path) with Manager.JobRemoved signals, which may arrive in
 // either order: the signal match is installed before the call, and a job that ends at once can
 // be announced before the reply is read. Pure bookkeeping, no bus; ids are the caller's.
@@ -129,6 +145,14 @@ class UnitWatcher {
   // bus going away, or shutdown() / destruction ("vigil is stopping"). Connects on first use.
   void restart_unit(const std::string& unit, ResetFailed reset, Duration deadline,
                     std::function<void(JobOutcome)> done);
+
+  // Runs `command` (see TransientCommand) and waits for its start job. `done` runs exactly once,
+  // on the loop, as for restart_unit(): outcome.result is "done" when the command exited 0,
+  // "failed" (or another job result) when not; outcome.error when it did not run or had no
+  // result within `deadline` (systemd also stops the command at that deadline:
+  // RuntimeMaxSec). outcome.after is not read (the unit is gone by then).
+  void run_transient(const TransientCommand& command, Duration deadline,
+                     std::function<void(JobOutcome)> done);
 
   // Why 30s: signals are reliable on a healthy bus; the resync only bounds the damage of a lost
   // one, and costs one GetAll per watched unit.

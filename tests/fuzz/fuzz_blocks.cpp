@@ -63,12 +63,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(work.find(e.ip)->until == next.until);
   }
   (void)list->expired(now);
-  const ReconcilePlan plan = reconcile(*list, ufw, now);
+  const ReconcilePlan plan = reconcile(*list, ufw, now, std::chrono::hours(1));
   FUZZ_CHECK(plan.to_delete.size() + plan.keep.size() + plan.forget.size() == list->size());
   for (const ReconcilePlan::Delete& d : plan.to_delete) {
     FUZZ_CHECK(d.why == ReconcilePlan::Delete::Why::expired);
   }
   FUZZ_CHECK(plan.forget.empty());
+  FUZZ_CHECK(plan.adopt.empty());  // every rule came from the list
 
   work.prune(now);
   const Result<BlockList> saved = BlockList::from_json(work.to_json());

@@ -200,4 +200,32 @@ TEST(CliTest, HelpAndVersion) {
 }
 
 }  // namespace
+
+// `vigil switch-release`: what the agent runs as a deploy directory's owner, and what a human
+// runs to roll forward.
+TEST_F(DaemonTest, SwitchReleaseSwitchesAtomicallyAndRefusesClearly) {
+  const std::filesystem::path app = dir_ / "app";
+  std::filesystem::create_directories(app / "releases" / "A");
+  std::filesystem::create_directories(app / "releases" / "-B");
+  std::filesystem::create_symlink("releases/A", app / "current");
+
+  // "--": a release name that starts with '-' is a name, not an option.
+  auto [rc, out] = run_command({VIGIL_BINARY, "switch-release", "--", app.string(), "-B"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("switched " + app.string() + "/current: A -> -B"), std::string::npos) << out;
+  EXPECT_EQ(std::filesystem::read_symlink(app / "current"), "releases/-B");
+
+  auto [rc_gone, gone] = run_command({VIGIL_BINARY, "switch-release", app.string(), "C"});
+  EXPECT_EQ(rc_gone, 1) << gone;
+  EXPECT_NE(gone.find("release C is gone"), std::string::npos) << gone;
+  auto [rc_bad, bad] = run_command({VIGIL_BINARY, "switch-release", app.string(), "../x"});
+  EXPECT_EQ(rc_bad, 1) << bad;
+  EXPECT_NE(bad.find("invalid release name"), std::string::npos) << bad;
+  auto [rc_use, use] = run_command({VIGIL_BINARY, "switch-release", app.string()});
+  EXPECT_EQ(rc_use, 2) << use;
+  EXPECT_EQ(std::filesystem::read_symlink(app / "current"), "releases/-B");
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(app)) ++entries;
+  EXPECT_EQ(entries, 2u) << "a temporary link was left in " << app;
+}
 }  // namespace vigil

@@ -12,7 +12,7 @@ source "$here/testbed.sh"
 
 CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts stop_is_clean
   http_fires_and_recovers peer_network unit_failures unit_bus_restart unit_template
-  journal_counts_exactly incident_book incident_cli_access mitigate_rollback mitigate_restart
+  journal_counts_exactly incident_book incident_cli_access mitigate_rollback mitigate_rollback_app_owned mitigate_restart
   mitigate_block block_lifecycle mitigate_dry_run mitigate_ssh_session page_alertmanager page_outbox_faults
   page_formats)
 
@@ -533,6 +533,37 @@ case_mitigate_rollback() {
   grep -q "rollback" <<<"$(tb vigil postmortem "$id")" || fail "the postmortem does not mention the rollback"
 }
 
+# The usual deploy: the app's user owns DIR and releases/ (Capistrano, a CI job as www-data).
+# vigil has no CAP_DAC_OVERRIDE, so root cannot write there; it switches `current` as the
+# directory's owner instead (a transient unit with User=, started over D-Bus), and nothing of that
+# helper is left behind.
+case_mitigate_rollback_app_owned() {
+  setup_releases
+  tb chown -R www-data:www-data /srv/app
+  tb chmod 0755 /srv/app /srv/app/releases
+  write_rollback_config ""
+  deploy_b
+  wait_until 30 journal_has -u vigil MESSAGE_ID=5f1ae5c0b3b94a64a1e2e0d5a3b1c7e8 ||
+    fail "the bad deploy's incident was not resolved (rollback of a www-data tree)"
+  [[ $(tb readlink /srv/app/current) == releases/A ]] ||
+    fail "current is $(tb readlink /srv/app/current), not releases/A"
+  [[ $(tb stat -c %U /srv/app/current) == www-data ]] ||
+    fail "the new current link is owned by $(tb stat -c %U /srv/app/current), not www-data"
+  local left
+  left=$(tb find /srv/app -maxdepth 1 -name '.current.*')
+  [[ -z $left ]] || fail "temporary links left behind: $left"
+  local id show
+  id=$(tb sh -c 'ls /var/lib/vigil/incidents | sed "s/.jsonl$//"')
+  show=$(tb vigil incident show "$id")
+  grep -q "B -> A" <<<"$show" || fail "the timeline does not say B -> A"
+  grep -q "as www-data" <<<"$show" || fail "the timeline does not say the switch ran as www-data"
+  grep -q "verified: the checks pass again after rollback:app" <<<"$show" ||
+    fail "the rollback was not verified"
+  local units
+  units=$(tb systemctl list-units --all --no-legend 'vigil-switch-*')
+  [[ -z $units ]] || fail "the switch helper's unit was left behind: $units"
+}
+
 case_mitigate_dry_run() {
   setup_releases
   write_rollback_config "dry_run = true"
@@ -763,6 +794,16 @@ TOML
   # A fresh block, then the package goes: vigil's rules go with it, the admin's stay.
   for i in 1 2 3; do ssh_line 203.0.113.46; done
   wait_until 20 tb sh -c 'ufw status | grep -q "203.0.113.46"' || fail ".46 was not blocked"
+  # A truncated blocks.json at start: logged, and vigil's rule in ufw is kept, not lifted.
+  tb systemctl stop vigil
+  tb sh -c 'head -c 20 /var/lib/vigil/blocks.json > /tmp/b && cat /tmp/b > /var/lib/vigil/blocks.json'
+  tb systemctl start vigil
+  wait_until 10 journal_has -u vigil --grep "blocks.json" ||
+    fail "the truncated blocks.json was not reported"
+  wait_until 10 journal_has -u vigil --grep "rule for 203\.0\.113\.46 .* was not in the block list .*: kept, until" ||
+    fail "vigil's rule for .46 was not adopted after blocks.json was lost"
+  tb sh -c 'ufw status | grep "203.0.113.46" | grep -q DENY' ||
+    fail "a truncated blocks.json unblocked .46"
   tb dpkg -r vigil >/dev/null || fail "dpkg -r vigil failed"
   local rules
   rules=$(tb ufw status)
@@ -1434,6 +1475,9 @@ print("webhook:", [(e["answered"], e["mode"]) for e in hk], "retry gap %.2fs; sl
   # No secret in the journal.
   ! journal_has -u vigil --grep "$key|statuspage-api-key|hook-hmac-secret" || fail "a secret was logged"
 }
+
+# tests/testbed/faults.sh reuses the helpers above.
+[[ ${E2E_AS_LIBRARY:-} == 1 ]] && return 0
 
 cmd=${1:-}
 case "$cmd" in

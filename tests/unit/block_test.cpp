@@ -541,7 +541,7 @@ UfwRule rule(std::string_view address, std::string_view incident = kIncident) {
   return r;
 }
 
-TEST(BlockReconcile, KeepsExpiresForgetsAndDeletesUnknown) {
+TEST(BlockReconcile, KeepsExpiresForgetsAndAdoptsUnknown) {
   BlockList list;
   add(list, BlockEntry{ip("203.0.113.1"), kIncident, at(0s), at(0s) + 2h, 1});     // live
   add(list, BlockEntry{ip("203.0.113.2"), kIncident, at(0s), at(0s) + 30min, 1});  // expired
@@ -552,13 +552,18 @@ TEST(BlockReconcile, KeepsExpiresForgetsAndDeletesUnknown) {
   status.rules = {rule("203.0.113.1"), rule("203.0.113.2"), rule("203.0.113.9"),
                   rule("2001:db8::4")};
 
-  const ReconcilePlan plan = reconcile(list, status, at(0s) + 1h);
+  const ReconcilePlan plan = reconcile(list, status, at(0s) + 1h, 30min);
   EXPECT_FALSE(plan.ufw_inactive);
-  ASSERT_EQ(plan.to_delete.size(), 2u);
+  ASSERT_EQ(plan.to_delete.size(), 1u);
   EXPECT_EQ(plan.to_delete[0].rule.ip, ip("203.0.113.2"));
   EXPECT_EQ(plan.to_delete[0].why, ReconcilePlan::Delete::Why::expired);
-  EXPECT_EQ(plan.to_delete[1].rule.ip, ip("203.0.113.9"));
-  EXPECT_EQ(plan.to_delete[1].why, ReconcilePlan::Delete::Why::unknown);
+  // vigil's rule the list does not know (state lost): kept, and ends 30 min from now.
+  ASSERT_EQ(plan.adopt.size(), 1u);
+  EXPECT_EQ(plan.adopt[0].ip, ip("203.0.113.9"));
+  EXPECT_EQ(plan.adopt[0].incident, kIncident);
+  EXPECT_EQ(plan.adopt[0].since, at(0s) + 1h);
+  EXPECT_EQ(plan.adopt[0].until, at(0s) + 1h + 30min);
+  EXPECT_EQ(plan.adopt[0].offence, 1);
   ASSERT_EQ(plan.forget.size(), 1u);
   EXPECT_EQ(plan.forget[0].ip, ip("203.0.113.3"));
   ASSERT_EQ(plan.keep.size(), 2u);
@@ -566,17 +571,29 @@ TEST(BlockReconcile, KeepsExpiresForgetsAndDeletesUnknown) {
   EXPECT_EQ(plan.keep[1].ip, ip("203.0.113.1"));
 }
 
-TEST(BlockReconcile, EmptyListDeletesEveryVigilRuleAndNothingElse) {
+// A lost or corrupt blocks.json must not unblock the attackers vigil blocked: their rules are
+// adopted (and expire adopt_for from now); an admin's rules are never touched.
+TEST(BlockReconcile, EmptyListAdoptsEveryVigilRuleAndNothingElse) {
   Result<UfwStatus> status = parse_ufw_status(kActive);
   ASSERT_TRUE(status);
-  const ReconcilePlan plan = reconcile(BlockList{}, *status, at(0s));
-  ASSERT_EQ(plan.to_delete.size(), 2u);  // the two vigil rules; never 8080/tcp or the office
-  for (const auto& d : plan.to_delete) {
-    EXPECT_EQ(d.why, ReconcilePlan::Delete::Why::unknown);
-    EXPECT_TRUE(incident_of_comment(d.rule.comment));
+  const ReconcilePlan plan = reconcile(BlockList{}, *status, at(0s), 1h);
+  EXPECT_TRUE(plan.to_delete.empty());
+  ASSERT_EQ(plan.adopt.size(), 2u);  // the two vigil rules; never 8080/tcp or the office
+  for (const BlockEntry& e : plan.adopt) {
+    EXPECT_TRUE(valid_block_incident(e.incident)) << e.incident;
+    EXPECT_EQ(e.until, at(0s) + 1h);
   }
   EXPECT_TRUE(plan.forget.empty());
   EXPECT_TRUE(plan.keep.empty());
+}
+
+TEST(BlockReconcile, AnUntrackedRuleListedTwiceIsAdoptedOnce) {
+  UfwStatus status;
+  status.active = true;
+  status.rules = {rule("203.0.113.9"), rule("203.0.113.9")};
+  const ReconcilePlan plan = reconcile(BlockList{}, status, at(0s), 1h);
+  ASSERT_EQ(plan.adopt.size(), 1u);
+  EXPECT_TRUE(plan.to_delete.empty());
 }
 
 TEST(BlockReconcile, RuleWithAnotherIncidentsTagBelongsToTheAddressEntry) {
@@ -585,12 +602,12 @@ TEST(BlockReconcile, RuleWithAnotherIncidentsTagBelongsToTheAddressEntry) {
   UfwStatus status;
   status.active = true;
   status.rules = {rule("203.0.113.1", "20260127-101500-sshd")};
-  ReconcilePlan plan = reconcile(list, status, at(0s) + 1h);
+  ReconcilePlan plan = reconcile(list, status, at(0s) + 1h, 1h);
   EXPECT_TRUE(plan.to_delete.empty());
   EXPECT_TRUE(plan.forget.empty());
   ASSERT_EQ(plan.keep.size(), 1u);
   // Once expired, it is deleted with its own comment, the only one ufw will match.
-  plan = reconcile(list, status, at(0s) + 3h);
+  plan = reconcile(list, status, at(0s) + 3h, 1h);
   ASSERT_EQ(plan.to_delete.size(), 1u);
   EXPECT_EQ(plan.to_delete[0].rule.comment, "vigil: 20260127-101500-sshd");
   Result<Argv> argv = ufw_unblock_argv(plan.to_delete[0].rule.ip, plan.to_delete[0].rule.comment);
@@ -604,10 +621,10 @@ TEST(BlockReconcile, DuplicatesAreKeptWhileLiveAndAllDeletedWhenDue) {
   UfwStatus status;
   status.active = true;
   status.rules = {rule("203.0.113.1"), rule("203.0.113.1")};
-  ReconcilePlan plan = reconcile(list, status, at(0s) + 1h);
+  ReconcilePlan plan = reconcile(list, status, at(0s) + 1h, 1h);
   EXPECT_TRUE(plan.to_delete.empty());
   EXPECT_EQ(plan.keep.size(), 1u);
-  plan = reconcile(list, status, at(0s) + 2h);
+  plan = reconcile(list, status, at(0s) + 2h, 1h);
   EXPECT_EQ(plan.to_delete.size(), 2u);
   EXPECT_TRUE(plan.keep.empty());
   EXPECT_TRUE(plan.forget.empty());
@@ -618,7 +635,7 @@ TEST(BlockReconcile, ExpiredEntryWhoseRuleIsGoneIsForgotten) {
   add(list, BlockEntry{ip("203.0.113.1"), kIncident, at(0s), at(0s) + 1h, 1});
   UfwStatus status;
   status.active = true;
-  const ReconcilePlan plan = reconcile(list, status, at(0s) + 2h);
+  const ReconcilePlan plan = reconcile(list, status, at(0s) + 2h, 1h);
   EXPECT_TRUE(plan.to_delete.empty());
   ASSERT_EQ(plan.forget.size(), 1u);
 }
@@ -628,7 +645,7 @@ TEST(BlockReconcile, InactiveUfwTrustsTheList) {
   add(list, BlockEntry{ip("203.0.113.1"), kIncident, at(0s), at(0s) + 2h, 1});
   add(list, BlockEntry{ip("2001:db8::2"), kIncident, at(0s), at(0s) + 30min, 1});
   UfwStatus status;  // inactive: the listing shows no rules at all
-  const ReconcilePlan plan = reconcile(list, status, at(0s) + 1h);
+  const ReconcilePlan plan = reconcile(list, status, at(0s) + 1h, 1h);
   EXPECT_TRUE(plan.ufw_inactive);
   EXPECT_TRUE(plan.forget.empty());
   ASSERT_EQ(plan.keep.size(), 1u);

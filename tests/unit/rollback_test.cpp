@@ -135,6 +135,70 @@ TEST_F(RollbackTest, DryRunChangesNothing) {
   EXPECT_TRUE(strays().empty());
 }
 
+// --- the switch made by another process (as DIR's owner) -----------------------------------
+
+TEST_F(RollbackTest, BeginPlansWithoutTouchingAndEndReportsWhoSwitched) {
+  link_current("releases/B");
+  const ReleaseHistory h = history({"A", "B"});
+  const RollbackRequest req{"myapp", dir_, DryRun::no};
+  const PlannedRollback p = begin_rollback(req, h);
+  ASSERT_TRUE(p.switch_pending) << p.outcome.message;
+  EXPECT_EQ(p.outcome.from, "B");
+  EXPECT_EQ(p.outcome.to, "A");
+  EXPECT_EQ(read_current(), "releases/B");  // planning switches nothing
+
+  // The helper switched it (here: this process, standing in for the owner's).
+  const RollbackOutcome out =
+      end_rollback(req, p, switch_release(dir_, p.outcome.to), "as www-data (uid 33)");
+  EXPECT_TRUE(out.ok) << out.message;
+  EXPECT_NE(out.message.find("switched B -> A as www-data (uid 33); to roll forward"),
+            std::string::npos)
+      << out.message;
+  EXPECT_EQ(read_current(), "releases/A");
+}
+
+TEST_F(RollbackTest, EndWithTheHelpersErrorIsAFailedRollbackThatKeepsFromAndTo) {
+  link_current("releases/B");
+  const RollbackRequest req{"myapp", dir_, DryRun::no};
+  const PlannedRollback p = begin_rollback(req, history({"A", "B"}));
+  ASSERT_TRUE(p.switch_pending);
+  const RollbackOutcome out =
+      end_rollback(req, p, make_error("the switch as www-data (uid 33) failed (job failed)"),
+                   "as www-data (uid 33)");
+  EXPECT_FALSE(out.ok);
+  EXPECT_EQ(out.from, "B");
+  EXPECT_EQ(out.to, "A");
+  EXPECT_EQ(out.message, "rollback myapp: the switch as www-data (uid 33) failed (job failed)");
+}
+
+TEST_F(RollbackTest, BeginIsFinalForARefusalAndForDryRun) {
+  link_current("releases/B");
+  const PlannedRollback refused = begin_rollback({"myapp", dir_, DryRun::no}, history({"B"}));
+  EXPECT_FALSE(refused.switch_pending);
+  EXPECT_FALSE(refused.outcome.ok);
+  EXPECT_NE(refused.outcome.message.find("no known-good release other than the current one"),
+            std::string::npos);
+  const PlannedRollback dry = begin_rollback({"myapp", dir_, DryRun::yes}, history({"A", "B"}));
+  EXPECT_FALSE(dry.switch_pending);
+  EXPECT_TRUE(dry.outcome.ok);
+  EXPECT_NE(dry.outcome.message.find("would switch B -> A"), std::string::npos);
+  EXPECT_EQ(read_current(), "releases/B");
+}
+
+TEST_F(RollbackTest, DeployOwnerIsTheOwnerOfTheDeployDirectory) {
+  Result<DeployOwner> o = deploy_owner(dir_);
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->uid, ::getuid());
+  EXPECT_EQ(o->gid, ::getgid());
+  Result<DeployOwner> missing = deploy_owner(root_ + "/nothing-here");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("cannot stat " + root_ + "/nothing-here"),
+            std::string::npos)
+      << missing.error().message;
+  std::ofstream(root_ + "/file") << "x";
+  EXPECT_FALSE(deploy_owner(root_ + "/file"));
+}
+
 // --- link styles --------------------------------------------------------------------------
 
 TEST_F(RollbackTest, RelativeLinkStaysRelative) {
