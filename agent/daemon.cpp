@@ -627,6 +627,10 @@ void Daemon::housekeeping() {
   check_verifications(now);
   mitigate_all();
   page_all();
+  if (outbox_.unsaved()) {
+    // Pages queued in memory only (a full disk): written as soon as the disk takes them.
+    if (outbox_.persist()) sys::log_info("outbox written again: every queued page is on disk");
+  }
   deliver();
   send_heartbeats(now);
   poll_silences(now);

@@ -178,6 +178,15 @@ void Daemon::queue_pages(const Incident& inc, std::vector<PlannedPage> planned) 
     paging_ = false;
     return;
   }
+  if (!added->not_durable.empty()) {
+    // A full disk must not silence the pager: the pages go out from memory; only a stop of
+    // vigil before the disk has room again could lose them (housekeeping writes them then).
+    sys::log(sys::LogLevel::err,
+             "incident " + id + ": " + std::to_string(added->seqs.size()) +
+                 " page(s) queued in memory only (" + added->not_durable +
+                 "); sending them anyway, and writing the outbox again once the disk has room",
+             {{"VIGIL_INCIDENT", id}});
+  }
   pages_queued_ += added->seqs.size();
   for (const PlannedPage& pp : planned) ++page_counts_[{pp.page.notifier, "queued"}];
   for (const Page& d : added->dropped) {

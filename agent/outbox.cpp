@@ -251,7 +251,7 @@ Result<Outbox::Added> Outbox::add(std::vector<Page> pages) {
   const std::uint64_t first = next_seq_;
   for (std::size_t i = 0; i < pages.size(); ++i) pages[i].seq = first + i;
 
-  // Planned first, applied only once the records are on disk: a failed write changes nothing.
+  // Planned first, then written, then applied (also when the write failed: see not_durable).
   std::map<std::uint64_t, std::string_view> removed;  // seq -> why
   const auto idle = [&](const Page& q) { return !in_flight(q.seq) && removed.count(q.seq) == 0; };
   for (std::size_t i = 0; i < pages.size(); ++i) {
@@ -313,7 +313,10 @@ Result<Outbox::Added> Outbox::add(std::vector<Page> pages) {
   // Advanced before the write: a failed write may still have reached the disk (a failed
   // truncate), and a seq must never name two pages.
   next_seq_ = first + pages.size();
-  if (Result<bool> w = append(data); !w) return w.error();
+  if (Result<bool> w = append(data); !w) {
+    out.not_durable = w.error().message;
+    unsaved_ = true;
+  }
 
   for (const auto& [seq, why] : removed) pages_.erase(seq);
   for (Page& p : pages) {
@@ -322,8 +325,19 @@ Result<Outbox::Added> Outbox::add(std::vector<Page> pages) {
   }
   dropped_total_ += out.dropped.size();
   dead_records_ += 2 * removed.size();  // each one's add and its done
-  maybe_compact();
+  if (unsaved_ && out.not_durable.empty()) {
+    (void)persist();  // an earlier write failed and this one worked: the disk has room again
+  } else {
+    maybe_compact();
+  }
   return out;
+}
+
+Result<bool> Outbox::persist() {
+  if (!unsaved_) return true;
+  Result<bool> w = compact();
+  if (w) unsaved_ = false;
+  return w;
 }
 
 std::vector<const Page*> Outbox::due(TimePoint now) const {
@@ -372,7 +386,11 @@ Result<bool> Outbox::done(std::uint64_t seq, const std::string& why) {
   Result<bool> w = append(done_record(seq, why));
   pages_.erase(it);
   in_flight_.erase(seq);
-  if (!w) return w;
+  if (!w) {
+    unsaved_ = true;
+    return w;
+  }
+  if (unsaved_) return persist();
   dead_records_ += 2;
   maybe_compact();
   return true;

@@ -55,9 +55,19 @@ class Outbox {
     std::vector<std::uint64_t> seqs;  // of the pages added, in order
     std::vector<Page> dropped;        // pages dropped to stay within max (never SEV1)
     std::size_t superseded = 0;       // queued pages replaced by coalescing
+    // Why the pages are queued in memory only ("" when they are on disk): the write failed (a
+    // full disk). They are sent all the same (a page held back is worse than one a crash could
+    // lose); persist() writes them once the disk takes it again.
+    std::string not_durable;
   };
-  // Queues pages durably (seq assigned here). Nothing is queued if the write fails.
+  // Queues pages (seq assigned here), durably when the write works, else in memory only (see
+  // Added::not_durable). An error only for pages the outbox cannot take at all.
   Result<Added> add(std::vector<Page> pages);
+  // Writes the whole queue (compact()) if a write failed since the last one that worked; a no-op
+  // otherwise. Called after every write and by the daemon's housekeeping.
+  Result<bool> persist();
+  // A write failed and the file lacks pages or records that the memory holds.
+  bool unsaved() const { return unsaved_; }
 
   // Pages to try now: for each (target, incident) only its oldest page, if it is not in flight
   // and its next_try <= now. Oldest first.
@@ -106,6 +116,7 @@ class Outbox {
   std::size_t dead_records_ = 0;  // lines in the file that compaction would remove
   std::uint64_t dropped_total_ = 0;
   std::size_t compact_retry_at_ = 0;  // after a failed compaction: dead records to wait for
+  bool unsaved_ = false;              // see unsaved()
 };
 
 }  // namespace vigil

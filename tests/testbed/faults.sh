@@ -14,7 +14,7 @@
 set -euo pipefail
 E2E_AS_LIBRARY=1 source "$(cd "$(dirname "$0")" && pwd)/e2e.sh"
 
-FAULT_CASES=(kill9_mid_mitigation journal_churn state_disk_full corrupt_state_at_start)
+FAULT_CASES=(kill9_mid_mitigation journal_churn state_disk_full state_disk_full_pages corrupt_state_at_start)
 
 # A service that stays up until killed; every start is counted in /var/lib/worker.starts.
 setup_worker() {
@@ -199,6 +199,38 @@ case_state_disk_full() {
   lines=$(timelines_are_whole)
   echo "RESULT state_disk_full: detected and refused to act with 0 bytes free, no crash (same pid);" \
     "restarted and verified once space was back; $lines timeline lines, all whole"
+}
+
+# The state disk full while an incident must be paged: the page reaches Alertmanager from
+# memory (before issue 13 it waited for disk space, retried every second), the outbox is written
+# again once space is back, and the resolve follows.
+case_state_disk_full_pages() {
+  page_begin
+  tb systemctl stop vigil
+  tb sh -c 'rm -rf /var/lib/vigil/* && mount -t tmpfs -o size=2m,mode=0750 tmpfs /var/lib/vigil' ||
+    fail "cannot mount a tmpfs on /var/lib/vigil"
+  write_page_config <<TOML
+[[notify]]
+name = "am"
+kind = "alertmanager"
+urls = ["$CENTRAL_AM_URL_A"]
+resend_every = "10s"
+timeout = "2s"
+TOML
+  tb sh -c 'dd if=/dev/zero of=/var/lib/vigil/fill bs=64k 2>/dev/null; sync' || true
+  local pid id
+  pid=$(main_pid)
+  id=$(page_fail_app)
+  wait_until 30 am_lists a "$id" || fail "incident $id was not paged with the state disk full"
+  journal_has -u vigil --grep "page\(s\) queued in memory only" ||
+    fail "vigil did not say the pages are in memory only"
+  tb rm -f /var/lib/vigil/fill
+  wait_until 10 journal_has -u vigil --grep "outbox written again" ||
+    fail "the outbox was not written again once space was back"
+  page_recover_app "$id"
+  wait_until 30 am_lists_not a "$id" || fail "the resolve of $id did not reach Alertmanager"
+  [[ $(main_pid) == "$pid" ]] || fail "vigil restarted during the disk-full paging case"
+  echo "RESULT state_disk_full_pages: paged and resolved with 0 bytes free on the state disk; outbox rewritten once space was back"
 }
 
 # Every state file damaged while vigil is stopped: a torn last timeline line, garbage in the

@@ -738,7 +738,9 @@ TEST_F(OutboxTest, RefsAreSetReplacedAndForgottenDurably) {
   EXPECT_EQ(lines().size(), 1u);
 }
 
-TEST_F(OutboxTest, FailedWritesReturnTheErrorAndChangeNothing) {
+// A full or broken disk must not silence the pager: pages are queued in memory (and said to be),
+// sent as usual, and the whole queue is written once the disk takes it again.
+TEST_F(OutboxTest, FailedWritesKeepPagesInMemoryUntilTheDiskTakesThem) {
   // Runs as root too: a directory under a regular file cannot be created by anyone.
   const std::string file = root_ + "/file";
   { std::ofstream(file) << "x"; }
@@ -747,54 +749,66 @@ TEST_F(OutboxTest, FailedWritesReturnTheErrorAndChangeNothing) {
   ASSERT_FALSE(l);
   EXPECT_EQ(l.error().message, "cannot read " + file + "/state/outbox.jsonl: Not a directory");
   Result<Outbox::Added> a = nowhere.add({page("pd", "a", PageAction::trigger)});
-  ASSERT_FALSE(a);
-  EXPECT_EQ(a.error().message, "cannot open " + file + "/state/outbox.jsonl: Not a directory");
-  EXPECT_EQ(nowhere.size(), 0u);
-  EXPECT_EQ(nowhere.find(1), nullptr);
-  EXPECT_TRUE(nowhere.due(base_time()).empty());
-  EXPECT_EQ(nowhere.dropped_total(), 0u);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->not_durable, "cannot open " + file + "/state/outbox.jsonl: Not a directory");
+  EXPECT_EQ(a->seqs, (std::vector<std::uint64_t>{1}));
+  EXPECT_TRUE(nowhere.unsaved());
+  EXPECT_EQ(seqs(nowhere.due(base_time())), (std::vector<std::uint64_t>{1}));  // still sent
+  ASSERT_FALSE(nowhere.persist());
   ASSERT_FALSE(nowhere.set_ref("status", "a", "id"));
   EXPECT_EQ(nowhere.ref("status", "a"), "");
 
-  // The outbox file replaced by a directory: every later write fails, memory stays as it was.
+  // The outbox file replaced by a directory: writes fail, the queue goes on in memory.
   Outbox box(dir_, 1);
   ASSERT_TRUE(box.load());
   ASSERT_TRUE(box.add({page("pd", "a", PageAction::update, Severity::sev3)}));  // 1
   ASSERT_TRUE(box.set_ref("status", "a", "id1"));
+  EXPECT_FALSE(box.unsaved());
   std::filesystem::remove(path());
   std::filesystem::create_directory(path());
   const std::string why = "cannot open " + path() + ": Is a directory";
 
-  // Would supersede 1 and drop it for the bound: neither happens.
+  // Supersedes 1 and, for the bound of 1, drops the older SEV3 trigger: in memory, as always.
   Result<Outbox::Added> b = box.add({page("pd", "a", PageAction::update, Severity::sev3),
                                      page("pd", "b", PageAction::trigger, Severity::sev3)});
-  ASSERT_FALSE(b);
-  EXPECT_EQ(b.error().message, why);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->not_durable, why);
+  EXPECT_EQ(b->seqs, (std::vector<std::uint64_t>{2, 3}));
+  EXPECT_EQ(box.find(1), nullptr);
   EXPECT_EQ(box.size(), 1u);
-  EXPECT_NE(box.find(1), nullptr);
-  EXPECT_EQ(box.dropped_total(), 0u);
-  EXPECT_EQ(seqs(box.due(base_time())), (std::vector<std::uint64_t>{1}));
+  EXPECT_TRUE(box.unsaved());
 
   Result<bool> s = box.set_ref("status", "a", "id2");
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().message, why);
-  Result<bool> f = box.forget_ref("status", "a");
-  ASSERT_FALSE(f);
   EXPECT_EQ(box.ref("status", "a"), "id1");
 
-  // A delivered page whose record cannot be written is still forgotten in memory, so it never
-  // blocks its queue (the file keeps it: a restart sends it again).
-  Result<bool> d = box.done(1, "delivered");
+  // A delivered page whose record cannot be written is forgotten in memory all the same.
+  const std::uint64_t queued = seqs(box.due(base_time())).at(0);
+  Result<bool> d = box.done(queued, "delivered");
   ASSERT_FALSE(d);
   EXPECT_EQ(d.error().message, why);
-  EXPECT_EQ(box.find(1), nullptr);
-  EXPECT_TRUE(box.due(base_time()).empty());
-
-  // Writable again: the failed batch's seqs are not reused.
-  std::filesystem::remove(path());
+  EXPECT_EQ(box.find(queued), nullptr);
   Result<Outbox::Added> c = box.add({page("pd", "c", PageAction::trigger, Severity::sev1)});
-  ASSERT_TRUE(c) << c.error().message;
-  EXPECT_EQ(c->seqs, (std::vector<std::uint64_t>{4}));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->seqs, (std::vector<std::uint64_t>{4}));  // seqs never reused
+  EXPECT_FALSE(c->not_durable.empty());
+
+  // The disk takes writes again: persist() writes exactly what memory holds.
+  std::filesystem::remove(path());
+  ASSERT_TRUE(box.persist());
+  EXPECT_FALSE(box.unsaved());
+  Outbox reloaded(dir_, 10);
+  Result<Outbox::LoadReport> r = reloaded.load();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->pages, box.size());
+  ASSERT_NE(reloaded.find(4), nullptr);
+  EXPECT_EQ(reloaded.find(4)->incident, "c");
+  EXPECT_EQ(reloaded.find(queued), nullptr);
+  EXPECT_EQ(reloaded.ref("status", "a"), "id1");
+  Result<Outbox::Added> e = reloaded.add({page("pd", "e", PageAction::trigger)});
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->seqs, (std::vector<std::uint64_t>{5}));
 }
 
 TEST_F(OutboxTest, OldestIsTheEarliestQueuedPage) {
