@@ -799,8 +799,8 @@ void Daemon::reconcile_blocks() {
               sys::log_info("removed stale vigil rule for " + rule.ip.to_string() + " (" +
                             rule.comment + ")");
             } else {
-              sys::log_error("cannot remove stale vigil rule for " + rule.ip.to_string() +
-                             ": " + r.describe());
+              sys::log_error("cannot remove stale vigil rule for " + rule.ip.to_string() + ": " +
+                             r.describe());
             }
           });
           blocks_.remove(rule.ip);
