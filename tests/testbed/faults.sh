@@ -149,7 +149,8 @@ TOML
     case $((i % 10)) in
       2) tb journalctl --rotate >/dev/null 2>&1; churn=$((churn + 1)) ;;
       4) sleep 1; tb journalctl --vacuum-files=2 >/dev/null 2>&1; churn=$((churn + 1)) ;;
-      6) tb systemctl restart systemd-journald; churn=$((churn + 1)) ;;
+      # journald's start limit (5 in 10 s) would stop it: reset it, and restart every 20 lines.
+      6) ((i % 20 == 6)) && { tb systemctl reset-failed systemd-journald; tb systemctl restart systemd-journald; churn=$((churn + 1)); } ;;
       8) ((i < 10)) && { tb systemctl restart vigil; wait_until 10 tb systemctl is-active --quiet vigil; churn=$((churn + 1)); } ;;
     esac
   done
