@@ -19,6 +19,7 @@
 #include "agent/control.h"
 #include "agent/daemon.h"
 #include "agent/incident.h"
+#include "agent/incident_index.h"
 #include "agent/postmortem.h"
 #include "agent/report.h"
 #include "agent/string_index.h"
@@ -600,8 +601,17 @@ int cmd_incidents(const Args& a) {
     list = (*reply)["incidents"];
   } else {
     // The agent is not running: read the timelines ourselves.
+    // The agent's index gives the summary of every resolved timeline it still describes.
     const IncidentStore store(e.state_dir + "/incidents");
+    IncidentIndex index(e.state_dir + "/incident-index.jsonl");
+    (void)index.load();  // unreadable: every timeline is read
     for (const std::string& id : store.list()) {
+      if (const auto stamp = store.stamp(id)) {
+        if (const IncidentIndex::Entry* entry = index.find(id, *stamp)) {
+          list.push_back(entry->summary);
+          continue;
+        }
+      }
       auto loaded = store.load(id);
       if (!loaded) continue;
       list.push_back(incident_summary_json(loaded->incident));

@@ -41,6 +41,7 @@ Daemon::Daemon(asio::io_context& io, DaemonOptions options, Config config)
       watchdog_(io),
       book_(TriageSettings{config_.agent.hostname, config_.agent.upgrade_after}),
       store_(config_.agent.state_dir + "/incidents"),
+      index_(config_.agent.state_dir + "/incident-index.jsonl"),
       control_(io, [this](const nlohmann::json& r, const ControlPeer& p) { return control(r, p); }),
       housekeeping_(io),
       commands_(io),
@@ -399,6 +400,9 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
     if (auto written = store_.append(id, batches[id]); !written) {
       sys::log_error("incident " + id + ": " + written.error().message);
     }
+    // A resolved incident's timeline changed: its index entry follows (open ones are always
+    // read at start).
+    if (const Incident* inc = book_.find(id); inc != nullptr && !inc->open()) index_resolved(*inc);
   }
   for (const IncidentBook::Change& c : changes) {
     const TimelineEvent& e = c.event;
@@ -517,8 +521,28 @@ void Daemon::watch_owner_units(const Config& config) {
 // each firing member's classifier is seeded as firing, so its recovery is seen and resolves the
 // incident (instead of a second incident, or one that never closes).
 void Daemon::load_incidents() {
+  if (auto l = index_.load(); !l) {
+    sys::log_warning("incident index: " + l.error().message +
+                     "; every timeline is read once instead");
+  } else if (l->skipped > 0) {
+    sys::log_warning("incident index " + index_.path() + ": " + std::to_string(l->skipped) +
+                     " damaged line(s) skipped; their timelines are read instead");
+  }
   int restored = 0;
+  std::size_t indexed = 0, read = 0;
+  std::set<std::string> ids;
   for (const std::string& id : store_.list()) {
+    ids.insert(id);
+    // A resolved incident whose timeline is the version its index entry describes, with no page
+    // owed: nothing to continue, nothing to send; its summary is all `vigil incidents` needs.
+    if (const auto stamp = store_.stamp(id)) {
+      if (const IncidentIndex::Entry* e = index_.find(id, *stamp); e != nullptr && !e->owed) {
+        summaries_.insert_or_assign(id, Summary{*stamp, e->summary});
+        ++indexed;
+        continue;
+      }
+    }
+    ++read;
     auto loaded = store_.load(id);
     if (!loaded) {
       sys::log_warning("incident " + id + ": " + loaded.error().message);
@@ -533,6 +557,7 @@ void Daemon::load_incidents() {
       in.incident = &inc;
       in.now = Clock::now();
       const bool owed = !plan_pages(in).empty();
+      index_resolved(inc);
       book_.restore(std::move(inc), owed);  // keeps its id taken
       continue;
     }
@@ -568,6 +593,29 @@ void Daemon::load_incidents() {
   // events) has nothing that could ever recover: close it rather than keep it open forever.
   record(book_.resolve_idle("nothing was failing in it when vigil restarted", Clock::now()));
   if (restored > 0) sys::log_info("continuing " + std::to_string(restored) + " open incident(s)");
+  if (auto c = index_.compact(ids); !c) sys::log_warning("incident index: " + c.error().message);
+  if (!ids.empty()) {
+    sys::log_info("incidents at start: " + std::to_string(ids.size()) + " timeline(s), " +
+                  std::to_string(indexed) + " from the index, " + std::to_string(read) + " read");
+  }
+}
+
+void Daemon::index_resolved(const Incident& inc) {
+  const auto stamp = store_.stamp(inc.id);
+  if (!stamp) return;
+  PagerInput in;
+  in.config = &config_;
+  in.incident = &inc;
+  in.now = Clock::now();
+  IncidentIndex::Entry e{*stamp, !plan_pages(in).empty(), incident_summary_json(inc)};
+  summaries_.insert_or_assign(inc.id, Summary{*stamp, e.summary});
+  // A cache: a failed write costs one parse at the next start. Said once per failure spell.
+  if (auto w = index_.put(inc.id, std::move(e)); !w) {
+    if (!index_failing_) sys::log_warning("incident index: " + w.error().message);
+    index_failing_ = true;
+  } else {
+    index_failing_ = false;
+  }
 }
 
 bool Daemon::in_maintenance(const std::string& check, TimePoint now) const {
@@ -763,9 +811,16 @@ nlohmann::json Daemon::control(const nlohmann::json& request, const ControlPeer&
       if (cached == summaries_.end() || cached->second.stamp != *stamp) {
         auto loaded = store_.load(id);
         if (!loaded) continue;
-        cached = summaries_
-                     .insert_or_assign(id, Summary{*stamp, incident_summary_json(loaded->incident)})
-                     .first;
+        if (!loaded->incident.open()) {
+          index_resolved(loaded->incident);  // also fills the cache, for this very version
+          cached = summaries_.find(id);
+        }
+        if (cached == summaries_.end() || cached->second.stamp != *stamp) {
+          cached =
+              summaries_
+                  .insert_or_assign(id, Summary{*stamp, incident_summary_json(loaded->incident)})
+                  .first;
+        }
       }
       list.push_back(cached->second.json);
       seen.insert(*cached);

@@ -24,6 +24,7 @@
 #include "agent/config.h"
 #include "agent/control.h"
 #include "agent/incident.h"
+#include "agent/incident_index.h"
 #include "agent/metrics.h"
 #include "agent/mitigation.h"
 #include "agent/outbox.h"
@@ -76,6 +77,8 @@ class Daemon {
   // The incident book: findings and flapping go in; every event that comes out is written to
   // the incident's timeline file (durably, before anything acts on it) and logged.
   void load_incidents();
+  // Writes the index entry of resolved incident `inc` for the current version of its timeline.
+  void index_resolved(const Incident& inc);
   void record(std::vector<IncidentBook::Change> changes);
   void gather_evidence(const CheckConfig& check, const std::string& key, TimePoint at);
   void watch_owner_units(const Config& config);
@@ -160,6 +163,8 @@ class Daemon {
 
   IncidentBook book_;
   IncidentStore store_;
+  IncidentIndex index_;         // summaries of resolved timelines, by file version
+  bool index_failing_ = false;  // the last index write failed (logged once)
   ControlServer control_;
   std::unique_ptr<MetricsServer> metrics_;
   boost::asio::steady_timer housekeeping_;

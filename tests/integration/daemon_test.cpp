@@ -7,10 +7,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 
+#include "agent/timeline.h"
 #include "tests/integration/child.h"
 #include "tests/support/http_server.h"
 
@@ -197,6 +199,61 @@ TEST(CliTest, HelpAndVersion) {
   EXPECT_EQ(version.rfind("vigil ", 0), 0u) << version;
   auto [rc_u, unknown] = run_command({VIGIL_BINARY, "frobnicate"});
   EXPECT_EQ(rc_u, 2) << unknown;
+}
+
+// Resolved incidents are read from their timelines once; later starts take their summaries
+// from the incident index, and read again only a timeline written since its entry.
+TEST_F(DaemonTest, StartsReadOnlyTimelinesTheIndexDoesNotDescribe) {
+  IncidentStore store((dir_ / "incidents").string());
+  const TimePoint t = Clock::now() - std::chrono::hours(1);
+  const auto event = [&](TimelineEvent::Type type, int s) {
+    TimelineEvent e;
+    e.at = t + std::chrono::seconds(s);
+    e.type = type;
+    e.check = "old";
+    return e;
+  };
+  constexpr int kIncidents = 300;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kIncidents; ++i) {
+    char id[32];
+    std::snprintf(id, sizeof id, "20261201-%06d-old", i);
+    TimelineEvent o = event(TimelineEvent::Type::opened, 0);
+    o.text = "incident opened: old";
+    o.fields = {{"service", "old"}, {"dedupe_key", std::string("h/old/") + id}, {"title", "old"}};
+    TimelineEvent f = event(TimelineEvent::Type::finding, 0);
+    f.finding = "firing";
+    f.severity = Severity::sev3;
+    f.text = "HTTP 503";
+    TimelineEvent r = event(TimelineEvent::Type::finding, 30);
+    r.finding = "recovered";
+    r.severity = Severity::sev3;
+    TimelineEvent done = event(TimelineEvent::Type::state, 30);
+    done.state = IncidentState::resolved;
+    done.text = "resolved";
+    ASSERT_TRUE(store.append(id, {o, f, r, done}));
+    ids.push_back(id);
+  }
+  const auto start_and_stop = [&](const std::string& expected) {
+    Child vigil({VIGIL_BINARY, "run", "--config", config_});
+    EXPECT_TRUE(vigil.wait_for_line(expected, kWait)) << expected;
+    ASSERT_TRUE(vigil.wait_for_line("started", kWait));
+    vigil.signal(SIGTERM);
+    EXPECT_EQ(vigil.wait_exit(kWait), 0);
+  };
+  const std::string n = std::to_string(kIncidents);
+  start_and_stop("incidents at start: " + n + " timeline(s), 0 from the index, " + n + " read");
+  start_and_stop("incidents at start: " + n + " timeline(s), " + n + " from the index, 0 read");
+  // One timeline changed while vigil was stopped (a note appended by hand, a restore from
+  // backup): only that one is read again.
+  TimelineEvent note = event(TimelineEvent::Type::note, 40);
+  note.text = "a human's note";
+  ASSERT_TRUE(store.append(ids[7], note));
+  start_and_stop("incidents at start: " + n + " timeline(s), " + std::to_string(kIncidents - 1) +
+                 " from the index, 1 read");
+  // A damaged index: said so, and the timelines are read instead.
+  write((dir_ / "incident-index.jsonl").string(), "garbage\n");
+  start_and_stop("incidents at start: " + n + " timeline(s), 0 from the index, " + n + " read");
 }
 
 }  // namespace
