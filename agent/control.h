@@ -19,7 +19,7 @@ namespace vigil {
 
 class ControlServer {
  public:
-  using Handler = std::function<nlohmann::json(const nlohmann::json& request, const ControlPeer&)>;
+  using Handler = ControlHandler;
 
   ControlServer(boost::asio::io_context& io, Handler handler);
   ~ControlServer();

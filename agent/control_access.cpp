@@ -60,17 +60,17 @@ std::string control_denied(const ControlAccess& access, const ControlPeer& peer,
 std::string control_reply(const std::string& line, const ControlPeer& peer,
                           const ControlAccess& access, const ControlHandler& handler,
                           std::size_t max_reply) {
-  nlohmann::json reply;
+  ControlAnswer reply(nlohmann::json{});
   const nlohmann::json request = nlohmann::json::parse(line, nullptr, false);
   if (request.is_discarded() || !request.is_object()) {
-    reply = {{"ok", false}, {"error", "the request is not a JSON object"}};
+    reply = nlohmann::json{{"ok", false}, {"error", "the request is not a JSON object"}};
   } else {
     const auto cmd = request.find("cmd");
     const std::string name =
         cmd != request.end() && cmd->is_string() ? cmd->get<std::string>() : std::string();
     const std::string denied = control_denied(access, peer, name);
     if (line.size() > control_request_limit(name)) {
-      reply = {
+      reply = nlohmann::json{
           {"ok", false},
           {"error", "the request is " + std::to_string(line.size()) + " bytes, over the limit of " +
                         std::to_string(control_request_limit(name)) + " for this command"}};
@@ -80,19 +80,23 @@ std::string control_reply(const std::string& line, const ControlPeer& peer,
       sys::log(sys::LogLevel::warning, "control socket: refused '" + visible(name) + "' from uid " +
                                            std::to_string(peer.uid) + " (pid " +
                                            std::to_string(peer.pid) + "): " + denied);
-      reply = {{"ok", false}, {"error", denied}};
+      reply = nlohmann::json{{"ok", false}, {"error", denied}};
     } else {
       try {
         reply = handler(request, peer);
       } catch (const std::exception& e) {
-        reply = {{"ok", false}, {"error", std::string("internal error: ") + e.what()}};
+        reply =
+            nlohmann::json{{"ok", false}, {"error", std::string("internal error: ") + e.what()}};
       } catch (...) {
         // Nothing may throw out of an Asio handler, whatever the handler throws.
-        reply = {{"ok", false}, {"error", "internal error"}};
+        reply = nlohmann::json{{"ok", false}, {"error", "internal error"}};
       }
     }
   }
-  std::string out = reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::string out = (reply.text.empty()
+                         ? reply.json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                         : std::move(reply.text)) +
+                    "\n";
   if (out.size() > max_reply) {
     out = nlohmann::json{{"ok", false},
                          {"error", "the answer is " + std::to_string(out.size()) +

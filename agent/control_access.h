@@ -45,7 +45,20 @@ std::string control_denied(const ControlAccess& access, const ControlPeer& peer,
 // JSON object is required, then the command's request limit, then the permission (a refusal is
 // logged with uid and pid), then `handler`, whose exceptions become "internal error" replies.
 // An answer over `max_reply` bytes is replaced by an error that says so.
-using ControlHandler = std::function<nlohmann::json(const nlohmann::json&, const ControlPeer&)>;
+// A command's answer: a JSON object, or the same already serialized (one line, no newline), for
+// an answer built from cached text (`vigil incidents` with thousands of summaries: building and
+// copying a JSON tree per call held the loop ~40 µs per incident).
+struct ControlAnswer {
+  ControlAnswer(nlohmann::json j) : json(std::move(j)) {}  // NOLINT: implicit, most answers
+  static ControlAnswer serialized(std::string text) {
+    ControlAnswer a(nlohmann::json{});
+    a.text = std::move(text);
+    return a;
+  }
+  nlohmann::json json;
+  std::string text;  // when set, sent as is instead of `json`
+};
+using ControlHandler = std::function<ControlAnswer(const nlohmann::json&, const ControlPeer&)>;
 std::string control_reply(const std::string& line, const ControlPeer& peer,
                           const ControlAccess& access, const ControlHandler& handler,
                           std::size_t max_reply);

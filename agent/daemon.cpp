@@ -537,7 +537,7 @@ void Daemon::load_incidents() {
     // owed: nothing to continue, nothing to send; its summary is all `vigil incidents` needs.
     if (const auto stamp = store_.stamp(id)) {
       if (const IncidentIndex::Entry* e = index_.find(id, *stamp); e != nullptr && !e->owed) {
-        summaries_.insert_or_assign(id, Summary{*stamp, e->summary});
+        summaries_.insert_or_assign(id, Summary{*stamp, summary_text(e->summary)});
         ++indexed;
         continue;
       }
@@ -608,7 +608,7 @@ void Daemon::index_resolved(const Incident& inc) {
   in.incident = &inc;
   in.now = Clock::now();
   IncidentIndex::Entry e{*stamp, !plan_pages(in).empty(), incident_summary_json(inc)};
-  summaries_.insert_or_assign(inc.id, Summary{*stamp, e.summary});
+  summaries_.insert_or_assign(inc.id, Summary{*stamp, summary_text(e.summary)});
   // A cache: a failed write costs one parse at the next start. Said once per failure spell.
   if (auto w = index_.put(inc.id, std::move(e)); !w) {
     if (!index_failing_) sys::log_warning("incident index: " + w.error().message);
@@ -788,46 +788,65 @@ nlohmann::json Daemon::status_json(TimePoint now) const {
           {"maintenance", windows}};
 }
 
-nlohmann::json Daemon::control(const nlohmann::json& request, const ControlPeer& peer) {
+ControlAnswer Daemon::control(const nlohmann::json& request, const ControlPeer& peer) {
+  if (request.value("cmd", "") == "incidents") return incidents_answer();
+  return control_json(request, peer);
+}
+
+// `vigil incidents`: every kept timeline's summary, the open ones from the book, the others from
+// the summary cache (filled from the index at start), as text: one stat per file, no JSON tree
+// built or copied per call. A timeline is parsed only when its file changed since its summary.
+ControlAnswer Daemon::incidents_answer() {
+  const std::vector<std::string> ids = store_.list();
+  std::string out = "{\"incidents\":[";
+  bool first = true;
+  const auto add = [&](const std::string& text) {
+    if (!first) out += ',';
+    first = false;
+    out += text;
+  };
+  for (const std::string& id : ids) {
+    if (const Incident* inc = book_.find(id); inc != nullptr) {
+      add(summary_text(incident_summary_json(*inc)));
+      continue;
+    }
+    const auto stamp = store_.stamp(id);
+    if (!stamp) continue;
+    auto cached = summaries_.find(id);
+    if (cached == summaries_.end() || cached->second.stamp != *stamp) {
+      auto loaded = store_.load(id);
+      if (!loaded) continue;
+      if (!loaded->incident.open()) {
+        index_resolved(loaded->incident);  // also fills the cache, for this very version
+        cached = summaries_.find(id);
+      }
+      if (cached == summaries_.end() || cached->second.stamp != *stamp) {
+        const nlohmann::json j = incident_summary_json(loaded->incident);
+        cached = summaries_.insert_or_assign(id, Summary{*stamp, summary_text(j)}).first;
+      }
+    }
+    add(cached->second.text);
+  }
+  // Forget deleted files (ids is sorted, as the map is).
+  for (auto it = summaries_.begin(); it != summaries_.end();) {
+    it = std::binary_search(ids.begin(), ids.end(), it->first) ? std::next(it)
+                                                               : summaries_.erase(it);
+  }
+  return ControlAnswer::serialized(out + "],\"ok\":true}");
+}
+
+// As control_reply() serializes answers.
+std::string Daemon::summary_text(const nlohmann::json& summary) {
+  return summary.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+nlohmann::json Daemon::control_json(const nlohmann::json& request, const ControlPeer& peer) {
   const TimePoint now = Clock::now();
   const std::string cmd = request.value("cmd", "");
   const auto fail = [](const std::string& why) {
     return nlohmann::json{{"ok", false}, {"error", why}};
   };
   if (cmd == "status") return status_json(now);
-  if (cmd == "incidents") {
-    nlohmann::json list = nlohmann::json::array();
-    std::map<std::string, Summary> seen;
-    for (const std::string& id : store_.list()) {
-      if (const Incident* inc = book_.find(id); inc != nullptr) {
-        list.push_back(incident_summary_json(*inc));
-        continue;
-      }
-      // A timeline is parsed once per version of its file (size, mtime), not on every call:
-      // thousands of resolved incidents must not hold the loop (and the watchdog) for seconds.
-      const auto stamp = store_.stamp(id);
-      if (!stamp) continue;
-      auto cached = summaries_.find(id);
-      if (cached == summaries_.end() || cached->second.stamp != *stamp) {
-        auto loaded = store_.load(id);
-        if (!loaded) continue;
-        if (!loaded->incident.open()) {
-          index_resolved(loaded->incident);  // also fills the cache, for this very version
-          cached = summaries_.find(id);
-        }
-        if (cached == summaries_.end() || cached->second.stamp != *stamp) {
-          cached =
-              summaries_
-                  .insert_or_assign(id, Summary{*stamp, incident_summary_json(loaded->incident)})
-                  .first;
-        }
-      }
-      list.push_back(cached->second.json);
-      seen.insert(*cached);
-    }
-    summaries_ = std::move(seen);  // forget deleted files
-    return {{"ok", true}, {"incidents", list}};
-  }
   if (cmd == "incident") {
     const std::string id = request.value("id", "");
     if (!valid_incident_id(id) || !store_.exists(id)) return fail("no incident " + id);

@@ -145,7 +145,10 @@ class Daemon {
                    std::map<std::string, std::string> fields, TimePoint now);
 
   // The control socket (CLI) and the metrics endpoint.
-  nlohmann::json control(const nlohmann::json& request, const ControlPeer& peer);
+  ControlAnswer control(const nlohmann::json& request, const ControlPeer& peer);
+  nlohmann::json control_json(const nlohmann::json& request, const ControlPeer& peer);
+  ControlAnswer incidents_answer();
+  static std::string summary_text(const nlohmann::json& summary);
   nlohmann::json status_json(TimePoint now) const;
   std::string metrics_text() const;
 
@@ -198,7 +201,7 @@ class Daemon {
   // `vigil incidents`: the summary of each resolved timeline, by the file version it came from.
   struct Summary {
     std::pair<std::uintmax_t, std::int64_t> stamp;
-    nlohmann::json json;
+    std::string text;  // the summary's JSON, serialized as the control socket sends it
   };
   std::map<std::string, Summary> summaries_;
   std::uint64_t protection_failures_ = 0;  // reader failures since start (metrics)
