@@ -45,24 +45,42 @@ std::uint32_t KeyedWindow::find(std::string_view key, std::uint32_t hash) const 
 
 void KeyedWindow::unlink(std::uint32_t e) {
   Entry& x = entries_[e];
+  List& l = list_of(x);
   if (x.newer != kNone)
     entries_[x.newer].older = x.older;
   else
-    newest_ = x.older;
+    l.newest = x.older;
   if (x.older != kNone)
     entries_[x.older].newer = x.newer;
   else
-    oldest_ = x.newer;
+    l.oldest = x.newer;
   x.newer = x.older = kNone;
+  --l.size;
 }
 
 void KeyedWindow::push_newest(std::uint32_t e) {
   Entry& x = entries_[e];
-  x.older = newest_;
+  List& l = list_of(x);
+  x.older = l.newest;
   x.newer = kNone;
-  if (newest_ != kNone) entries_[newest_].newer = e;
-  newest_ = e;
-  if (oldest_ == kNone) oldest_ = e;
+  if (l.newest != kNone) entries_[l.newest].newer = e;
+  l.newest = e;
+  if (l.oldest == kNone) l.oldest = e;
+  ++l.size;
+}
+
+void KeyedWindow::promote(std::uint32_t e) {
+  unlink(e);
+  entries_[e].repeat = true;
+  push_newest(e);
+  // Repeat keys keep a fifth of the room for newcomers to be seen twice.
+  const std::size_t cap = std::max<std::size_t>(1, options_.max_keys - options_.max_keys / 5);
+  if (repeats_.size > cap) {
+    const std::uint32_t old = repeats_.oldest;
+    unlink(old);
+    entries_[old].repeat = false;
+    push_newest(old);
+  }
 }
 
 KeyedWindow::Hit KeyedWindow::add(std::string_view key, TimePoint at) {
@@ -70,17 +88,20 @@ KeyedWindow::Hit KeyedWindow::add(std::string_view key, TimePoint at) {
   std::uint32_t e = find(key, hash);
   const bool new_key = e == kNone;
   if (!new_key) {
-    if (e != newest_) {
+    if (!entries_[e].repeat) {
+      promote(e);
+    } else if (e != repeats_.newest) {
       unlink(e);
       push_newest(e);
     }
   } else {
     if (index_.size() >= options_.max_keys) {
-      // Reuse the least recently seen record and its buffers for the new key: no allocation
-      // under a flood of distinct keys once they have grown.
-      e = oldest_;
+      // Reuse the evicted record and its buffers for the new key: no allocation under a flood of
+      // distinct keys once they have grown. Keys seen once go first.
+      e = probation_.oldest != kNone ? probation_.oldest : repeats_.oldest;
       index_.erase(entries_[e].hash, e);
       unlink(e);
+      entries_[e].repeat = false;
       ++evicted_;
       // A key that had crossed is reported by the next expire(), so its finding recovers
       // instead of staying open (and escalating) with nobody left to close it.
@@ -138,24 +159,28 @@ std::vector<std::string> KeyedWindow::expire(TimePoint now) {
   const auto threshold = static_cast<std::size_t>(options_.threshold);
   std::vector<std::string> recovered = std::move(dropped_);
   dropped_.clear();
-  // From the least recently seen to the most.
-  for (std::uint32_t e = oldest_; e != kNone;) {
-    Entry& entry = entries_[e];
-    const std::uint32_t next = entry.newer;
-    std::vector<TimePoint>& times = entry.times;
-    times.erase(times.begin(), std::upper_bound(times.begin(), times.end(), cutoff));
-    if (entry.crossed && times.size() < threshold) {
-      entry.crossed = false;
-      recovered.push_back(entry.key);
+  // From the least recently seen to the most, keys seen once first. Only `e` itself can be
+  // unlinked in the loop, and its newer neighbour was read before.
+  std::uint32_t next = kNone;
+  for (const List* l : {&probation_, &repeats_}) {
+    for (std::uint32_t e = l->oldest; e != kNone; e = next) {
+      Entry& entry = entries_[e];
+      next = entry.newer;
+      std::vector<TimePoint>& times = entry.times;
+      times.erase(times.begin(), std::upper_bound(times.begin(), times.end(), cutoff));
+      if (entry.crossed && times.size() < threshold) {
+        entry.crossed = false;
+        recovered.push_back(entry.key);
+      }
+      if (times.empty()) {
+        index_.erase(entry.hash, e);
+        unlink(e);
+        entry.key.clear();
+        entry.crossed = false;
+        entry.repeat = false;
+        free_.push_back(e);
+      }
     }
-    if (times.empty()) {
-      index_.erase(entry.hash, e);
-      unlink(e);
-      entry.key.clear();
-      entry.crossed = false;
-      free_.push_back(e);
-    }
-    e = next;
   }
   return recovered;
 }

@@ -47,13 +47,18 @@ class KeyedWindow {
   // out of order (older than matches already recorded), the count is the largest number of
   // matches within any window-long span that contains `at`, so a late match still completes a
   // burst. `crossed` is true exactly once when the count reaches threshold, and again only after
-  // expire() reported the key as back below it. A new key beyond max_keys evicts the least
-  // recently seen key (see evicted()); if it had crossed, the next expire() reports it.
+  // expire() reported the key as back below it. A new key beyond max_keys evicts one (see
+  // evicted()); if it had crossed, the next expire() reports it. Which one: keys seen once are
+  // evicted before keys seen again (a segmented LRU: the least recently seen of the keys on
+  // probation, and only when none is, the least recently seen repeat key), so a flood of
+  // addresses that each fail once cannot push out the guesser that keeps coming back. Repeat
+  // keys hold at most 4/5 of max_keys; beyond, the least recent of them goes back on probation.
   Hit add(std::string_view key, TimePoint at);
 
   // Drops every match at or before now - window (outside (now - window, now]) and erases keys
-  // left with none. Returns the keys that had crossed and are now below threshold, least
-  // recently seen first, after those that had crossed and were evicted since the last call
+  // left with none. Returns the keys that had crossed and are now below threshold (keys seen
+  // once, then keys seen again, each least recently seen first), after those that had crossed
+  // and were evicted since the last call
   // (their incidents must not stay open), so the caller can report them recovered.
   // O(number of keys).
   std::vector<std::string> expire(TimePoint now);
@@ -77,21 +82,30 @@ class KeyedWindow {
     std::vector<TimePoint> times;  // sorted oldest first; at most threshold entries
     bool crossed = false;
     std::uint32_t hash = 0;
-    std::uint32_t newer = kNone;  // LRU neighbours, by position in entries_
+    bool repeat = false;          // seen again while tracked: on the protected list
+    std::uint32_t newer = kNone;  // LRU neighbours in its list, by position in entries_
     std::uint32_t older = kNone;
+  };
+  // One LRU list, from the most recently seen to the least.
+  struct List {
+    std::uint32_t newest = kNone;
+    std::uint32_t oldest = kNone;
+    std::size_t size = 0;
   };
 
   std::uint32_t find(std::string_view key, std::uint32_t hash) const;
+  List& list_of(const Entry& x) { return x.repeat ? repeats_ : probation_; }
   void unlink(std::uint32_t e);
   void push_newest(std::uint32_t e);
+  void promote(std::uint32_t e);  // a key on probation seen again
 
   Options options_;
-  // Records live in one vector (positions are stable; freed ones are reused), linked from the
-  // most recently seen (newest_) to the least (oldest_), and indexed by key.
+  // Records live in one vector (positions are stable; freed ones are reused), each linked in
+  // one of two lists (keys seen once, keys seen again), and indexed by key.
   std::vector<Entry> entries_;
   std::vector<std::uint32_t> free_;
-  std::uint32_t newest_ = kNone;
-  std::uint32_t oldest_ = kNone;
+  List probation_;
+  List repeats_;
   StringIndex index_;
   std::vector<std::string> dropped_;  // crossed keys evicted since the last expire()
   std::uint64_t evicted_ = 0;

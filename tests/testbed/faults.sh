@@ -10,11 +10,13 @@
 #   faults.sh CASE DEBDIR SUPPORTDIR    one case (e2e.sh setup DEBDIR builds DEBDIR first)
 #   faults.sh all DEBDIR SUPPORTDIR     every case
 #
-# FAULT_ROUNDS (default 20) sets the kill -9 rounds; FAULT_LINES (default 60) the journal lines.
+# FAULT_ROUNDS (default 20) sets the kill -9 rounds; FAULT_LINES (default 60) the journal lines;
+# FAULT_FLOOD (default 1000000) the distinct addresses of the flood.
 set -euo pipefail
 E2E_AS_LIBRARY=1 source "$(cd "$(dirname "$0")" && pwd)/e2e.sh"
 
-FAULT_CASES=(kill9_mid_mitigation journal_churn state_disk_full state_disk_full_pages corrupt_state_at_start)
+FAULT_CASES=(kill9_mid_mitigation journal_churn state_disk_full state_disk_full_pages corrupt_state_at_start
+  flood_distinct_addresses)
 
 # A service that stays up until killed; every start is counted in /var/lib/worker.starts.
 setup_worker() {
@@ -283,6 +285,78 @@ TOML
     fail "no verified restart after starting on damaged state"
   echo "RESULT corrupt_state_at_start: 4 damaged files reported by name, ledger kept as .bad," \
     "torn timeline served, the next incident mitigated"
+}
+
+rss_anon_kib() { tb sh -c "awk '/^RssAnon:/ {print \$2}' /proc/\$(systemctl show -P MainPID vigil)/status"; }
+
+# A log flood of FAULT_FLOOD distinct addresses, each failing once, through the real journald,
+# with a real attacker among them: 203.0.113.45 connects every 110,000 flood lines and fails
+# twice each time, 10 failures in all: slower than max_keys (100,000) flood lines, so under pure
+# LRU its key was gone after every connection and it never fired. What must hold: vigil's
+# anonymous memory stays bounded, it says it dropped keys, the attacker fires at exactly its
+# 10th failure and stays firing (not "recovered" because the flood pushed it out), and no flood
+# address fires.
+case_flood_distinct_addresses() {
+  local n=${FAULT_FLOOD:-1000000}
+  # journald must keep every line: no rate limit, room for the flood in the volatile journal.
+  tb mkdir -p /etc/systemd/journald.conf.d
+  tb sh -c 'printf "[Journal]\nRateLimitIntervalSec=0\nRuntimeMaxUse=4G\nSystemMaxUse=4G\n" > /etc/systemd/journald.conf.d/flood.conf'
+  tb systemctl restart systemd-journald
+  add_check "the journal check" <<'TOML'
+
+[[check]]
+name = "ssh"
+probe = "journal"
+unit = "fake-sshd.service"
+uid = 0
+pattern = '^Failed password for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
+key = "ip"
+count = 10
+window = "1h"
+interval = "500ms"
+TOML
+  ssh_line 198.51.100.1 # starts fake-sshd
+  sleep 1
+  local before after t0 t1
+  before=$(rss_anon_kib)
+  t0=$(date +%s)
+  python3 - "$n" <<'PY' | testbed_exec "$TB" sh -c 'cat > /run/fake-sshd.fifo'
+import sys
+n = int(sys.argv[1])
+out = sys.stdout
+attacker = 0
+for i in range(n):
+    # 10.0.0.0/8 holds 16M distinct addresses: each flood address fails exactly once.
+    out.write("Failed password for invalid user u%d from 10.%d.%d.%d port 22 ssh2\n"
+              % (i, (i >> 16) & 255, (i >> 8) & 255, i & 255))
+    if i % 110000 == 0 and attacker < 10:
+        for _ in range(2):
+            attacker += 1
+            out.write("Failed password for root from 203.0.113.45 port 22 ssh2\n")
+PY
+  wait_until 300 journal_has -u vigil VIGIL_CHECK=ssh VIGIL_KEY=203.0.113.45 VIGIL_STATE=firing ||
+    fail "the attacker among the flood was not detected"
+  journal_has -u vigil VIGIL_KEY=203.0.113.45 VIGIL_STATE=firing --grep "10 matches within 1h" ||
+    fail "the finding does not say 10 matches"
+  # A last burst from a second address marks the end of the flood: once it fired, every line
+  # was read.
+  local i
+  for i in $(seq 10); do ssh_line 198.51.100.99; done
+  wait_until 300 journal_has -u vigil VIGIL_CHECK=ssh VIGIL_KEY=198.51.100.99 VIGIL_STATE=firing ||
+    fail "the burst after the flood did not fire"
+  t1=$(date +%s)
+  sleep 2
+  after=$(rss_anon_kib)
+  (($(firing_count) == 2)) || fail "expected two firing keys (the attacker, the last burst), got $(firing_count)"
+  journal_has -u vigil --grep "check 'ssh': more than [0-9]+ keys within the window" ||
+    fail "vigil did not say it dropped keys"
+  ! journal_has -u vigil --grep "ssh\[203\.0\.113\.45\]: recovered" ||
+    fail "the flood pushed the attacker out of the window: its finding recovered"
+  local lines
+  lines=$(tb journalctl -q -o cat --no-pager -u fake-sshd.service | grep -c "^Failed password" || true)
+  echo "RESULT flood_distinct_addresses: $n distinct addresses + 10 attacker lines ($lines lines in the journal)" \
+    "scanned in $((t1 - t0)) s; the attacker fired at its 10th line; vigil RssAnon $before -> $after KiB"
+  ((after - before < 65536)) || fail "vigil's anonymous memory grew by $((after - before)) KiB under the flood"
 }
 
 cmd=${1:-}

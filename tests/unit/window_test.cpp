@@ -159,15 +159,48 @@ TEST(KeyedWindow, AnEvictedKeyThatHadCrossedIsReportedByExpire) {
   KeyedWindow w(options);
   w.add("attacker", kT0);
   EXPECT_TRUE(w.add("attacker", kT0 + seconds(1)).crossed);
+  // A flood of keys that come back too (repeat keys hold at most 2 of the 3 places): "attacker",
+  // the least recently seen of them, goes back on probation, then out.
+  w.add("x", kT0 + seconds(2));
   w.add("x", kT0 + seconds(2));
   w.add("y", kT0 + seconds(3));
-  w.add("z", kT0 + seconds(4));  // evicts "attacker", the least recently seen
+  w.add("y", kT0 + seconds(3));
+  w.add("z", kT0 + seconds(4));  // evicts "attacker"
   EXPECT_EQ(w.count("attacker", kT0 + seconds(4)), 0);
   EXPECT_EQ(w.expire(kT0 + seconds(5)), (std::vector<std::string>{"attacker"}));
   EXPECT_TRUE(w.expire(kT0 + seconds(6)).empty()) << "reported once";
   // An evicted key that had not crossed is not reported.
-  w.add("w", kT0 + seconds(7));  // evicts "x"
+  w.add("w", kT0 + seconds(7));  // evicts "z", the only key seen once
+  EXPECT_EQ(w.count("z", kT0 + seconds(7)), 0);
   EXPECT_TRUE(w.expire(kT0 + seconds(8)).empty());
+}
+
+// Issue 13's fault campaign: under pure LRU, a flood of addresses that each fail once pushed out
+// a guesser that kept coming back slower than max_keys flood lines, and its incident resolved as
+// if it had stopped. Keys seen again now outlive keys seen once.
+TEST(KeyedWindow, ARepeatingKeyOutlivesAFloodOfKeysSeenOnce) {
+  KeyedWindow::Options options = FailTwoBan();
+  options.max_keys = 1'000;
+  options.threshold = 10;
+  options.window = std::chrono::hours(1);
+  KeyedWindow w(options);
+  std::string key;
+  int crossed = 0;
+  for (int i = 0; i < 200'000; ++i) {
+    // Two attempts per connection (sshd logs each), one connection per 20,000 flood lines: under
+    // pure LRU it was gone 1,000 lines after each connection and never reached 10.
+    if (i % 20'000 == 0) {
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        crossed += w.add("203.0.113.45", kT0 + milliseconds(i)).crossed ? 1 : 0;
+      }
+    }
+    key = "10." + std::to_string(i);
+    w.add(key, kT0 + milliseconds(i));
+  }
+  EXPECT_EQ(w.count("203.0.113.45", kT0 + milliseconds(200'000)), 10);
+  EXPECT_EQ(crossed, 1);
+  EXPECT_EQ(w.size(), 1'000u);
+  EXPECT_TRUE(w.expire(kT0 + milliseconds(200'001)).empty()) << "nothing crossed was evicted";
 }
 
 TEST(KeyedWindow, MillionDistinctKeysStayWithinMaxKeys) {
