@@ -309,6 +309,11 @@ void Daemon::delivery_done(std::uint64_t seq, const sys::HttpResponse& resp) {
       }
     }
     if (auto r = outbox_.done(seq, "delivered"); !r) sys::log_error("outbox: " + r.error().message);
+    // The target answers: what waits for it after failed attempts goes now.
+    if (const std::size_t woken = outbox_.wake(p.target, now); woken > 0) {
+      sys::log_info(p.target + " accepts pages again: " + std::to_string(woken) +
+                    " queued page(s) to it are sent now");
+    }
     // A resolved status page incident is never patched again: its id is no longer needed.
     if (p.action == PageAction::resolve && n->kind == NotifierKind::statuspage) {
       if (auto r = outbox_.forget_ref(p.target, p.incident); !r) {
@@ -365,7 +370,10 @@ void Daemon::send_heartbeats(TimePoint now) {
     const std::string why =
         resp.transport != FailureKind::none ? resp.error : "HTTP " + std::to_string(resp.status);
     if (ok && heartbeat_failing_.erase(target) > 0) {
-      sys::log_info("heartbeat to " + target + " works again");
+      const std::size_t woken = outbox_.wake(target, Clock::now());
+      sys::log_info("heartbeat to " + target + " works again" +
+                    (woken > 0 ? "; " + std::to_string(woken) + " queued page(s) to it are sent now"
+                               : std::string()));
     } else if (!ok && heartbeat_failing_.insert(target).second) {
       sys::log_warning("heartbeat to " + target + " failed: " + why +
                        "; central will see vigil as dead if this goes on");

@@ -377,6 +377,16 @@ void Outbox::retry(std::uint64_t seq, TimePoint next_try, std::string error) {
   it->second.last_error = std::move(error);
 }
 
+std::size_t Outbox::wake(const std::string& target, TimePoint now) {
+  std::size_t n = 0;
+  for (auto& [seq, p] : pages_) {
+    if (p.target != target || in_flight(seq) || p.next_try <= now) continue;
+    p.next_try = now;
+    ++n;
+  }
+  return n;
+}
+
 Result<bool> Outbox::done(std::uint64_t seq, const std::string& why) {
   const auto it = pages_.find(seq);
   if (it == pages_.end()) return false;  // already done (or never queued): nothing to record

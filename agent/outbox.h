@@ -78,6 +78,10 @@ class Outbox {
   void begin(std::uint64_t seq);  // an attempt started: in flight
   // The attempt failed: not before `next_try`, remembering the error. No disk write.
   void retry(std::uint64_t seq, TimePoint next_try, std::string error);
+  // `target` answered again (a page or a heartbeat got through): its pages waiting out a backoff
+  // are due at `now`, so an outage ends for every queued page at once, not one backoff (up to
+  // 5 min) later each. Returns how many. No disk write (next_try is not persisted).
+  std::size_t wake(const std::string& target, TimePoint now);
   // Done with a page for good: delivered, skipped, or given up (permanent). Durable; when the
   // record cannot be written the page is still forgotten in memory (and the error returned), so
   // it never blocks its queue; a restart sends it again.

@@ -11,12 +11,13 @@
 #   faults.sh all DEBDIR SUPPORTDIR     every case
 #
 # FAULT_ROUNDS (default 20) sets the kill -9 rounds; FAULT_LINES (default 60) the journal lines;
-# FAULT_FLOOD (default 1000000) the distinct addresses of the flood.
+# FAULT_FLOOD (default 1000000) the distinct addresses of the flood; FAULT_OUTAGE (default 600)
+# the seconds the central Alertmanager is cut off (CI runs it with 90).
 set -euo pipefail
 E2E_AS_LIBRARY=1 source "$(cd "$(dirname "$0")" && pwd)/e2e.sh"
 
 FAULT_CASES=(kill9_mid_mitigation journal_churn state_disk_full state_disk_full_pages corrupt_state_at_start
-  flood_distinct_addresses)
+  flood_distinct_addresses central_outage)
 
 # A service that stays up until killed; every start is counted in /var/lib/worker.starts.
 setup_worker() {
@@ -357,6 +358,55 @@ PY
   echo "RESULT flood_distinct_addresses: $n distinct addresses + 10 attacker lines ($lines lines in the journal)" \
     "scanned in $((t1 - t0)) s; the attacker fired at its 10th line; vigil RssAnon $before -> $after KiB"
   ((after - before < 65536)) || fail "vigil's anonymous memory grew by $((after - before)) KiB under the flood"
+}
+
+# The central site cut off for FAULT_OUTAGE seconds while one incident fires and resolves and a
+# second one fires and stays open. Then the link comes back: each page and the resolve are
+# delivered once (Alertmanager's own counters), in order, and both peers agree.
+case_central_outage() {
+  local outage=${FAULT_OUTAGE:-600}
+  page_begin
+  write_page_config <<'TOML'
+[[notify]]
+name = "am"
+kind = "alertmanager"
+urls = ["http://10.77.0.1:9093", "http://10.77.0.1:9095"]
+resend_every = "10s"
+timeout = "2s"
+TOML
+  central_link_down
+  local id1 id2 t0
+  t0=$(date +%s)
+  id1=$(page_fail_app)
+  page_recover_app "$id1"
+  id2=$(page_fail_app)
+  local left=$((outage - ($(date +%s) - t0)))
+  ((left > 0)) && sleep "$left"
+  local attempts
+  attempts=$(tb journalctl -u vigil -q -o cat --no-pager --grep "page.* failed \(attempt" | wc -l)
+  ((attempts > 0)) || fail "no delivery attempt failed during the outage"
+  (($(am_received a firing) == 0 && $(am_received a resolved) == 0)) ||
+    fail "Alertmanager received something with the link down"
+  central_link_up
+  local t_up
+  t_up=$(date +%s)
+  both_have() { am_lists a "$id2" && am_lists b "$id2" && (($(am_received a resolved) >= 1 && $(am_received b resolved) >= 1)); }
+  wait_until 330 both_have || fail "the pages queued during the outage were not all delivered"
+  local caught_up=$(($(date +%s) - t_up))
+  # The first heartbeat through (every 10 s here) wakes the queue: no page waits out its backoff
+  # (up to 5 min after a long outage).
+  ((caught_up <= 60)) || fail "the queued pages took ${caught_up} s after the link came back"
+  sleep "$AM_SETTLE"
+  local p
+  for p in a b; do
+    (($(am_received "$p" resolved) == 1)) || fail "peer $p received the resolve of $id1 $(am_received "$p" resolved) times"
+    am_lists_not "$p" "$id1" || fail "incident $id1 is firing on $p after the outage"
+    am_lists "$p" "$id2" || fail "incident $id2 is not firing on $p after the outage"
+  done
+  page_recover_app "$id2"
+  wait_until 60 am_lists_not a "$id2" || fail "the resolve of $id2 did not arrive after the outage"
+  echo "RESULT central_outage: ${outage} s cut off, $attempts failed attempts logged;" \
+    "every page delivered within ${caught_up} s of the link coming back; each resolve received once per peer"
 }
 
 cmd=${1:-}

@@ -811,6 +811,27 @@ TEST_F(OutboxTest, FailedWritesKeepPagesInMemoryUntilTheDiskTakesThem) {
   EXPECT_EQ(e->seqs, (std::vector<std::uint64_t>{5}));
 }
 
+// After an outage the first page (or heartbeat) through wakes every page to that target,
+// instead of each waiting out its own backoff; other targets and pages in flight are left alone.
+TEST_F(OutboxTest, WakeMakesAWaitingTargetsPagesDueNow) {
+  Outbox box(dir_, 100);
+  ASSERT_TRUE(box.load());
+  ASSERT_TRUE(
+      box.add({page("am#0", "a", PageAction::trigger), page("am#0", "b", PageAction::trigger),
+               page("am#0", "c", PageAction::trigger), page("am#1", "a", PageAction::trigger)}));
+  const TimePoint now = base_time();
+  for (std::uint64_t seq : {1, 2, 4}) {
+    box.begin(seq);
+    box.retry(seq, now + std::chrono::minutes(5), "connect timeout");
+  }
+  box.begin(3);  // in flight
+  EXPECT_TRUE(box.due(now).empty());
+  EXPECT_EQ(box.wake("am#0", now), 2u);
+  EXPECT_EQ(seqs(box.due(now)), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(box.wake("am#0", now), 0u) << "already due";
+  EXPECT_EQ(box.find(4)->next_try, now + std::chrono::minutes(5)) << "another peer's queue";
+}
+
 TEST_F(OutboxTest, OldestIsTheEarliestQueuedPage) {
   Outbox box(dir_, 100);
   ASSERT_TRUE(box.load());
