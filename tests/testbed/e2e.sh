@@ -13,7 +13,7 @@ source "$here/testbed.sh"
 CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts stop_is_clean
   http_fires_and_recovers peer_network unit_failures unit_bus_restart unit_template
   journal_counts_exactly incident_book incident_cli_access mitigate_rollback mitigate_rollback_app_owned mitigate_restart
-  mitigate_block block_lifecycle mitigate_dry_run mitigate_ssh_session page_alertmanager page_outbox_faults
+  mitigate_block block_lifecycle mitigate_dry_run mitigate_ssh_session hostile_real_sshd page_alertmanager page_outbox_faults
   page_formats)
 
 fail() {
@@ -32,7 +32,9 @@ wait_until() {
   done
   return 1
 }
-journal_has() { tb journalctl --no-pager -q -o cat "$@" | grep -q .; }
+# grep reads all of journalctl's output: with -q it could exit at the first line, and
+# journalctl's next write would die of SIGPIPE and (pipefail) fail the pipeline.
+journal_has() { tb journalctl --no-pager -q -o cat "$@" | grep . >/dev/null; }
 unit_prop() { tb systemctl show -P "$2" "$1"; }
 
 # Boots a container with the .deb and the sample app available, starts the sample app on
@@ -216,9 +218,13 @@ case_unit_failures() {
     fail "the restart loop was not seen"
   wait_until 20 journal_has -u vigil VIGIL_KEY=crashy.service VIGIL_FAILURE=start_limit ||
     fail "start-limit-hit was not seen"
-  tb journalctl -u vigil -o json --no-pager VIGIL_KEY=crashy.service |
-    grep -q '"VIGIL_EVIDENCE":"[^"]*connection pool exhausted' ||
+  local evidence
+  evidence=$(tb journalctl -u vigil -o json --no-pager VIGIL_KEY=crashy.service |
+    grep -o '"VIGIL_EVIDENCE":"[^"]*"') || true
+  grep -q 'connection pool exhausted' <<<"$evidence" || {
+    echo "evidence: $evidence" >&2
     fail "the unit's last journal lines are not in the evidence"
+  }
   # Recovery: victim back up.
   tb systemctl start victim
   wait_until 10 journal_has -u vigil VIGIL_KEY=victim.service VIGIL_STATE=recovered ||
@@ -318,7 +324,7 @@ TOML
     fail "the finding does not say 10 matches"
   (($(firing_count VIGIL_KEY=198.51.100.7) == 0)) || fail "198.51.100.7 fired with 2 matches"
   (($(firing_count) == 1)) || fail "expected exactly one firing entry"
-  tb vigil replay --config /etc/vigil/vigil.toml ssh | tee /dev/stderr | grep -q "203.0.113.45  10" ||
+  tb vigil replay --config /etc/vigil/vigil.toml ssh | tee /dev/stderr | grep "203.0.113.45  10" >/dev/null ||
     fail "vigil replay does not count 10 for 203.0.113.45"
 }
 
@@ -439,7 +445,7 @@ case_incident_cli_access() {
   local out
   out=$(tb runuser -u outsider -- vigil status 2>&1) && fail "an outsider could run vigil status"
   grep -q "permission denied" <<<"$out" || fail "the outsider's error does not say why: $out"
-  tb vigil maintain --for 2s app | grep -q "until" || fail "vigil maintain failed"
+  tb vigil maintain --for 2s app | grep "until" >/dev/null || fail "vigil maintain failed"
   local status
   status=$(tb vigil status) || true
   grep -q "^Maintenance: app until" <<<"$status" || fail "vigil status does not show the window: $status"
@@ -998,6 +1004,99 @@ TOML
     fail "a reader of protected addresses failed in the sandbox"
   tb journalctl -u vigil --no-pager -q -o cat --grep "never blocked|protected addresses"
   ssh_session_end
+}
+
+# Issue 13 with the real sshd, not a stand-in: a client that logs in as the user
+# "x from 203.0.113.46 port 22" makes sshd itself write the injected text into its own line. The
+# shipped patterns, matched on what journald records of ssh.service (unit, uid 0), count the
+# client's own address (.45, the last "from ADDR port N", which sshd writes) and never aim a
+# block at .46. The user names come from the network; nothing else in this case is forged.
+SSH_ASKDIR=""
+sshd_password_try() {
+  ip netns exec "$TB-attacker" env SSH_ASKPASS="$SSH_ASKDIR/pass" SSH_ASKPASS_REQUIRE=force \
+    timeout 30 ssh -F /dev/null -b 203.0.113.45 -l "$1" -o PreferredAuthentications=password \
+    -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 -o LogLevel=ERROR \
+    203.0.113.10 true </dev/null >>"$SSH_ASKDIR/ssh.log" 2>&1 || true
+}
+case_hostile_real_sshd() {
+  trap 'rc=$?; set +e; [[ -n "$SSH_ASKDIR" ]] && rm -rf "$SSH_ASKDIR"; (exit "$rc"); end_case' EXIT
+  if ! command -v ssh >/dev/null; then
+    TESTBED_HOST_PACKAGES=(openssh-client)
+    testbed_install_host_packages
+  fi
+  testbed_peer "$TB" attacker 203.0.113.45/24 203.0.113.10/24
+  ip netns exec "$TB-attacker" ip addr add 203.0.113.46/24 dev eth0
+  tb ufw allow 22/tcp >/dev/null
+  tb ufw allow 8080/tcp >/dev/null
+  tb ufw --force enable >/dev/null
+  attacker_curl 203.0.113.46 >/dev/null || fail ".46 cannot reach the app before the test"
+
+  SSH_ASKDIR=$(mktemp -d /tmp/vigil-e2e-askpass.XXXXXX)
+  printf '#!/bin/sh\necho wrong-password\n' >"$SSH_ASKDIR/pass"
+  chmod 755 "$SSH_ASKDIR/pass"
+  tb sh -c 'cat > /etc/ssh/sshd_config.d/vigil-e2e.conf' <<'CONF'
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+UsePAM yes
+UseDNS no
+CONF
+  tb sshd -t || fail "sshd refuses its configuration"
+  tb systemctl restart ssh
+  wait_until 10 tb systemctl is-active --quiet ssh || fail "sshd did not start"
+
+  # The pattern the package ships (the commented ssh example of the installed
+  # /etc/vigil/vigil.toml), with a lower count: each try writes one Failed password line.
+  local shipped
+  shipped=$(tb sed -n '/^# name = "ssh"/,/^# key/s/^# pattern = //p' /etc/vigil/vigil.toml)
+  [[ $shipped == "'^Failed "* ]] || fail "no shipped sshd pattern in /etc/vigil/vigil.toml: '$shipped'"
+  tb sh -c 'cat > /etc/vigil/vigil.toml' <<TOML
+[agent]
+state_dir = "/var/lib/vigil"
+
+[action.block.ssh]
+block_for = "10m"
+
+[[check]]
+name = "ssh"
+probe = "journal"
+unit = "ssh.service"
+uid = 0
+pattern = $shipped
+key = "ip"
+count = 2
+window = "1m"
+interval = "500ms"
+mitigate = ["block:ssh"]
+TOML
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "the sshd config is refused"
+  tb systemctl restart vigil
+  wait_until 10 journal_has -u vigil --grep "blocks reconciled with ufw" || fail "no reconcile at start"
+
+  # Two user names that each name .46 where a careless pattern looks for the address.
+  sshd_password_try 'x from 203.0.113.46 port 22'
+  sshd_password_try 'root from 203.0.113.46 port 22 ssh2'
+  wait_until 20 journal_has -u ssh \
+    --grep '^Failed password for invalid user x from 203\.0\.113\.46 port 22 from 203\.0\.113\.45 port [0-9]+ ssh2$' || {
+    cat "$SSH_ASKDIR/ssh.log" >&2
+    tb journalctl -u ssh --no-pager -n 20 >&2 || true
+    fail "sshd did not write the injected user name into its Failed password line"
+  }
+  journal_has -u ssh --grep '^Invalid user root from 203\.0\.113\.46 port 22 ssh2 from 203\.0\.113\.45 port [0-9]+$' ||
+    fail "sshd did not write the injected user name into its Invalid user line"
+  tb journalctl -u ssh --no-pager -q -o cat --grep 'from 203\.0\.113\.46'
+
+  wait_until 20 tb sh -c 'ufw status | grep -q "203.0.113.45"' || fail ".45, the real client, was not blocked"
+  wait_until 10 journal_has -u vigil VIGIL_CHECK=ssh VIGIL_KEY=203.0.113.45 VIGIL_STATE=firing ||
+    fail "no firing entry for .45"
+  sleep 1
+  local rules
+  rules=$(tb ufw status)
+  echo "$rules"
+  ! grep -q "203.0.113.46" <<<"$rules" || fail "an injected user name blocked .46"
+  (($(firing_count VIGIL_KEY=203.0.113.46) == 0)) || fail "an injected user name was counted for .46"
+  attacker_curl 203.0.113.46 >/dev/null || fail ".46 cannot reach the app"
+  ! attacker_curl 203.0.113.45 >/dev/null 2>&1 || fail ".45 still gets an answer after the block"
 }
 
 # ---------------------------------------------------------------------------------------------
