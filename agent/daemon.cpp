@@ -26,6 +26,13 @@ namespace {
 
 // Why 10: enough of a unit's last words to see why it died, short enough to read in a page.
 constexpr int kEvidenceLines = 10;
+
+// Why 32, 7 days and 512: windows are for humans at work, a few at once, each for a change, not
+// a season; every one is read on each check result, and a reason is a sentence, not a document.
+// The same bounds hold for windows read back from maintenance.json at start.
+constexpr std::size_t kMaxMaintenanceWindows = 32;
+constexpr long long kMaxMaintenanceMs = 7LL * 24 * 3600 * 1000;
+constexpr std::size_t kMaxMaintenanceReason = 512;
 // Why 1s: verification deadlines, cooldowns and block expiry are decided here.
 constexpr std::chrono::seconds kHousekeepingEvery{1};
 
@@ -637,26 +644,60 @@ void Daemon::save_maintenance() const {
 }
 
 void Daemon::load_maintenance() {
-  std::ifstream in(config_.agent.state_dir + "/maintenance.json");
+  const std::string path = config_.agent.state_dir + "/maintenance.json";
+  std::ifstream in(path);
   if (!in) return;
   std::stringstream text;
   text << in.rdbuf();
   const nlohmann::json windows = nlohmann::json::parse(text.str(), nullptr, false);
-  if (!windows.is_array()) return;
+  if (!windows.is_array()) {
+    sys::log_warning(path +
+                     ": not a list of maintenance windows; starting with none (checks page "
+                     "and mitigate as usual)");
+    return;
+  }
   const TimePoint now = Clock::now();
+  const TimePoint latest = now + Duration(kMaxMaintenanceMs);
+  std::size_t bad = 0;
+  std::size_t over = 0;
   for (const nlohmann::json& w : windows) {
-    if (!w.is_object() || !w.contains("until") || !w["until"].is_string()) continue;
+    if (!w.is_object() || !w.contains("until") || !w["until"].is_string()) {
+      ++bad;
+      continue;
+    }
     const std::optional<TimePoint> until = parse_time(w["until"].get<std::string>());
-    if (!until || *until <= now) continue;
+    if (!until) {
+      ++bad;
+      continue;
+    }
+    if (*until <= now) continue;  // over while vigil was stopped
+    if (maintenance_.size() >= kMaxMaintenanceWindows) {
+      ++over;
+      continue;
+    }
     Maintenance m;
-    m.until = *until;
+    m.until = std::min(*until, latest);
+    if (*until > latest) {
+      sys::log_warning(path + ": a window until " + w["until"].get<std::string>() +
+                       " is longer than 7 days from now; it ends at " + format_time(latest));
+    }
     if (w.contains("checks") && w["checks"].is_array()) {
       for (const auto& c : w["checks"]) {
         if (c.is_string()) m.checks.insert(c.get<std::string>());
       }
     }
-    if (w.contains("reason") && w["reason"].is_string()) m.reason = w["reason"].get<std::string>();
+    if (w.contains("reason") && w["reason"].is_string()) {
+      m.reason = w["reason"].get<std::string>().substr(0, kMaxMaintenanceReason);
+    }
     maintenance_.push_back(std::move(m));
+  }
+  if (bad > 0) {
+    sys::log_warning(path + ": " + std::to_string(bad) +
+                     " window(s) without a valid 'until' ignored");
+  }
+  if (over > 0) {
+    sys::log_warning(path + ": " + std::to_string(over) +
+                     " window(s) beyond the 32 allowed at once ignored");
   }
 }
 
@@ -859,16 +900,12 @@ nlohmann::json Daemon::control_json(const nlohmann::json& request, const Control
     const long long ms = request.contains("for_ms") && request["for_ms"].is_number_integer()
                              ? request["for_ms"].get<long long>()
                              : 0LL;
-    if (ms <= 0 || ms > 7LL * 24 * 3600 * 1000) {
+    if (ms <= 0 || ms > kMaxMaintenanceMs) {
       return fail("a maintenance window lasts between 1ms and 7 days");
     }
-    // Why 32 and 512: windows are for humans at work, a few at once; every one is read on
-    // each check result, and a reason is a sentence, not a document.
-    constexpr std::size_t kMaxWindows = 32;
-    constexpr std::size_t kMaxReason = 512;
     const auto active = std::count_if(maintenance_.begin(), maintenance_.end(),
                                       [now](const Maintenance& w) { return w.until > now; });
-    if (static_cast<std::size_t>(active) >= kMaxWindows) {
+    if (static_cast<std::size_t>(active) >= kMaxMaintenanceWindows) {
       return fail("already " + std::to_string(active) +
                   " maintenance windows: at most 32 at once; let one end or use a wider one");
     }
@@ -877,7 +914,7 @@ nlohmann::json Daemon::control_json(const nlohmann::json& request, const Control
     if (request.contains("reason")) {
       if (!request["reason"].is_string()) return fail("the reason must be a string");
       m.reason = request["reason"].get<std::string>();
-      if (m.reason.size() > kMaxReason) {
+      if (m.reason.size() > kMaxMaintenanceReason) {
         return fail("the reason is " + std::to_string(m.reason.size()) + " bytes: at most 512");
       }
     }

@@ -119,7 +119,8 @@ void Daemon::mitigate(const std::string& incident) {
         // Loud: while a reader fails, every block is held (fail closed), and a human must know
         // why blocking stopped. Shown in `vigil status`, counted in the metrics.
         for (const std::string& w : protected_->warnings) {
-          sys::log_error("protected addresses: " + w + "; blocks are held until it can be read");
+          sys::log_error("protected addresses: " + w +
+                         "; no address is blocked while it cannot be read (fail closed)");
           ++protection_failures_;
         }
       }

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <regex>
 
+#include "agent/control.h"
 #include "agent/timeline.h"
 #include "tests/integration/child.h"
 #include "tests/support/http_server.h"
@@ -254,6 +255,93 @@ TEST_F(DaemonTest, StartsReadOnlyTimelinesTheIndexDoesNotDescribe) {
   // A damaged index: said so, and the timelines are read instead.
   write((dir_ / "incident-index.jsonl").string(), "garbage\n");
   start_and_stop("incidents at start: " + n + " timeline(s), 0 from the index, " + n + " read");
+}
+
+// Maintenance windows and acks (issue 13): at most 32 windows at once, each at most 7 days, a
+// reason at most 512 bytes; each window and each ack is in the open incident's timeline with the
+// caller's uid. The same bounds hold for windows read back from maintenance.json at start, and a
+// damaged file is said to be damaged instead of silently dropped.
+TEST_F(DaemonTest, MaintenanceAndAckAreBoundedAndRecordTheUid) {
+  const std::string sock = (dir_ / "control.sock").string();
+  std::string config = good_config("app");
+  config.insert(std::string("[agent]\n").size(), "control_socket = \"" + sock + "\"\n");
+  write(config_, config);
+  const auto ask = [&](const nlohmann::json& request) {
+    Result<nlohmann::json> r = control_request(sock, request, 5000);
+    return r ? *r : nlohmann::json{{"ok", false}, {"error", "client: " + r.error().message}};
+  };
+  const auto timeline_of = [&]() {
+    std::string all;
+    for (const auto& f : std::filesystem::directory_iterator(dir_ / "incidents")) {
+      if (f.path().extension() != ".jsonl") continue;
+      std::ifstream in(f.path());
+      all += std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    return all;
+  };
+  {
+    Child vigil({VIGIL_BINARY, "run", "--config", config_});
+    ASSERT_TRUE(vigil.wait_for_line("started", kWait));
+    server_.set_mode(Mode::fail);
+    ASSERT_TRUE(vigil.wait_for_line("app: SEV1 firing", kWait));
+    const nlohmann::json open = ask({{"cmd", "incidents"}});
+    std::string id;
+    for (const auto& inc : open.value("incidents", nlohmann::json::array())) {
+      if (inc.value("state", "") != "resolved") id = inc.value("id", "");
+    }
+    ASSERT_FALSE(id.empty()) << open.dump();
+
+    nlohmann::json r = ask({{"cmd", "maintain"}, {"for_ms", 8LL * 24 * 3600 * 1000}});
+    EXPECT_EQ(r.value("error", ""), "a maintenance window lasts between 1ms and 7 days") << r;
+    r = ask({{"cmd", "maintain"}, {"for_ms", 60000}, {"reason", std::string(513, 'r')}});
+    EXPECT_EQ(r.value("error", ""), "the reason is 513 bytes: at most 512") << r;
+    for (int i = 0; i < 32; ++i) {
+      r = ask({{"cmd", "maintain"}, {"for_ms", 60000}, {"reason", std::string(512, 'r')}});
+      ASSERT_TRUE(r.value("ok", false)) << i << ": " << r;
+    }
+    r = ask({{"cmd", "maintain"}, {"for_ms", 60000}});
+    EXPECT_NE(r.value("error", "").find("at most 32 at once"), std::string::npos) << r;
+    r = ask({{"cmd", "ack"}, {"id", id}});
+    EXPECT_TRUE(r.value("ok", false)) << r;
+    EXPECT_TRUE(vigil.wait_for_line("acknowledged (uid 0)", kWait));
+    vigil.signal(SIGTERM);
+    EXPECT_EQ(vigil.wait_exit(kWait), 0);
+  }
+  const std::string timeline = timeline_of();
+  EXPECT_NE(timeline.find("\"text\":\"acknowledged (uid 0)\""), std::string::npos) << timeline;
+  EXPECT_NE(timeline.find("\"type\":\"maintenance\""), std::string::npos) << timeline;
+  EXPECT_NE(timeline.find("(uid 0)\""), std::string::npos) << timeline;
+
+  // maintenance.json as a bug or a hand edit could leave it: 40 windows, one for 30 days, one
+  // without a time. Read back within the bounds, each cut said so.
+  const std::string state = (dir_ / "maintenance.json").string();
+  const auto in = [](std::chrono::hours h) { return format_time(Clock::now() + h); };
+  nlohmann::json windows = nlohmann::json::array();
+  windows.push_back({{"checks", nlohmann::json::array()}, {"until", in(std::chrono::hours(720))}});
+  windows.push_back({{"checks", nlohmann::json::array()}, {"until", "soon"}});
+  for (int i = 0; i < 39; ++i) {
+    windows.push_back({{"checks", {"app"}}, {"until", in(std::chrono::hours(1))}, {"reason", "x"}});
+  }
+  write(state, windows.dump());
+  {
+    Child vigil({VIGIL_BINARY, "run", "--config", config_});
+    EXPECT_TRUE(vigil.wait_for_line("is longer than 7 days from now; it ends at", kWait));
+    EXPECT_TRUE(vigil.wait_for_line("1 window(s) without a valid 'until' ignored", kWait));
+    EXPECT_TRUE(vigil.wait_for_line("8 window(s) beyond the 32 allowed at once ignored", kWait));
+    ASSERT_TRUE(vigil.wait_for_line("started", kWait));
+    const nlohmann::json r = ask({{"cmd", "maintain"}, {"for_ms", 60000}});
+    EXPECT_NE(r.value("error", "").find("already 32 maintenance windows"), std::string::npos) << r;
+    vigil.signal(SIGTERM);
+    EXPECT_EQ(vigil.wait_exit(kWait), 0);
+  }
+  write(state, "{\"not\": \"a list\"}");
+  {
+    Child vigil({VIGIL_BINARY, "run", "--config", config_});
+    EXPECT_TRUE(vigil.wait_for_line(state + ": not a list of maintenance windows", kWait));
+    ASSERT_TRUE(vigil.wait_for_line("started", kWait));
+    vigil.signal(SIGTERM);
+    EXPECT_EQ(vigil.wait_exit(kWait), 0);
+  }
 }
 
 }  // namespace

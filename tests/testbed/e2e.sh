@@ -13,7 +13,7 @@ source "$here/testbed.sh"
 CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts stop_is_clean
   http_fires_and_recovers peer_network unit_failures unit_bus_restart unit_template
   journal_counts_exactly incident_book incident_cli_access mitigate_rollback mitigate_rollback_app_owned mitigate_restart
-  mitigate_block block_lifecycle mitigate_dry_run mitigate_ssh_session hostile_real_sshd page_alertmanager page_outbox_faults
+  mitigate_block block_lifecycle mitigate_dry_run mitigate_ssh_session hostile_real_sshd protection_source_fails page_alertmanager page_outbox_faults
   page_formats)
 
 fail() {
@@ -1004,6 +1004,65 @@ TOML
     fail "a reader of protected addresses failed in the sandbox"
   tb journalctl -u vigil --no-pager -q -o cat --grep "never blocked|protected addresses"
   ssh_session_end
+}
+
+# Issue 13: a never-block source vigil cannot read (here ufw's rules, mode 000: root without
+# CAP_DAC_OVERRIDE, as vigil.service runs, cannot open them) stops blocking instead of blocking
+# blind (an allow rule might cover the address), and says so four ways: an error in the
+# journal, the incident's refusal and its escalation to a human, "Blocks held" in
+# `vigil status`, vigil_protection_read_errors_total in the metrics. Once the file can be read
+# again, the next attacker is blocked.
+case_protection_source_fails() {
+  testbed_peer "$TB" attacker 203.0.113.45/24 203.0.113.10/24
+  ip netns exec "$TB-attacker" ip addr add 203.0.113.46/24 dev eth0
+  tb ufw allow 8080/tcp >/dev/null
+  tb ufw --force enable >/dev/null
+  tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
+[agent]
+state_dir = "/var/lib/vigil"
+metrics = "127.0.0.1:9717"
+
+[action.block.ssh]
+block_for = "10m"
+
+[[check]]
+name = "ssh"
+probe = "journal"
+unit = "fake-sshd.service" # stands in for ssh.service (testbed_sshd_line)
+uid = 0
+pattern = '^Failed (?:password|keyboard-interactive/pam) for (?:invalid user )?(?P<user>.*) from (?P<ip>\S+) port \d+ ssh2$'
+key = "ip"
+count = 3
+window = "1m"
+interval = "500ms"
+mitigate = ["block:ssh"]
+TOML
+  tb vigil check-config /etc/vigil/vigil.toml >/dev/null || fail "the block config is refused"
+  tb systemctl restart vigil
+  wait_until 10 journal_has -u vigil --grep "blocks reconciled with ufw" || fail "no reconcile at start"
+  tb chmod 000 /etc/ufw/user.rules
+  for _ in 1 2 3; do ssh_line 203.0.113.45; done
+  wait_until 20 journal_has -u vigil -p err \
+    --grep "protected addresses: ufw's allow rules are not protected: /etc/ufw/user\.rules: .*; no address is blocked" ||
+    fail "the unreadable ufw rules were not reported at error level"
+  wait_until 10 journal_has -u vigil \
+    --grep "never blocked: 203\.0\.113\.45 is possibly protected \(cannot tell: ufw's allow rules" ||
+    fail "the incident does not say why .45 was not blocked"
+  wait_until 10 journal_has -u vigil --grep "no mitigation could apply: a human is needed" ||
+    fail "the incident was not escalated to a human"
+  local status metrics
+  status=$(tb vigil status) && fail "vigil status exits 0 with an escalated incident open"
+  echo "$status"
+  grep -q "^Blocks held: ufw's allow rules are not protected: /etc/ufw/user\.rules" <<<"$status" ||
+    fail "vigil status does not say blocks are held"
+  metrics=$(tb curl -fsS http://127.0.0.1:9717/metrics)
+  grep -E "^vigil_protection_read_errors_total [1-9]" <<<"$metrics" ||
+    fail "vigil_protection_read_errors_total did not count the failure"
+  ! tb sh -c 'ufw status | grep "203.0.113.45"' || fail ".45 was blocked while vigil could not read ufw's rules"
+  tb chmod 640 /etc/ufw/user.rules
+  for _ in 1 2 3; do ssh_line 203.0.113.46; done
+  wait_until 20 tb sh -c 'ufw status | grep -q "203.0.113.46"' ||
+    fail "no block once the rules could be read again"
 }
 
 # Issue 13 with the real sshd, not a stand-in: a client that logs in as the user
