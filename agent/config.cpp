@@ -1136,6 +1136,13 @@ class Validator {
     if (!has_patterns) {
       error(t.source(), where + "missing required key 'pattern' (or 'patterns')");
     }
+    // An empty list would be a check that never matches: a silent missed detection.
+    for (const char* name : {"pattern", "patterns"}) {
+      const toml::node* n = t.get(name);
+      if (n != nullptr && n->is_array() && n->as_array()->empty()) {
+        error(n->source(), where + "'" + name + "' is empty: give at least one pattern");
+      }
+    }
     j.ignore = patterns(t, "ignore", "", where);
     if (auto k = get_string(t, "key", where)) {
       j.key = *k;

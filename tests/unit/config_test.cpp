@@ -848,6 +848,19 @@ expect_status = []
             Lines{"vigil.toml:5:17: check 'web': 'expect_status' must not be empty"});
 }
 
+// Found by fuzz_config: an empty list was a journal check that could never match.
+TEST(ConfigErrors, EmptyJournalPatternListIsRefused) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "ssh"
+probe = "journal"
+unit = "ssh.service"
+patterns = [
+]
+)toml"),
+            Lines{"vigil.toml:5:12: check 'ssh': 'patterns' is empty: give at least one pattern"});
+}
+
 TEST(ConfigErrors, InvalidBodyRegex) {
   EXPECT_EQ(Errors(R"toml(
 [[check]]
