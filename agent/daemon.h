@@ -196,7 +196,7 @@ class Daemon {
   std::set<std::string> acting_;                    // incidents with an action in flight
   std::uint64_t mitigations_run_ = 0;
   std::set<std::string> busy_;                   // lock_key()s of actions in flight
-  std::optional<ProtectedAddresses> protected_;  // the host's never-block view, read <= 1/s
+  std::optional<ProtectedAddresses> protected_;  // the never-block view, read <= 1/s if whole
   TimePoint protected_at_{};
   // `vigil incidents`: the summary of each resolved timeline, by the file version it came from.
   struct Summary {

@@ -109,8 +109,11 @@ void Daemon::mitigate(const std::string& incident) {
     g.maintenance = std::any_of(inc->members.begin(), inc->members.end(),
                                 [&](const auto& m) { return in_maintenance(m.second.check, now); });
     g.protected_reason = [this, now](const IpAddress& ip) -> std::optional<std::string> {
-      // Read at most once a second: in a wave, many decisions share one view of the host.
-      if (!protected_ || now - protected_at_ >= Duration(1'000) || now < protected_at_) {
+      // Read at most once a second: in a wave, many decisions share one view of the host. A
+      // view that could not be read whole is never reused: blocking resumes at the first
+      // decision after the source is readable again, not up to a second later.
+      if (!protected_ || !protected_->warnings.empty() || now - protected_at_ >= Duration(1'000) ||
+          now < protected_at_) {
         protected_ = gather_protected(
             config_.mitigation.allow,
             config_.mitigation.protect_ssh_sessions ? ProtectSsh::yes : ProtectSsh::no,
