@@ -1,6 +1,7 @@
 // The block action's building blocks: ufw argv, `ufw status` parsing, the block list with its
 // history and persistence, and the reconcile plan.
 #include "actions/block.h"
+#include "core/text.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,10 +16,10 @@
 #include <utility>
 
 #include "agent/json.h"
-#include "agent/sys/errors.h"
-#include "agent/sys/files.h"
-#include "agent/sys/journal.h"
 #include "agent/timeline.h"
+#include "sys/errors.h"
+#include "sys/files.h"
+#include "sys/journal.h"
 
 namespace vigil {
 namespace {
@@ -55,29 +56,6 @@ std::string_view trim(std::string_view s) {
     s.remove_suffix(1);
   }
   return s;
-}
-
-std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> lines;
-  while (!text.empty()) {
-    const std::size_t nl = text.find('\n');
-    lines.push_back(text.substr(0, nl));
-    if (nl == std::string_view::npos) break;
-    text.remove_prefix(nl + 1);
-  }
-  return lines;
-}
-
-std::vector<std::string_view> split_words(std::string_view s) {
-  std::vector<std::string_view> words;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    const std::size_t start = i;
-    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
-    if (i > start) words.push_back(s.substr(start, i - start));
-  }
-  return words;
 }
 
 bool starts_with(std::string_view s, std::string_view prefix) {

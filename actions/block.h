@@ -20,10 +20,10 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/duration.h"
-#include "agent/ip.h"
-#include "agent/observation.h"
-#include "agent/result.h"
+#include "core/duration.h"
+#include "core/ip.h"
+#include "core/observation.h"
+#include "core/result.h"
 
 namespace vigil {
 

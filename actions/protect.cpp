@@ -1,19 +1,18 @@
 // Addresses never to block: the fixed rules, and the readers of this host's addresses, default
 // gateways and live SSH sessions.
-//
-// sd-login is called here directly rather than through agent/sys/: it is three read-only
-// calls used nowhere else. Move them to agent/sys/ if a second user appears.
+// logind's sessions come through sys/sessions.h.
 #include "actions/protect.h"
-#include "agent/sys/errors.h"
+#include "core/text.h"
+#include "sys/errors.h"
+#include "sys/groups.h"
+#include "sys/sessions.h"
 
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/route.h>
 #include <netinet/in.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <systemd/sd-login.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -73,31 +72,6 @@ void add_unique(std::vector<IpAddress>& list, const IpAddress& ip) {
   if (std::find(list.begin(), list.end(), ip) == list.end()) list.push_back(ip);
 }
 
-std::vector<std::string_view> split_words(std::string_view s) {
-  std::vector<std::string_view> words;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    const std::size_t start = i;
-    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
-    if (i > start) words.push_back(s.substr(start, i - start));
-  }
-  return words;
-}
-
-std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> lines;
-  while (!text.empty()) {
-    const std::size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    lines.push_back(line);
-    if (nl == std::string_view::npos) break;
-    text.remove_prefix(nl + 1);
-  }
-  return lines;
-}
-
 // Exactly `digits` hex digits (or 1 to `digits` when `exact` is false) as a number.
 std::optional<std::uint32_t> parse_hex32(std::string_view s, std::size_t digits, bool exact) {
   if (s.empty() || s.size() > digits || (exact && s.size() != digits)) return std::nullopt;
@@ -143,55 +117,26 @@ std::string row_error(const char* file, std::size_t line, std::string_view why) 
   return std::string(file) + " line " + std::to_string(line) + ": " + std::string(why);
 }
 
-// A string libsystemd allocated.
-using SdString = std::unique_ptr<char, decltype(&std::free)>;
-SdString sd_string(char* s) { return SdString(s, &std::free); }
-
-std::string user_name(uid_t uid) {
-  passwd pw{};
-  passwd* found = nullptr;
-  std::vector<char> buf(4096);
-  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
-    return found->pw_name;
-  }
-  return "uid " + std::to_string(uid);
-}
-
 void logind_ssh_peers(SshPeers& out) {
-  char** raw = nullptr;
-  const int n = sd_get_sessions(&raw);
-  if (n < 0) {
-    out.warnings.push_back("cannot list logind sessions: " + errno_text(-n));
+  Result<std::vector<sys::LoginSession>> sessions = sys::remote_sessions();
+  if (!sessions) {
+    out.warnings.push_back(sessions.error().message);
     return;
   }
-  for (int i = 0; i < n; ++i) {
-    SdString id = sd_string(raw[i]);
-    char* value = nullptr;
-    if (sd_session_get_service(id.get(), &value) < 0) continue;
-    const SdString service = sd_string(value);
-    if (service == nullptr || std::strcmp(service.get(), "sshd") != 0) continue;
-    value = nullptr;
-    if (sd_session_get_state(id.get(), &value) < 0) continue;
-    const SdString state = sd_string(value);
-    // "closing": the user logged out and only leftover processes remain; not a live session.
-    if (state == nullptr || std::strcmp(state.get(), "closing") == 0) continue;
-    value = nullptr;
-    if (sd_session_get_remote_host(id.get(), &value) < 0) continue;
-    const SdString host = sd_string(value);
-    if (host == nullptr) continue;
-    Result<IpAddress> ip = parse_ip(host.get());
+  for (const sys::LoginSession& s : *sessions) {
+    if (s.service != "sshd") continue;
+    Result<IpAddress> ip = parse_ip(s.remote_host);
     if (!ip) {
       // sshd passes a host name when UseDNS is on; resolving it here could be spoofed.
-      out.warnings.push_back("logind session " + std::string(id.get()) +
+      out.warnings.push_back("logind session " + s.id +
                              ": remote host is not an address, not protected (" +
                              ip.error().message + ")");
       continue;
     }
-    uid_t uid = 0;
-    const std::string user = sd_session_get_uid(id.get(), &uid) >= 0 ? user_name(uid) : "";
-    out.peers.push_back(SshPeer{unmapped(*ip), user, id.get()});
+    std::string user;
+    if (s.uid) user = sys::user_name(*s.uid).value_or("uid " + std::to_string(*s.uid));
+    out.peers.push_back(SshPeer{unmapped(*ip), user, s.id});
   }
-  std::free(raw);  // NOLINT: the array libsystemd allocated; its strings were freed above
 }
 
 void utmp_ssh_peers(SshPeers& out) {

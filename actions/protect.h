@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/ip.h"
-#include "agent/result.h"
+#include "core/ip.h"
+#include "core/result.h"
 
 namespace vigil {
 

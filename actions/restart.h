@@ -10,8 +10,8 @@
 
 #include <string>
 
-#include "agent/duration.h"
-#include "agent/sys/units.h"
+#include "core/duration.h"
+#include "sys/units.h"
 
 namespace vigil {
 

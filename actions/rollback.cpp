@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -18,10 +17,9 @@
 #include <utility>
 
 #include "agent/json.h"
-#include "agent/sys/errors.h"
-#include "agent/sys/files.h"
-#include "agent/sys/journal.h"
 #include "agent/timeline.h"
+#include "sys/errors.h"
+#include "sys/files.h"
 
 namespace vigil {
 namespace {
@@ -33,9 +31,6 @@ using Json = nlohmann::json;
 constexpr std::size_t kMaxHistoryBytes = 1 << 20;
 // A history of one release can never name a rollback target.
 constexpr std::size_t kMinLimit = 2;
-// Why 100: temporary names are unique per process and call; a collision means a stale link
-// left by a crashed vigil with the same pid, and skipping a few of those is enough.
-constexpr int kTempAttempts = 100;
 constexpr int kHistoryVersion = 1;
 
 using sys::errno_text;
@@ -109,24 +104,6 @@ Result<Link> read_current(const std::string& dir) {
     return make_error(shown + " is dangling: release " + link.name + " is gone");
   }
   return link;
-}
-
-// Each switch gets a temporary name no other call in this process uses.
-std::string temp_link_name(const std::string& dir) {
-  static std::atomic<unsigned long> counter{0};
-  return join(dir, ".current.vigil-" + std::to_string(::getpid()) + "-" +
-                       std::to_string(counter.fetch_add(1)));
-}
-
-// fsync of a directory, so a rename in it survives a crash.
-bool sync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
-  errno = saved;
-  return ok;
 }
 
 }  // namespace
@@ -296,27 +273,11 @@ Result<ReleaseSwitch> switch_release(const std::string& dir, std::string_view to
   // Same style as before: only the last component changes ("releases/A" -> "releases/B",
   // "/srv/app/releases/A" -> "/srv/app/releases/B").
   const std::string target = link->text.substr(0, link->name_at) + std::string(to);
-  const std::string current = join(dir, "current");
-  std::string temp;
-  for (int attempt = 0;; ++attempt) {
-    temp = temp_link_name(dir);
-    if (::symlink(target.c_str(), temp.c_str()) == 0) break;
-    if (errno != EEXIST || attempt + 1 == kTempAttempts) {
-      return make_error("cannot create " + temp + ": " + errno_text(errno));
-    }
-  }
-  // rename(2) replaces `current` in one step: a concurrent reader resolves the old link or the
-  // new one, never a missing name.
-  if (::rename(temp.c_str(), current.c_str()) != 0) {
-    const int e = errno;
-    ::unlink(temp.c_str());
-    return make_error("cannot replace " + current + ": " + errno_text(e));
-  }
+  Result<std::string> swapped = sys::replace_symlink(target, join(dir, "current"));
+  if (!swapped) return swapped.error();
   ReleaseSwitch s{std::move(link->name), std::string(to), ""};
-  if (!sync_dir(dir)) {
-    s.warning = "switched, but fsync of " + dir + " failed (" + errno_text(errno) +
-                "): a crash now could bring back " + s.from;
-  }
+  if (!swapped->empty())
+    s.warning = "switched, but " + *swapped + ": a crash now could bring back " + s.from;
   return s;
 }
 

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "agent/config.h"
-#include "agent/observation.h"
-#include "agent/result.h"
+#include "core/observation.h"
+#include "core/result.h"
 
 namespace vigil {
 

@@ -23,13 +23,13 @@
 #include "agent/postmortem.h"
 #include "agent/report.h"
 #include "agent/string_index.h"
-#include "agent/sys/http.h"
-#include "agent/sys/journal.h"
-#include "agent/sys/log.h"
-#include "agent/terminal.h"
 #include "agent/timeline.h"
+#include "core/terminal.h"
 #include "probes/journal.h"
 #include "probes/register.h"
+#include "sys/http.h"
+#include "sys/journal.h"
+#include "sys/log.h"
 
 namespace vigil {
 namespace {

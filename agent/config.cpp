@@ -17,9 +17,9 @@
 #include <sstream>
 #include <tuple>
 
-#include "agent/ip.h"
 #include "agent/metrics.h"
-#include "agent/sys/http.h"
+#include "core/ip.h"
+#include "sys/http.h"
 
 namespace vigil {
 

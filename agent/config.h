@@ -14,9 +14,10 @@
 #include <variant>
 #include <vector>
 
-#include "agent/duration.h"
-#include "agent/ip.h"
-#include "agent/observation.h"
+#include "core/duration.h"
+#include "core/http_method.h"
+#include "core/ip.h"
+#include "core/observation.h"
 
 namespace re2 {
 class RE2;
@@ -73,9 +74,6 @@ struct StatusRange {
   int high = 399;
   bool operator==(const StatusRange&) const = default;
 };
-
-// Checks use get and head; pages also post and patch.
-enum class HttpMethod { get, head, post, patch };
 
 struct HttpSettings {
   std::string url;

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "agent/control_access.h"
-#include "agent/result.h"
+#include "core/result.h"
 
 namespace vigil {
 

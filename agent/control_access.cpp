@@ -4,8 +4,8 @@
 #include <array>
 #include <exception>
 
-#include "agent/sys/log.h"
-#include "agent/terminal.h"
+#include "core/terminal.h"
+#include "sys/log.h"
 
 namespace vigil {
 

@@ -17,7 +17,6 @@
 #include <vector>
 
 #include "actions/block.h"
-#include "actions/command.h"
 #include "actions/protect.h"
 #include "actions/rollback.h"
 #include "agent/classifier.h"
@@ -29,10 +28,11 @@
 #include "agent/mitigation.h"
 #include "agent/outbox.h"
 #include "agent/pager.h"
-#include "agent/sys/http.h"
-#include "agent/sys/units.h"
 #include "agent/timeline.h"
 #include "probes/probe.h"
+#include "sys/http.h"
+#include "sys/process.h"
+#include "sys/units.h"
 
 namespace vigil {
 
@@ -186,7 +186,7 @@ class Daemon {
   TimePoint started_{};
   std::uint64_t incidents_opened_ = 0;
 
-  CommandRunner commands_;
+  sys::CommandRunner commands_;
   MitigationLedger ledger_;
   BlockList blocks_;
   bool blocks_reconciled_ = false;  // no block/unblock before ufw and the list agree

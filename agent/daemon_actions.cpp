@@ -12,9 +12,9 @@
 #include "actions/restart.h"
 #include "agent/daemon.h"
 #include "agent/daemon_runner.h"
-#include "agent/sys/groups.h"
-#include "agent/sys/journal.h"
-#include "agent/sys/log.h"
+#include "sys/files.h"
+#include "sys/groups.h"
+#include "sys/log.h"
 
 namespace vigil {
 
@@ -428,7 +428,7 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
   const IpAddress addr = *ip;
   commands_.run(
       ufw_status_argv(), kUfwTimeout,
-      [this, incident, d, a, addr](CommandResult st) {
+      [this, incident, d, a, addr](sys::CommandResult st) {
         if (stopping_) return;
         const Result<UfwStatus> status = parse_ufw_status(st.out);
         if (!st.ok() || !status || st.out_truncated) {
@@ -468,7 +468,7 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
         }
         commands_.run(
             *argv, kUfwTimeout,
-            [this, incident, d, a, addr, offence, for_, ours, rule_incident](CommandResult r) {
+            [this, incident, d, a, addr, offence, for_, ours, rule_incident](sys::CommandResult r) {
               if (stopping_) return;
               if (!r.ok()) {
                 action_done(incident, d, ActionResult::failed,
@@ -500,7 +500,7 @@ void Daemon::run_block(const std::string& incident, const Decision& d) {
                 return;
               }
               commands_.run(
-                  ss_kill_argv(addr), kUfwTimeout, [this, incident, d, text](CommandResult k) {
+                  ss_kill_argv(addr), kUfwTimeout, [this, incident, d, text](sys::CommandResult k) {
                     if (stopping_) return;
                     action_done(
                         incident, d, ActionResult::ok,
@@ -667,7 +667,10 @@ void Daemon::load_mitigation_state() {
         // the log says so loudly); the file is kept for a human as mitigations.json.bad.
         sys::log_error(dir + "/mitigations.json: " + l.error().message +
                        "; budgets start from zero (the bad file is kept as mitigations.json.bad)");
-        std::rename((dir + "/mitigations.json").c_str(), (dir + "/mitigations.json.bad").c_str());
+        if (auto kept = sys::rename_file(dir + "/mitigations.json", dir + "/mitigations.json.bad");
+            !kept) {
+          sys::log_error(kept.error().message);
+        }
       }
     }
   }
@@ -747,7 +750,7 @@ void Daemon::reconcile_blocks() {
   }
   commands_.run(
       ufw_status_argv(), kUfwTimeout,
-      [this](CommandResult st) {
+      [this](sys::CommandResult st) {
         if (stopping_) return;
         const Result<UfwStatus> status = parse_ufw_status(st.out);
         // A cut listing would make every rule after the cut look removed by hand.
@@ -798,7 +801,7 @@ void Daemon::reconcile_blocks() {
           const UfwRule rule = del.rule;
           Result<std::vector<std::string>> argv = ufw_unblock_argv(rule.ip, rule.comment);
           if (!argv) continue;
-          commands_.run(*argv, kUfwTimeout, [rule](CommandResult r) {
+          commands_.run(*argv, kUfwTimeout, [rule](sys::CommandResult r) {
             if (r.ok()) {
               sys::log_info("removed stale vigil rule for " + rule.ip.to_string() + " (" +
                             rule.comment + ")");
@@ -834,7 +837,7 @@ void Daemon::expire_blocks(TimePoint now) {
       sys::log_error("cannot unblock " + ip.to_string() + ": " + argv.error().message);
       continue;
     }
-    commands_.run(*argv, kUfwTimeout, [this, ip, incident](CommandResult r) {
+    commands_.run(*argv, kUfwTimeout, [this, ip, incident](sys::CommandResult r) {
       if (stopping_) return;
       if (r.ok() && ufw_change(r.out) == UfwChange::not_present) {
         // Removed by hand meanwhile: the address is unblocked, which is what expiry wanted.

@@ -8,7 +8,7 @@
 
 #include "agent/daemon.h"
 #include "agent/json.h"
-#include "agent/sys/log.h"
+#include "sys/log.h"
 
 namespace vigil {
 

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "agent/config.h"
-#include "agent/observation.h"
+#include "core/observation.h"
 
 namespace vigil {
 

@@ -6,10 +6,10 @@
 #include <cerrno>
 
 #include "agent/json.h"
-#include "agent/sys/errors.h"
-#include "agent/sys/files.h"
-#include "agent/sys/journal.h"
 #include "agent/timeline.h"
+#include "sys/errors.h"
+#include "sys/files.h"
+#include "sys/journal.h"
 
 namespace vigil {
 

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "agent/result.h"
+#include "core/result.h"
 
 namespace vigil {
 

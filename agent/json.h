@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-#include "agent/result.h"
+#include "core/result.h"
 
 namespace vigil {
 

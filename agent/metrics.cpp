@@ -12,7 +12,7 @@
 #include <initializer_list>
 #include <unordered_set>
 
-#include "agent/sys/log.h"
+#include "sys/log.h"
 
 namespace vigil {
 

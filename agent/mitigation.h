@@ -16,7 +16,7 @@
 
 #include "agent/config.h"
 #include "agent/incident.h"
-#include "agent/result.h"
+#include "core/result.h"
 
 namespace vigil {
 

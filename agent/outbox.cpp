@@ -1,19 +1,14 @@
 #include "agent/outbox.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string_view>
 #include <utility>
 
 #include "agent/json.h"
-#include "agent/sys/errors.h"
-#include "agent/sys/files.h"
+#include "sys/errors.h"
+#include "sys/files.h"
 
 namespace vigil {
 
@@ -28,10 +23,6 @@ namespace {
 using Json = nlohmann::json;
 // Insertion order: "v" and "op" first, the file is read by people too.
 using OrderedJson = nlohmann::ordered_json;
-using sys::errno_text;
-using sys::Fd;
-using sys::sync_dir;
-using sys::write_all;
 
 // The record format version this vigil writes and reads; newer records are skipped.
 constexpr int kVersion = 1;
@@ -459,48 +450,9 @@ std::optional<TimePoint> Outbox::oldest() const {
 }
 
 Result<bool> Outbox::append(const std::string& lines) {
-  // O_RDWR, not O_WRONLY: the last byte is read to repair a torn line (below).
-  // O_NOFOLLOW: the directory is ours; a symlink in it is not the outbox.
-  constexpr int kFlags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW;
-  bool created = false;
-  int raw = ::open(path_.c_str(), kFlags);
-  if (raw < 0 && errno == ENOENT) {
-    if (Result<bool> r = sys::make_dirs(dir_, 0750); !r) return r;
-    // 0600: pages carry evidence lines. O_EXCL tells whether this call created the file (and so
-    // must sync the directory).
-    raw = ::open(path_.c_str(), kFlags | O_CREAT | O_EXCL, 0600);
-    created = raw >= 0;
-    if (raw < 0 && errno == EEXIST) raw = ::open(path_.c_str(), kFlags);
-  }
-  if (raw < 0) return make_error("cannot open " + path_ + ": " + errno_text(errno));
-  const Fd fd(raw);
-
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0)
-    return make_error("cannot stat " + path_ + ": " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) return make_error("cannot append to " + path_ + ": not a regular file");
-  std::string data;
-  if (st.st_size > 0) {
-    // A crash mid-write left a line without its newline: start a new line, so these records are
-    // not glued to the fragment (load() then skips the fragment alone).
-    char last = '\n';
-    if (::pread(fd.get(), &last, 1, st.st_size - 1) != 1) {
-      return make_error("cannot read " + path_ + ": " + errno_text(errno));
-    }
-    if (last != '\n') data += '\n';
-  }
-  data += lines;
-
-  // Take a failed batch back, so the file stays whole lines and holds nothing that memory does
-  // not. If that fails too, the newline repair above isolates the fragment on the next append.
-  const auto undo = [&](const char* what, int err) -> Error {
-    const bool undone = ::ftruncate(fd.get(), st.st_size) == 0;
-    return make_error(std::string("cannot ") + what + " " + path_ + ": " + errno_text(err) +
-                      (undone ? "" : " (a partial record is left; load() will skip it)"));
-  };
-  if (!write_all(fd.get(), data)) return undo("write", errno);
-  if (::fdatasync(fd.get()) != 0) return undo("sync", errno);
-  if (created) sync_dir(dir_);
+  // 0600: pages carry evidence lines.
+  Result<sys::Appended> r = sys::append_lines(path_, lines, sys::IfMissing::create, 0600);
+  if (!r) return r.error();
   return true;
 }
 
@@ -514,22 +466,7 @@ Result<bool> Outbox::compact() {
   const bool mark = last > 0 && (pages_.empty() || pages_.rbegin()->first < last);
   if (mark) data += done_record(last, "compacted (seq high-water mark)");
 
-  const std::string tmp = path_ + ".tmp";
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (fd.get() < 0) return make_error("cannot create " + tmp + ": " + errno_text(errno));
-  const auto fail = [&tmp](const char* what, int err) -> Error {
-    ::unlink(tmp.c_str());
-    return make_error(std::string("cannot ") + what + " " + tmp + ": " + errno_text(err));
-  };
-  if (!write_all(fd.get(), data)) return fail("write", errno);
-  if (::fsync(fd.get()) != 0) return fail("sync", errno);
-  if (fd.release_close() != 0) return fail("close", errno);
-  if (::rename(tmp.c_str(), path_.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return make_error("cannot rename " + tmp + " to " + path_ + ": " + errno_text(err));
-  }
-  sync_dir(dir_);
+  if (Result<bool> r = sys::write_file_atomic(path_, data); !r) return r;
   dead_records_ = mark ? 1 : 0;
   return true;
 }

@@ -30,9 +30,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/observation.h"
 #include "agent/page.h"
-#include "agent/result.h"
+#include "core/observation.h"
+#include "core/result.h"
 
 namespace vigil {
 

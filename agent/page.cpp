@@ -2,9 +2,6 @@
 // (../shared/PAGING-FORMATS.md). Pure: no I/O, no clock.
 #include "agent/page.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -14,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/timeline.h"
+#include "sys/crypto.h"
 
 namespace vigil {
 namespace {
@@ -121,36 +119,6 @@ std::string one_line(std::string_view s, std::size_t max) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
   }
   return v;
-}
-
-std::string hex(const unsigned char* data, std::size_t len) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * len);
-  for (std::size_t i = 0; i < len; ++i) {
-    out += kDigits[data[i] >> 4];
-    out += kDigits[data[i] & 0x0F];
-  }
-  return out;
-}
-
-std::string sha256_hex(std::string_view data) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), md.data(), &len, EVP_sha256(), nullptr) != 1) return {};
-  return hex(md.data(), len);
-}
-
-// Lowercase hex HMAC-SHA256 (RFC 2104), as GitHub-style webhook signatures use it.
-std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), md.data(),
-           &len) == nullptr) {
-    return {};
-  }
-  return hex(md.data(), len);
 }
 
 std::string without_trailing_slash(std::string url) {
@@ -587,7 +555,7 @@ Result<RenderedRequest> render_webhook(const NotifyConfig& n, const Page& p,
   for (const auto& header : n.headers) r.headers.push_back(header);
   // Signed over the exact bytes sent, so a receiver verifies before it parses.
   if (!n.secret.empty()) {
-    r.headers.emplace_back(n.signature_header, "sha256=" + hmac_sha256_hex(n.secret, r.body));
+    r.headers.emplace_back(n.signature_header, "sha256=" + sys::hmac_sha256_hex(n.secret, r.body));
   }
   return r;
 }
@@ -857,7 +825,7 @@ std::string dedup_key(const Page& p) {
   // Too long (a very long host name): a cut prefix plus a hash of the whole key, so two
   // incidents never share a key (a plain cut could drop the incident id, folding a new failure
   // into an old alert) and the key stays the same across restarts.
-  const std::string hash = sha256_hex(key).substr(0, 16);
+  const std::string hash = sys::sha256_hex(key).substr(0, 16);
   std::string prefix = valid_utf8(key);
   prefix.resize(utf8_prefix(prefix, kDedupKeyMax - hash.size() - 1));
   return prefix + "~" + hash;

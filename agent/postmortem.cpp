@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "agent/terminal.h"
+#include "core/terminal.h"
 
 namespace vigil {
 namespace {

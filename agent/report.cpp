@@ -2,8 +2,8 @@
 
 #include <sstream>
 
-#include "agent/sys/log.h"
-#include "agent/terminal.h"
+#include "core/terminal.h"
+#include "sys/log.h"
 
 namespace vigil {
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "agent/config.h"
-#include "agent/observation.h"
+#include "core/observation.h"
 
 namespace vigil {
 

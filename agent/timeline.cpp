@@ -1,14 +1,12 @@
 #include "agent/timeline.h"
 #include "agent/json.h"
-#include "agent/sys/errors.h"
-#include "agent/sys/files.h"
+#include "sys/errors.h"
+#include "sys/files.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -34,8 +32,6 @@ constexpr std::size_t kMaxIdLength = 128;
 
 // Why 64: error messages quote the offending value; a hostile 10 kB value must not flood the log.
 constexpr std::size_t kMaxQuoted = 64;
-
-using sys::errno_text;
 
 std::string in_quotes(std::string_view text) {
   std::string out = "\"";
@@ -274,63 +270,21 @@ Result<bool> IncidentStore::append(const std::string& id,
   const TimelineEvent& e = events.front();
   if (!valid_incident_id(id)) return make_error("invalid incident id " + in_quotes(id));
   const std::string path = path_of(id);
-  // O_RDWR, not O_WRONLY: append() reads the last byte to repair a torn line (below).
-  // O_NOFOLLOW: the directory is ours; a symlink in it is not a timeline.
-  constexpr int kFlags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW;
-  bool created = false;
-  int raw = ::open(path.c_str(), kFlags);
-  if (raw < 0 && errno == ENOENT) {
-    if (e.type != TimelineEvent::Type::opened) {
-      return make_error("cannot append to " + path + ": no such timeline, and a new one must " +
-                        "start with an \"opened\" event, not " + in_quotes(to_string(e.type)));
-    }
-    if (Result<bool> r = sys::make_dirs(dir_, 0750); !r) return r;
-    // O_EXCL tells whether this call created the file (and so must sync the directory).
-    raw = ::open(path.c_str(), kFlags | O_CREAT | O_EXCL, 0640);
-    created = raw >= 0;
-    if (raw < 0 && errno == EEXIST) raw = ::open(path.c_str(), kFlags);
-  }
-  if (raw < 0) return make_error("cannot open " + path + ": " + errno_text(errno));
-  const sys::Fd fd(raw);
-
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0)
-    return make_error("cannot stat " + path + ": " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) return make_error("cannot append to " + path + ": not a regular file");
   std::string data;
-  if (st.st_size > 0) {
-    // A crash mid-write left a line without its newline: start a new line, so this event is
-    // not glued to the fragment (load() then skips the fragment alone).
-    char last = '\n';
-    if (::pread(fd.get(), &last, 1, st.st_size - 1) != 1) {
-      return make_error("cannot read " + path + ": " + errno_text(errno));
-    }
-    if (last != '\n') data += '\n';
-  }
   for (const TimelineEvent& event : events) {
     data += to_json_line(event);
     data += '\n';
   }
-
-  // One write() in practice; the loop only matters for EINTR and short writes (disk full).
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      // Take the partial line back, so the file stays whole lines. If that fails too, the
-      // newline repair above handles the fragment on the next append.
-      const bool undone = ::ftruncate(fd.get(), st.st_size) == 0;
-      return make_error("cannot write " + path + ": " + errno_text(err) +
-                        (undone ? "" : " (a partial line is left; load() will skip it)"));
-    }
-    done += static_cast<std::size_t>(n);
+  // Only an "opened" event may start a timeline: anything else for an unknown id is a bug or a
+  // file removed by hand, and must not create a timeline without its beginning.
+  const sys::IfMissing if_missing =
+      e.type == TimelineEvent::Type::opened ? sys::IfMissing::create : sys::IfMissing::fail;
+  Result<sys::Appended> r = sys::append_lines(path, data, if_missing, 0640);
+  if (!r) return r.error();
+  if (*r == sys::Appended::missing) {
+    return make_error("cannot append to " + path + ": no such timeline, and a new one must " +
+                      "start with an \"opened\" event, not " + in_quotes(to_string(e.type)));
   }
-  if (::fdatasync(fd.get()) != 0) {
-    return make_error("cannot sync " + path + ": " + errno_text(errno));
-  }
-  if (created) sys::sync_dir(dir_);
   return true;
 }
 

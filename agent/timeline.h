@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "agent/incident.h"
-#include "agent/observation.h"
-#include "agent/result.h"
+#include "core/observation.h"
+#include "core/result.h"
 
 namespace vigil {
 

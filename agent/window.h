@@ -9,9 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/duration.h"
-#include "agent/observation.h"
 #include "agent/string_index.h"
+#include "core/duration.h"
+#include "core/observation.h"
 
 namespace vigil {
 

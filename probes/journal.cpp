@@ -4,8 +4,8 @@
 
 #include <cstring>
 
-#include "agent/ip.h"
-#include "agent/sys/log.h"
+#include "core/ip.h"
+#include "sys/log.h"
 
 namespace vigil {
 namespace {

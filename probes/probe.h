@@ -6,9 +6,9 @@
 #include <memory>
 
 #include "agent/config.h"
-#include "agent/observation.h"
-#include "agent/sys/http.h"
-#include "agent/sys/units.h"
+#include "core/observation.h"
+#include "sys/http.h"
+#include "sys/units.h"
 
 namespace vigil {
 

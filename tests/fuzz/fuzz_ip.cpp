@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "agent/ip.h"
+#include "core/ip.h"
 #include "tests/fuzz/fuzz_common.h"
 
 using vigil::IpAddress;

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "agent/config.h"
-#include "agent/ip.h"
+#include "core/ip.h"
 #include "probes/journal.h"
 #include "tests/fuzz/fuzz_common.h"
 

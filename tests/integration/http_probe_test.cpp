@@ -12,7 +12,7 @@
 #include <fstream>
 
 #include "agent/config.h"
-#include "agent/sys/http.h"
+#include "sys/http.h"
 #include "probes/http.h"
 #include "tests/integration/child.h"
 #include "tests/support/http_server.h"

@@ -7,8 +7,8 @@
 #include <utility>
 
 #include "agent/config.h"
-#include "agent/sys/http.h"
 #include "probes/http.h"
+#include "sys/http.h"
 
 namespace vigil {
 namespace {

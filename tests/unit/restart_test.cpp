@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/sys/units.h"
+#include "sys/units.h"
 
 namespace vigil {
 namespace {

@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "agent/config.h"
-#include "agent/sys/units.h"
 #include "probes/unit.h"
+#include "sys/units.h"
 
 namespace vigil {
 namespace {

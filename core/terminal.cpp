@@ -1,4 +1,4 @@
-#include "agent/terminal.h"
+#include "core/terminal.h"
 
 #include <cstdio>
 

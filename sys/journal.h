@@ -12,9 +12,9 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/duration.h"
-#include "agent/observation.h"
-#include "agent/result.h"
+#include "core/duration.h"
+#include "core/observation.h"
+#include "core/result.h"
 
 namespace vigil::sys {
 
@@ -105,8 +105,5 @@ class JournalFollower {
  private:
   std::shared_ptr<Impl> impl_;
 };
-
-// Writes `data` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
-Result<bool> write_file_atomic(const std::string& path, std::string_view data);
 
 }  // namespace vigil::sys

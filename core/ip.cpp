@@ -1,4 +1,4 @@
-#include "agent/ip.h"
+#include "core/ip.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

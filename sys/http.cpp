@@ -1,4 +1,4 @@
-#include "agent/sys/http.h"
+#include "sys/http.h"
 
 #include <curl/curl.h>
 

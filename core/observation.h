@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/duration.h"
+#include "core/duration.h"
 
 namespace vigil {
 

@@ -1,4 +1,4 @@
-#include "agent/sys/groups.h"
+#include "sys/groups.h"
 
 #include <grp.h>
 #include <pwd.h>

@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "agent/duration.h"
+#include "core/duration.h"
 
 namespace vigil::sys {
 

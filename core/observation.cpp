@@ -1,4 +1,4 @@
-#include "agent/observation.h"
+#include "core/observation.h"
 
 #include <array>
 #include <utility>

@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "agent/config.h"
-#include "agent/observation.h"
+#include "core/http_method.h"
+#include "core/observation.h"
 
 namespace vigil::sys {
 

@@ -1,4 +1,4 @@
-#include "agent/sys/log.h"
+#include "sys/log.h"
 
 #include <sys/stat.h>
 #include <sys/uio.h>

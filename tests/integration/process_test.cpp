@@ -1,7 +1,7 @@
 // The command runner with real programs: exit codes and signals, output capture and its bound,
 // timeouts that kill the whole process group, refusals, literal argv, a clean environment and
 // fds, no zombies; and CommandRunner's delivery on the io_context, in order, never after stop().
-#include "actions/command.h"
+#include "sys/process.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -62,27 +62,27 @@ Duration elapsed_since(SteadyClock::time_point start) {
 }
 
 TEST(CommandRun, ExitCodes) {
-  CommandResult t = run_command({"/bin/true"}, 5s);
+  sys::CommandResult t = sys::run_command({"/bin/true"}, 5s);
   EXPECT_TRUE(t.ok()) << t.describe();
   EXPECT_EQ(t.exit_code, 0);
   EXPECT_EQ(t.signal, 0);
   EXPECT_EQ(t.describe(), "exit 0");
 
-  CommandResult f = run_command({"/bin/false"}, 5s);
+  sys::CommandResult f = sys::run_command({"/bin/false"}, 5s);
   EXPECT_FALSE(f.ok());
   EXPECT_EQ(f.exit_code, 1);
   EXPECT_EQ(f.describe(), "exit 1");
 
-  CommandResult n = run_command({"/bin/sh", "-c", "exit 42"}, 5s);
+  sys::CommandResult n = sys::run_command({"/bin/sh", "-c", "exit 42"}, 5s);
   EXPECT_EQ(n.exit_code, 42);
   EXPECT_TRUE(zombie_children().empty());
 }
 
 TEST(CommandRun, CapturesStdoutAndStderr) {
-  CommandResult r =
-      run_command({"/bin/sh", "-c",
-                   "echo out; echo line two; printf '\\n  ERROR: it broke\\nmore\\n' >&2; exit 3"},
-                  5s);
+  sys::CommandResult r = sys::run_command(
+      {"/bin/sh", "-c",
+       "echo out; echo line two; printf '\\n  ERROR: it broke\\nmore\\n' >&2; exit 3"},
+      5s);
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.out, "out\nline two\n");
   EXPECT_EQ(r.err, "\n  ERROR: it broke\nmore\n");
@@ -90,10 +90,11 @@ TEST(CommandRun, CapturesStdoutAndStderr) {
   EXPECT_EQ(r.describe(), "exit 3: ERROR: it broke");
 
   // No stderr: the first line of stdout explains the failure.
-  CommandResult o = run_command({"/bin/sh", "-c", "echo 'Could not do it'; exit 1"}, 5s);
+  sys::CommandResult o = sys::run_command({"/bin/sh", "-c", "echo 'Could not do it'; exit 1"}, 5s);
   EXPECT_EQ(o.describe(), "exit 1: Could not do it");
   // Control bytes never reach a log line raw.
-  CommandResult c = run_command({"/bin/sh", "-c", "printf 'bad\\033[31m\\n' >&2; exit 2"}, 5s);
+  sys::CommandResult c =
+      sys::run_command({"/bin/sh", "-c", "printf 'bad\\033[31m\\n' >&2; exit 2"}, 5s);
   EXPECT_EQ(c.describe(), "exit 2: bad\\x1b[31m");
 }
 
@@ -101,33 +102,34 @@ TEST(CommandRun, OutputIsBoundedAndTheRestDrained) {
   const auto start = SteadyClock::now();
   // 1 MiB on stdout and 200 kB on stderr: more than a pipe holds, so the program only finishes
   // if the rest is read and dropped.
-  CommandResult r = run_command({"/bin/sh", "-c",
-                                 "head -c 1048576 /dev/zero | tr '\\0' a; "
-                                 "head -c 200000 /dev/zero | tr '\\0' b >&2; echo done >&2"},
-                                10s);
+  sys::CommandResult r =
+      sys::run_command({"/bin/sh", "-c",
+                        "head -c 1048576 /dev/zero | tr '\\0' a; "
+                        "head -c 200000 /dev/zero | tr '\\0' b >&2; echo done >&2"},
+                       10s);
   EXPECT_TRUE(r.ok()) << r.describe();
-  EXPECT_EQ(r.out.size(), kMaxCommandOutput);
-  EXPECT_EQ(r.out, std::string(kMaxCommandOutput, 'a'));
+  EXPECT_EQ(r.out.size(), sys::kMaxCommandOutput);
+  EXPECT_EQ(r.out, std::string(sys::kMaxCommandOutput, 'a'));
   EXPECT_TRUE(r.out_truncated);
-  EXPECT_EQ(r.err.size(), kMaxCommandOutput);
+  EXPECT_EQ(r.err.size(), sys::kMaxCommandOutput);
   EXPECT_TRUE(r.err_truncated);
   EXPECT_LT(elapsed_since(start), 2s);
 }
 
 TEST(CommandRun, OutputLimitCanBeRaised) {
-  CommandResult r =
-      run_command({"/bin/sh", "-c", "head -c 300000 /dev/zero | tr '\\0' a"}, 5s, 1 << 20);
+  sys::CommandResult r =
+      sys::run_command({"/bin/sh", "-c", "head -c 300000 /dev/zero | tr '\\0' a"}, 5s, 1 << 20);
   EXPECT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(r.out.size(), 300000u);
   EXPECT_FALSE(r.out_truncated);
-  CommandResult small = run_command({"/bin/echo", "hello world"}, 5s, 5);
+  sys::CommandResult small = sys::run_command({"/bin/echo", "hello world"}, 5s, 5);
   EXPECT_EQ(small.out, "hello");
   EXPECT_TRUE(small.out_truncated);
 }
 
 TEST(CommandRun, TimeoutKillsQuickly) {
   const auto start = SteadyClock::now();
-  CommandResult r = run_command({"/bin/sleep", "30"}, 200ms);
+  sys::CommandResult r = sys::run_command({"/bin/sleep", "30"}, 200ms);
   const Duration took = elapsed_since(start);
   EXPECT_TRUE(r.timed_out);
   EXPECT_FALSE(r.ok());
@@ -140,8 +142,8 @@ TEST(CommandRun, TimeoutKillsQuickly) {
 
 TEST(CommandRun, TimeoutKillsTheWholeGroup) {
   // The shell starts a grandchild and waits for it; both must die.
-  CommandResult r =
-      run_command({"/bin/sh", "-c", "/bin/sleep 30 & echo $!; wait; echo never"}, 300ms);
+  sys::CommandResult r =
+      sys::run_command({"/bin/sh", "-c", "/bin/sleep 30 & echo $!; wait; echo never"}, 300ms);
   EXPECT_TRUE(r.timed_out);
   const int grandchild = std::atoi(r.out.c_str());
   ASSERT_GT(grandchild, 0) << r.out;
@@ -156,7 +158,7 @@ TEST(CommandRun, TimeoutKillsTheWholeGroup) {
 TEST(CommandRun, SigtermIgnoredMeansSigkillAfterTheGrace) {
   const auto start = SteadyClock::now();
   // An ignored SIGTERM is inherited by the sleep too.
-  CommandResult r = run_command({"/bin/sh", "-c", "trap '' TERM; /bin/sleep 30"}, 100ms);
+  sys::CommandResult r = sys::run_command({"/bin/sh", "-c", "trap '' TERM; /bin/sleep 30"}, 100ms);
   const Duration took = elapsed_since(start);
   EXPECT_TRUE(r.timed_out);
   EXPECT_EQ(r.signal, SIGKILL);
@@ -166,7 +168,7 @@ TEST(CommandRun, SigtermIgnoredMeansSigkillAfterTheGrace) {
 }
 
 TEST(CommandRun, KilledBySignal) {
-  CommandResult r = run_command({"/bin/sh", "-c", "kill -9 $$"}, 5s);
+  sys::CommandResult r = sys::run_command({"/bin/sh", "-c", "kill -9 $$"}, 5s);
   EXPECT_FALSE(r.ok());
   EXPECT_FALSE(r.timed_out);
   EXPECT_EQ(r.signal, 9);
@@ -177,7 +179,8 @@ TEST(CommandRun, KilledBySignal) {
 TEST(CommandRun, LeftoversInTheGroupDoNotHoldItUp) {
   // The shell exits at once, leaving a sleep that holds the pipes open.
   const auto start = SteadyClock::now();
-  CommandResult r = run_command({"/bin/sh", "-c", "/bin/sleep 30 & echo $!; echo started"}, 5s);
+  sys::CommandResult r =
+      sys::run_command({"/bin/sh", "-c", "/bin/sleep 30 & echo $!; echo started"}, 5s);
   EXPECT_TRUE(r.ok()) << r.describe();
   EXPECT_LT(elapsed_since(start), 1s);
   EXPECT_NE(r.out.find("started"), std::string::npos);
@@ -193,20 +196,20 @@ TEST(CommandRun, LeftoversInTheGroupDoNotHoldItUp) {
 TEST(CommandRun, RefusesRelativeOrEmptyCommands) {
   for (const std::vector<std::string>& argv :
        std::vector<std::vector<std::string>>{{"echo", "hi"}, {"./echo"}, {"bin/true"}, {""}}) {
-    CommandResult r = run_command(argv, 1s);
+    sys::CommandResult r = sys::run_command(argv, 1s);
     EXPECT_FALSE(r.ok());
     EXPECT_NE(r.error.find("not an absolute path"), std::string::npos) << r.error;
     EXPECT_EQ(r.describe(), r.error);
   }
-  CommandResult empty = run_command({}, 1s);
+  sys::CommandResult empty = sys::run_command({}, 1s);
   EXPECT_FALSE(empty.ok());
   EXPECT_FALSE(empty.error.empty());
-  CommandResult nul = run_command({"/bin/echo", std::string("a\0b", 3)}, 1s);
+  sys::CommandResult nul = sys::run_command({"/bin/echo", std::string("a\0b", 3)}, 1s);
   EXPECT_NE(nul.error.find("NUL"), std::string::npos) << nul.error;
 }
 
 TEST(CommandRun, MissingOrNonExecutableBinary) {
-  CommandResult r = run_command({"/nonexistent/usr/sbin/ufw", "status"}, 1s);
+  sys::CommandResult r = sys::run_command({"/nonexistent/usr/sbin/ufw", "status"}, 1s);
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.error, "cannot run /nonexistent/usr/sbin/ufw: No such file or directory");
   EXPECT_EQ(r.describe(), r.error);
@@ -215,22 +218,22 @@ TEST(CommandRun, MissingOrNonExecutableBinary) {
   const int fd = ::mkstemp(path);
   ASSERT_GE(fd, 0);
   ::close(fd);
-  CommandResult p = run_command({path}, 1s);
+  sys::CommandResult p = sys::run_command({path}, 1s);
   ::unlink(path);
   EXPECT_EQ(p.error, std::string("cannot run ") + path + ": Permission denied");
   EXPECT_TRUE(zombie_children().empty());
 }
 
 TEST(CommandRun, ShellMetacharactersArePassedLiterally) {
-  CommandResult r =
-      run_command({"/bin/echo", "1.2.3.4; reboot", "$(id)", "`id`", "a && b", "*", "'\"'"}, 5s);
+  sys::CommandResult r = sys::run_command(
+      {"/bin/echo", "1.2.3.4; reboot", "$(id)", "`id`", "a && b", "*", "'\"'"}, 5s);
   ASSERT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(r.out, "1.2.3.4; reboot $(id) `id` a && b * '\"'\n");
 }
 
 TEST(CommandRun, EnvironmentIsClean) {
   ::setenv("VIGIL_TEST_SECRET", "leak", 1);
-  CommandResult r = run_command({"/usr/bin/env"}, 5s);
+  sys::CommandResult r = sys::run_command({"/usr/bin/env"}, 5s);
   ::unsetenv("VIGIL_TEST_SECRET");
   ASSERT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(r.out, "PATH=/usr/sbin:/usr/bin:/sbin:/bin\nLC_ALL=C\nLANG=C\n");
@@ -241,22 +244,23 @@ TEST(CommandRun, NoInheritedFdsAndStdinIsDevNull) {
   const int leaked = ::open("/dev/null", O_RDONLY);
   ASSERT_GE(leaked, 0);
   // `[ -e ]` only stats: listing /proc/$$/fd would show the listing's own directory fd.
-  CommandResult r = run_command({"/bin/sh", "-c",
-                                 "n=3; while [ $n -lt 1024 ]; do [ -e /proc/$$/fd/$n ] && echo "
-                                 "$n; n=$((n+1)); done; readlink /proc/$$/fd/0"},
-                                5s);
+  sys::CommandResult r =
+      sys::run_command({"/bin/sh", "-c",
+                        "n=3; while [ $n -lt 1024 ]; do [ -e /proc/$$/fd/$n ] && echo "
+                        "$n; n=$((n+1)); done; readlink /proc/$$/fd/0"},
+                       5s);
   ::close(leaked);
   ASSERT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(r.out, "/dev/null\n");
 
   // stdin is at EOF: cat finishes at once.
-  CommandResult cat = run_command({"/bin/cat"}, 5s);
+  sys::CommandResult cat = sys::run_command({"/bin/cat"}, 5s);
   EXPECT_TRUE(cat.ok());
   EXPECT_EQ(cat.out, "");
 }
 
 TEST(CommandRun, OwnProcessGroup) {
-  CommandResult r = run_command({"/bin/sh", "-c", "cut -d' ' -f1,5 /proc/$$/stat"}, 5s);
+  sys::CommandResult r = sys::run_command({"/bin/sh", "-c", "cut -d' ' -f1,5 /proc/$$/stat"}, 5s);
   ASSERT_TRUE(r.ok()) << r.describe();
   std::istringstream in(r.out);
   int pid = 0;
@@ -281,11 +285,11 @@ void run_until(boost::asio::io_context& io, Done done) {
 
 TEST(CommandRunnerTest, DeliversInOrderOnTheLoopThread) {
   boost::asio::io_context io;
-  CommandRunner runner(io);
+  sys::CommandRunner runner(io);
   std::vector<std::string> got;
   std::vector<std::thread::id> threads;
   for (const char* word : {"one", "two", "three"}) {
-    runner.run({"/bin/echo", word}, 5s, [&](CommandResult r) {
+    runner.run({"/bin/echo", word}, 5s, [&](sys::CommandResult r) {
       got.push_back(r.out);
       threads.push_back(std::this_thread::get_id());
     });
@@ -306,13 +310,14 @@ TEST(CommandRunnerTest, ChildrenGetAnEmptySignalMaskAndDefaultHandlers) {
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ignore, &old);
   boost::asio::io_context io;
-  CommandRunner runner(io);
+  sys::CommandRunner runner(io);
   std::string out;
   bool done = false;
-  runner.run({"/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"}, 5s, [&](CommandResult r) {
-    out = r.out;
-    done = true;
-  });
+  runner.run({"/bin/grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"}, 5s,
+             [&](sys::CommandResult r) {
+               out = r.out;
+               done = true;
+             });
   run_until(io, [&] { return done; });
   ::sigaction(SIGPIPE, &old, nullptr);
   std::istringstream in(out);
@@ -329,17 +334,17 @@ TEST(CommandRunnerTest, ChildrenGetAnEmptySignalMaskAndDefaultHandlers) {
 
 TEST(CommandRunnerTest, NothingIsDeliveredAfterStop) {
   boost::asio::io_context io;
-  CommandRunner runner(io);
+  sys::CommandRunner runner(io);
   int called = 0;
   // The first finishes before stop() and its result waits in the io_context; the second is
   // queued behind a slow one and never runs.
-  runner.run({"/bin/true"}, 5s, [&](CommandResult) { ++called; });
-  runner.run({"/bin/sleep", "0.2"}, 5s, [&](CommandResult) { ++called; });
-  runner.run({"/bin/echo", "never"}, 5s, [&](CommandResult) { ++called; });
+  runner.run({"/bin/true"}, 5s, [&](sys::CommandResult) { ++called; });
+  runner.run({"/bin/sleep", "0.2"}, 5s, [&](sys::CommandResult) { ++called; });
+  runner.run({"/bin/echo", "never"}, 5s, [&](sys::CommandResult) { ++called; });
   std::this_thread::sleep_for(50ms);
   runner.stop();
   EXPECT_EQ(runner.pending(), 0u);
-  runner.run({"/bin/true"}, 5s, [&](CommandResult) { ++called; });
+  runner.run({"/bin/true"}, 5s, [&](sys::CommandResult) { ++called; });
   EXPECT_EQ(runner.pending(), 0u);
   io.restart();
   io.run_for(100ms);
@@ -351,9 +356,9 @@ TEST(CommandRunnerTest, NothingIsDeliveredAfterDestruction) {
   boost::asio::io_context io;
   int called = 0;
   {
-    CommandRunner runner(io);
-    runner.run({"/bin/true"}, 5s, [&](CommandResult) { ++called; });
-    runner.run({"/bin/echo", "x"}, 5s, [&](CommandResult) { ++called; });
+    sys::CommandRunner runner(io);
+    runner.run({"/bin/true"}, 5s, [&](sys::CommandResult) { ++called; });
+    runner.run({"/bin/echo", "x"}, 5s, [&](sys::CommandResult) { ++called; });
     std::this_thread::sleep_for(50ms);
   }
   io.restart();
@@ -364,13 +369,13 @@ TEST(CommandRunnerTest, NothingIsDeliveredAfterDestruction) {
 
 TEST(CommandRunnerTest, StopFromInsideACallback) {
   boost::asio::io_context io;
-  CommandRunner runner(io);
+  sys::CommandRunner runner(io);
   int called = 0;
-  runner.run({"/bin/true"}, 5s, [&](CommandResult) {
+  runner.run({"/bin/true"}, 5s, [&](sys::CommandResult) {
     ++called;
     runner.stop();
   });
-  runner.run({"/bin/true"}, 5s, [&](CommandResult) { ++called; });
+  runner.run({"/bin/true"}, 5s, [&](sys::CommandResult) { ++called; });
   run_until(io, [&] { return called > 0 && runner.pending() == 0; });
   io.restart();
   io.run_for(50ms);

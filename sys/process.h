@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "agent/duration.h"
+#include "core/duration.h"
 
-namespace vigil {
+namespace vigil::sys {
 
 // How much of each of stdout and stderr a command result keeps by default. Why 64 KiB: ufw's
 // and ss's answers to a change are a line or two, and a runaway tool cannot make us hold
@@ -93,4 +93,4 @@ class CommandRunner {
   std::thread worker_;
 };
 
-}  // namespace vigil
+}  // namespace vigil::sys

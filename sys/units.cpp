@@ -1,4 +1,4 @@
-#include "agent/sys/units.h"
+#include "sys/units.h"
 
 #include <poll.h>
 #include <systemd/sd-bus.h>
@@ -15,9 +15,9 @@
 #include <map>
 #include <optional>
 
-#include "agent/sys/clock.h"
-#include "agent/sys/errors.h"
-#include "agent/sys/log.h"
+#include "sys/clock.h"
+#include "sys/errors.h"
+#include "sys/log.h"
 
 namespace vigil::sys {
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "agent/result.h"
+#include "core/result.h"
 
 namespace vigil {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "agent/result.h"
+#include "core/result.h"
 
 namespace vigil {
 

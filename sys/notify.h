@@ -5,7 +5,7 @@
 #include <optional>
 #include <string_view>
 
-#include "agent/duration.h"
+#include "core/duration.h"
 
 namespace vigil::sys {
 

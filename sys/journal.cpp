@@ -1,5 +1,6 @@
-#include "agent/sys/journal.h"
-#include "agent/sys/errors.h"
+#include "sys/journal.h"
+#include "sys/errors.h"
+#include "sys/files.h"
 
 #include <fcntl.h>
 #include <systemd/sd-journal.h>
@@ -14,8 +15,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "agent/sys/clock.h"
-#include "agent/sys/log.h"
+#include "sys/clock.h"
+#include "sys/log.h"
 
 namespace vigil::sys {
 
@@ -168,28 +169,6 @@ std::string Journal::cursor() const {
   std::string out = c;
   free(c);  // NOLINT: allocated by libsystemd
   return out;
-}
-
-Result<bool> write_file_atomic(const std::string& path, std::string_view data) {
-  const std::filesystem::path p(path);
-  std::error_code ec;
-  std::filesystem::create_directories(p.parent_path(), ec);
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return make_error("cannot write " + tmp + ": " + errno_text(errno));
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  ok = ok && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return make_error("cannot write " + path + ": " + errno_text(errno));
-  }
-  const int dir = ::open(p.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return true;
 }
 
 struct JournalFollower::Impl : std::enable_shared_from_this<JournalFollower::Impl> {

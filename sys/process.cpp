@@ -1,8 +1,8 @@
 // Running a program by argv: posix_spawn with a clean environment and fds, bounded output
 // capture, a timeout that kills the whole process group, and a serial runner thread that posts
 // results back to the loop.
-#include "actions/command.h"
-#include "agent/sys/errors.h"
+#include "sys/process.h"
+#include "sys/errors.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -26,7 +26,7 @@
 #include <mutex>
 #include <string_view>
 
-namespace vigil {
+namespace vigil::sys {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -46,8 +46,6 @@ constexpr std::size_t kReadChunk = 16 * 1024;
 constexpr int kMaxFinalReads = 8;
 // describe()'s excerpt of the program's own message.
 constexpr std::size_t kMaxDescribedLine = 200;
-
-using sys::errno_text;
 
 // An owned file descriptor.
 class Fd {
@@ -441,4 +439,4 @@ void CommandRunner::stop() {
   // `dropped` (and whatever its callbacks hold) is destroyed here, outside the lock.
 }
 
-}  // namespace vigil
+}  // namespace vigil::sys

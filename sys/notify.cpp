@@ -1,6 +1,6 @@
-#include "agent/sys/notify.h"
+#include "sys/notify.h"
 
-#include "agent/sys/clock.h"
+#include "sys/clock.h"
 
 #include <systemd/sd-daemon.h>
 

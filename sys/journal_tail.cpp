@@ -1,4 +1,4 @@
-#include "agent/sys/journal_tail.h"
+#include "sys/journal_tail.h"
 
 #include <systemd/sd-journal.h>
 
