@@ -1,7 +1,7 @@
 // The block action's building blocks: ufw argv, `ufw status` parsing, the block list with its
 // history and persistence, and the reconcile plan.
 #include "actions/block.h"
-#include "core/text.h"
+#include "agent/core/text.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,11 +15,11 @@
 #include <set>
 #include <utility>
 
-#include "agent/json.h"
-#include "agent/timeline.h"
-#include "sys/errors.h"
-#include "sys/files.h"
-#include "sys/journal.h"
+#include "agent/core/json.h"
+#include "agent/core/time.h"
+#include "agent/sys/errors.h"
+#include "agent/sys/files.h"
+#include "agent/sys/journal.h"
 
 namespace vigil {
 namespace {

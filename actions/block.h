@@ -20,10 +20,10 @@
 #include <string_view>
 #include <vector>
 
-#include "core/duration.h"
-#include "core/ip.h"
-#include "core/observation.h"
-#include "core/result.h"
+#include "agent/core/duration.h"
+#include "agent/core/ip.h"
+#include "agent/core/observation.h"
+#include "agent/core/result.h"
 
 namespace vigil {
 

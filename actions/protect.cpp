@@ -1,11 +1,11 @@
 // Addresses never to block: the fixed rules, and the readers of this host's addresses, default
 // gateways and live SSH sessions.
-// logind's sessions come through sys/sessions.h.
+// logind's sessions come through agent/sys/sessions.h.
 #include "actions/protect.h"
-#include "core/text.h"
-#include "sys/errors.h"
-#include "sys/groups.h"
-#include "sys/sessions.h"
+#include "agent/core/text.h"
+#include "agent/sys/errors.h"
+#include "agent/sys/groups.h"
+#include "agent/sys/sessions.h"
 
 #include <fcntl.h>
 #include <ifaddrs.h>

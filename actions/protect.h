@@ -11,8 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/ip.h"
-#include "core/result.h"
+#include "agent/core/ip.h"
+#include "agent/core/result.h"
 
 namespace vigil {
 

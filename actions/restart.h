@@ -10,8 +10,8 @@
 
 #include <string>
 
-#include "core/duration.h"
-#include "sys/units.h"
+#include "agent/core/duration.h"
+#include "agent/sys/units.h"
 
 namespace vigil {
 

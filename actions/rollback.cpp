@@ -16,10 +16,10 @@
 #include <optional>
 #include <utility>
 
-#include "agent/json.h"
-#include "agent/timeline.h"
-#include "sys/errors.h"
-#include "sys/files.h"
+#include "agent/core/json.h"
+#include "agent/core/time.h"
+#include "agent/sys/errors.h"
+#include "agent/sys/files.h"
 
 namespace vigil {
 namespace {

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/config.h"
-#include "core/observation.h"
-#include "core/result.h"
+#include "agent/config/config.h"
+#include "agent/core/observation.h"
+#include "agent/core/result.h"
 
 namespace vigil {
 

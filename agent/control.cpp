@@ -1,5 +1,5 @@
 #include "agent/control.h"
-#include "sys/errors.h"
+#include "agent/sys/errors.h"
 
 #include <grp.h>
 #include <poll.h>

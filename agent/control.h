@@ -13,7 +13,7 @@
 #include <string>
 
 #include "agent/control_access.h"
-#include "core/result.h"
+#include "agent/core/result.h"
 
 namespace vigil {
 

@@ -4,8 +4,8 @@
 #include <array>
 #include <exception>
 
-#include "core/terminal.h"
-#include "sys/log.h"
+#include "agent/core/terminal.h"
+#include "agent/sys/log.h"
 
 namespace vigil {
 

@@ -9,15 +9,15 @@
 #include <sstream>
 
 #include "agent/daemon_runner.h"
-#include "agent/flap.h"
-#include "agent/report.h"
+#include "agent/detect/flap.h"
+#include "agent/incidents/report.h"
+#include "agent/sys/files.h"
+#include "agent/sys/groups.h"
+#include "agent/sys/journal.h"
+#include "agent/sys/journal_tail.h"
+#include "agent/sys/log.h"
+#include "agent/sys/notify.h"
 #include "probes/register.h"
-#include "sys/files.h"
-#include "sys/groups.h"
-#include "sys/journal.h"
-#include "sys/journal_tail.h"
-#include "sys/log.h"
-#include "sys/notify.h"
 
 namespace vigil {
 

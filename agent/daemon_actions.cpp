@@ -1,5 +1,5 @@
 // The daemon's half of the mitigation ladder: decide() says what, this file does it and writes
-// every step to the incident's timeline before and after (see agent/mitigation.h).
+// every step to the incident's timeline before and after (see agent/mitigate/mitigation.h).
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -12,9 +12,9 @@
 #include "actions/restart.h"
 #include "agent/daemon.h"
 #include "agent/daemon_runner.h"
-#include "sys/files.h"
-#include "sys/groups.h"
-#include "sys/log.h"
+#include "agent/sys/files.h"
+#include "agent/sys/groups.h"
+#include "agent/sys/log.h"
 
 namespace vigil {
 

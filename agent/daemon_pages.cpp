@@ -1,14 +1,14 @@
 // The daemon's half of paging: plan_pages() says what, the outbox keeps it on disk until a target
 // accepted it, and the HTTP client (curl multi on the loop) delivers it. Every queued page is a
-// timeline event, so a restart neither re-pages nor forgets a resolve (see agent/pager.h).
+// timeline event, so a restart neither re-pages nor forgets a resolve (see notify/pager.h).
 #include <algorithm>
 #include <charconv>
 #include <set>
 #include <tuple>
 
+#include "agent/core/json.h"
 #include "agent/daemon.h"
-#include "agent/json.h"
-#include "sys/log.h"
+#include "agent/sys/log.h"
 
 namespace vigil {
 

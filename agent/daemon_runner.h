@@ -8,9 +8,9 @@
 #include <memory>
 #include <string>
 
-#include "agent/classifier.h"
 #include "agent/daemon.h"
-#include "agent/flap.h"
+#include "agent/detect/classifier.h"
+#include "agent/detect/flap.h"
 #include "agent/metrics.h"
 #include "probes/probe.h"
 

@@ -4,8 +4,8 @@
 
 #include <cstring>
 
-#include "core/ip.h"
-#include "sys/log.h"
+#include "agent/core/ip.h"
+#include "agent/sys/log.h"
 
 namespace vigil {
 namespace {

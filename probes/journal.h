@@ -13,9 +13,9 @@
 #include <string>
 #include <string_view>
 
-#include "agent/window.h"
+#include "agent/detect/window.h"
+#include "agent/sys/journal.h"
 #include "probes/probe.h"
-#include "sys/journal.h"
 
 namespace vigil {
 

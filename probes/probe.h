@@ -5,10 +5,10 @@
 #include <functional>
 #include <memory>
 
-#include "agent/config.h"
-#include "core/observation.h"
-#include "sys/http.h"
-#include "sys/units.h"
+#include "agent/config/config.h"
+#include "agent/core/observation.h"
+#include "agent/sys/http.h"
+#include "agent/sys/units.h"
 
 namespace vigil {
 

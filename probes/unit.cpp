@@ -1,7 +1,7 @@
 #include "probes/unit.h"
 
-#include "sys/journal_tail.h"
-#include "sys/log.h"
+#include "agent/sys/journal_tail.h"
+#include "agent/sys/log.h"
 
 namespace vigil {
 namespace {

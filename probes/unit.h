@@ -1,4 +1,4 @@
-// The unit probe: systemd unit state, event-driven over sd-bus (sys/units.h). Reports a
+// The unit probe: systemd unit state, event-driven over sd-bus (agent/sys/units.h). Reports a
 // failed unit, one not in its expected state, a restart loop, start-limit-hit, a unit that does
 // not exist, and recovery. One observation per unit (the unit is the observation's key).
 #pragma once

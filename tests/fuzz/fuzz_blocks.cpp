@@ -12,7 +12,7 @@
 #include <string>
 
 #include "actions/block.h"
-#include "agent/timeline.h"
+#include "agent/incidents/timeline.h"
 #include "tests/fuzz/fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
 #include "probes/journal.h"
 #include "tests/fuzz/fuzz_common.h"
 

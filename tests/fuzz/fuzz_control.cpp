@@ -18,7 +18,7 @@
 #include <string_view>
 
 #include "agent/control_access.h"
-#include "core/terminal.h"
+#include "agent/core/terminal.h"
 #include "tests/fuzz/fuzz_common.h"
 
 namespace vigil {

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/ip.h"
+#include "agent/core/ip.h"
 #include "tests/fuzz/fuzz_common.h"
 
 using vigil::IpAddress;

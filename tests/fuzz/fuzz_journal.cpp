@@ -24,8 +24,8 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/config.h"
-#include "core/ip.h"
+#include "agent/config/config.h"
+#include "agent/core/ip.h"
 #include "probes/journal.h"
 #include "tests/fuzz/fuzz_common.h"
 

@@ -1,4 +1,4 @@
-// The mitigation ledger (agent/mitigation.h): the fuzz input is the content of
+// The mitigation ledger (agent/mitigate/mitigation.h): the fuzz input is the content of
 // STATE/mitigations.json, read by MitigationLedger::from_json (Daemon::load_mitigation_state
 // passes it the whole file). Invariants: it returns an error for what it cannot read and never
 // throws (the daemon does not catch); an accepted ledger survives to_json and back unchanged; the
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/mitigation.h"
+#include "agent/mitigate/mitigation.h"
 #include "tests/fuzz/fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

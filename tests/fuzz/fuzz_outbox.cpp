@@ -1,4 +1,4 @@
-// The outbox file (agent/outbox.h): the fuzz input is the content of DIR/outbox.jsonl, written to
+// The outbox file (notify/outbox.h): the fuzz input is the content of DIR/outbox.jsonl, written to
 // a scratch directory (one file, reused) and replayed by Outbox::load, which then compacts it.
 // Invariants: load fails only for an unreadable file; queued pages have distinct, increasing,
 // non-zero seqs; the compacted file loads again with nothing skipped and the same pages and
@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/outbox.h"
-#include "agent/page.h"
+#include "notify/outbox.h"
+#include "notify/page.h"
 #include "tests/fuzz/fuzz_common.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

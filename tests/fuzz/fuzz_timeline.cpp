@@ -1,4 +1,5 @@
-// Incident timelines (agent/timeline.h): the fuzz input is the content of one DIR/ID.jsonl file.
+// Incident timelines (agent/incidents/timeline.h): the fuzz input is the content of one
+// DIR/ID.jsonl file.
 //  1. Each line through from_json_line: an event that parses survives to_json_line and back
 //     unchanged, and is written as exactly one line.
 //  2. The file through IncidentStore::load (written to a scratch directory, one file reused), then
@@ -14,10 +15,10 @@
 #include <string>
 #include <string_view>
 
-#include "agent/incident.h"
-#include "agent/mitigation.h"
-#include "agent/postmortem.h"
-#include "agent/timeline.h"
+#include "agent/incidents/incident.h"
+#include "agent/incidents/postmortem.h"
+#include "agent/incidents/timeline.h"
+#include "agent/mitigate/mitigation.h"
 #include "tests/fuzz/fuzz_common.h"
 
 namespace vigil {

@@ -13,7 +13,7 @@
 #include <regex>
 
 #include "agent/control.h"
-#include "agent/timeline.h"
+#include "agent/incidents/timeline.h"
 #include "tests/integration/child.h"
 #include "tests/support/http_server.h"
 

@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "agent/config.h"
-#include "sys/http.h"
+#include "agent/config/config.h"
+#include "agent/sys/http.h"
 #include "probes/http.h"
 #include "tests/integration/child.h"
 #include "tests/support/http_server.h"

@@ -1,7 +1,7 @@
 // The command runner with real programs: exit codes and signals, output capture and its bound,
 // timeouts that kill the whole process group, refusals, literal argv, a clean environment and
 // fds, no zombies; and CommandRunner's delivery on the io_context, in order, never after stop().
-#include "sys/process.h"
+#include "agent/sys/process.h"
 
 #include <dirent.h>
 #include <fcntl.h>

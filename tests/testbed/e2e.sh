@@ -1236,7 +1236,7 @@ page_recover_app() {
     fail "incident $1 was not resolved after the app recovered"
 }
 
-# The value of the `incident` label vigil gives incident $1 in Alertmanager: its id (agent/page.cpp;
+# The value of the `incident` label vigil gives incident $1 in Alertmanager: its id (notify/page.cpp;
 # PagerDuty's dedup_key and OnCall's alert_uid are "vigil/HOST/ID").
 page_am_incident() { echo "$1"; }
 # Runs Python CODE with J = the JSON on stdin and A = the other arguments; an AssertionError

@@ -1,6 +1,6 @@
 // The classifier: observations in, findings out. Time comes with each observation, so these tests
 // build TimePoints by hand and never sleep.
-#include "agent/classifier.h"
+#include "agent/detect/classifier.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // vigil.toml validation. The error messages are golden: an operator reads them to fix a file, so
 // each test freezes the exact "FILE:LINE:COL: message", and each position was checked to point at
 // the offending key or value (or at the [[check]] header when a required key is missing).
-#include "agent/config.h"
+#include "agent/config/config.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

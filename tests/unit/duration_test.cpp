@@ -1,5 +1,5 @@
 // parse_duration / format_duration: the duration syntax operators write in vigil.toml.
-#include "core/duration.h"
+#include "agent/core/duration.h"
 
 #include <gtest/gtest.h>
 

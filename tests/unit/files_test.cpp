@@ -1,5 +1,5 @@
 // sys/files: the durable append and the symlink swap every state file and rollback goes through.
-#include "sys/files.h"
+#include "agent/sys/files.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

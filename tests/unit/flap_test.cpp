@@ -1,7 +1,7 @@
 // FlapDetector: percent state change with hysteresis. Results are written as strings, '+' for a
 // healthy result and '-' for a failed one; events as '.' (nothing), 'S' (flapping started: add()
 // returned true) and 'E' (flapping ended: add() returned false), one per result.
-#include "agent/flap.h"
+#include "agent/detect/flap.h"
 
 #include <gtest/gtest.h>
 

@@ -6,9 +6,9 @@
 #include <string_view>
 #include <utility>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
+#include "agent/sys/http.h"
 #include "probes/http.h"
-#include "sys/http.h"
 
 namespace vigil {
 namespace {

@@ -1,6 +1,6 @@
 // The incident index: a cache of resolved incidents' summaries, trusted only for the version of
 // the timeline it names; damaged lines are skipped, never fatal; compaction keeps what is asked.
-#include "agent/incident_index.h"
+#include "agent/incidents/incident_index.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

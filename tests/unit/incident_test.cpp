@@ -2,7 +2,7 @@
 // TimePoints by hand (t(n) is n seconds after a fixed epoch) and never sleep. Most behaviour is
 // written as tables of steps (fire, recover, flap, a failed mitigation, a tick) with the incidents
 // they must leave behind.
-#include "agent/incident.h"
+#include "agent/incidents/incident.h"
 
 #include <gtest/gtest.h>
 

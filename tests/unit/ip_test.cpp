@@ -1,5 +1,5 @@
 // parse_ip / parse_cidr: addresses captured from untrusted journal lines, later passed to ufw.
-#include "core/ip.h"
+#include "agent/core/ip.h"
 
 #include <gtest/gtest.h>
 

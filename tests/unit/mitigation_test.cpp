@@ -1,7 +1,7 @@
-// The mitigation ladder and its guards (agent/mitigation.h): decide() over real configs parsed
-// from TOML and incidents built by the real IncidentBook. Times are built by hand; nothing
+// The mitigation ladder and its guards (agent/mitigate/mitigation.h): decide() over real configs
+// parsed from TOML and incidents built by the real IncidentBook. Times are built by hand; nothing
 // sleeps, nothing runs.
-#include "agent/mitigation.h"
+#include "agent/mitigate/mitigation.h"
 
 #include <gtest/gtest.h>
 

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "agent/json.h"
-#include "agent/outbox.h"
-#include "agent/page.h"
+#include "agent/core/json.h"
+#include "notify/outbox.h"
+#include "notify/page.h"
 
 namespace vigil {
 namespace {

@@ -1,6 +1,6 @@
 // render / judge / backoff / dedup_key: every wire format checked field by field against
 // ../shared/PAGING-FORMATS.md, by parsing the rendered body back.
-#include "agent/page.h"
+#include "notify/page.h"
 
 #include <gtest/gtest.h>
 #include <openssl/core_names.h>
@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "agent/config.h"
-#include "agent/timeline.h"
+#include "agent/config/config.h"
+#include "agent/incidents/timeline.h"
 
 namespace vigil {
 namespace {

@@ -1,9 +1,9 @@
-// The pager (agent/pager.h): which pages an incident needs now. Incidents come from the real
+// The pager (notify/pager.h): which pages an incident needs now. Incidents come from the real
 // IncidentBook (findings in), mirrored into a local Incident to which the tests also apply the
 // page events the daemon would write (page_event() of every planned page that is not quiet), so
 // what was paged is read back from the timeline exactly as after a restart. Times are built by
 // hand (t(n) is n seconds after a fixed epoch); nothing sleeps, nothing is sent.
-#include "agent/pager.h"
+#include "notify/pager.h"
 
 #include <gtest/gtest.h>
 

@@ -8,7 +8,7 @@
 //
 //   VIGIL_UPDATE_GOLDEN=1 ./build/tests/unit/vigil_unit_tests --gtest_filter='Postmortem.Golden*'
 //   git diff tests/unit/golden/
-#include "agent/postmortem.h"
+#include "agent/incidents/postmortem.h"
 
 #include <gtest/gtest.h>
 
@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/incident.h"
+#include "agent/incidents/incident.h"
 
 #ifndef VIGIL_GOLDEN_DIR
 #error "VIGIL_GOLDEN_DIR must name tests/unit/golden (set in tests/unit/CMakeLists.txt)"

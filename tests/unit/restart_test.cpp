@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "sys/units.h"
+#include "agent/sys/units.h"
 
 namespace vigil {
 namespace {

@@ -1,6 +1,6 @@
 // StringIndex against std::unordered_map as the reference, under random inserts and erases
 // (erase is where open addressing goes wrong: a backward shift that strands a key).
-#include "agent/string_index.h"
+#include "agent/detect/string_index.h"
 
 #include <gtest/gtest.h>
 

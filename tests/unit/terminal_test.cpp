@@ -1,5 +1,5 @@
 // visible(): what the CLI prints of journal and network text (issue 13, terminal safety).
-#include "core/terminal.h"
+#include "agent/core/terminal.h"
 
 #include <gtest/gtest.h>
 

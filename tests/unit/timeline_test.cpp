@@ -1,6 +1,6 @@
 // Incident timelines on disk: the JSON-lines form of a TimelineEvent, RFC 3339 times, and the
 // store (append durably, replay through Incident::apply, survive torn and garbage lines).
-#include "agent/timeline.h"
+#include "agent/incidents/timeline.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -7,9 +7,9 @@
 #include <string>
 #include <utility>
 
-#include "agent/config.h"
+#include "agent/config/config.h"
+#include "agent/sys/units.h"
 #include "probes/unit.h"
-#include "sys/units.h"
 
 namespace vigil {
 namespace {

@@ -1,5 +1,5 @@
 // KeyedWindow: "N matches per key within a window" with bounded memory. Time is hand-made.
-#include "agent/window.h"
+#include "agent/detect/window.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,39 @@
+// How an incident reads to a human: the blameless postmortem draft (`vigil postmortem ID`), the
+// terminal view (`vigil incident show ID`) and the one-line listing (`vigil incidents`,
+// `vigil status`).
+//
+// Pure functions of the incident (and, for the listing, an explicit `now`): everything comes from
+// the incident's fields and its timeline, so a reloaded incident renders exactly like the live one.
+// Times are printed in UTC with milliseconds ("2026-11-27 01:42:07.123 UTC"): detection is measured
+// in milliseconds, and a postmortem is read by people in several time zones.
+#pragma once
+
+#include <string>
+
+#include "agent/incidents/incident.h"
+
+namespace vigil {
+
+// A Markdown draft of a blameless postmortem: title, summary, impact, detection (with the
+// evidence at detection in a fenced block), the timeline as a table (one row per event), the
+// mitigations, the metrics (MTTD, time to mitigate, MTTR), and empty root cause, action items and
+// lessons learned for the responders. It describes systems and events, never people. A draft of
+// an open incident says at the top that the incident is ongoing. Text taken from observations
+// (journal lines, HTTP bodies) is escaped so it can never break the Markdown structure.
+std::string render_postmortem(const Incident& inc);
+
+// The incident for a terminal, several lines ending in '\n': a header (id, title, severity now
+// and peak, state, service, team, host, started / detected / resolved with MTTD and MTTR), the
+// members (check, key, firing / recovered / flapping, severity, failure, summary), the evidence
+// lines, then the timeline, one event per line. Control characters in observed text (ANSI escapes
+// in journal lines) are shown as \xNN, never sent to the terminal.
+std::string format_incident(const Incident& inc);
+
+// One line, no '\n', in fixed columns:
+//   "20261127-014207-app  SEV1  open 12m       triaged     app: HTTP 503 in 12ms"
+// id (padded; a longer id is never cut, it pushes the line right), severity (now for an open
+// incident, the peak for a resolved one), "open AGE" since the first failing observation or
+// "lasted DURATION", the state, then the title (cut to fit a terminal).
+std::string format_incident_line(const Incident& inc, TimePoint now);
+
+}  // namespace vigil
