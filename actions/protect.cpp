@@ -72,9 +72,14 @@ void add_unique(std::vector<IpAddress>& list, const IpAddress& ip) {
   if (std::find(list.begin(), list.end(), ip) == list.end()) list.push_back(ip);
 }
 
-// Exactly `digits` hex digits (or 1 to `digits` when `exact` is false) as a number.
-std::optional<std::uint32_t> parse_hex32(std::string_view s, std::size_t digits, bool exact) {
-  if (s.empty() || s.size() > digits || (exact && s.size() != digits)) return std::nullopt;
+// How many hex digits parse_hex32() takes: exactly `digits`, or 1 to `digits`.
+enum class HexWidth { exact, up_to };
+
+// `digits` hex digits (see HexWidth) as a number.
+std::optional<std::uint32_t> parse_hex32(std::string_view s, std::size_t digits, HexWidth width) {
+  if (s.empty() || s.size() > digits || (width == HexWidth::exact && s.size() != digits)) {
+    return std::nullopt;
+  }
   std::uint32_t v = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
   if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
@@ -86,7 +91,7 @@ std::optional<IpAddress> parse_hex_v6(std::string_view s) {
   if (s.size() != 32) return std::nullopt;
   std::uint8_t bytes[16];
   for (std::size_t i = 0; i < 16; ++i) {
-    const auto b = parse_hex32(s.substr(2 * i, 2), 2, true);
+    const auto b = parse_hex32(s.substr(2 * i, 2), 2, HexWidth::exact);
     if (!b) return std::nullopt;
     bytes[i] = static_cast<std::uint8_t>(*b);
   }
@@ -274,10 +279,10 @@ Result<std::vector<IpAddress>> parse_proc_net_route(std::string_view text) {
     if (w.empty()) continue;
     // Iface Destination Gateway Flags RefCnt Use Metric Mask MTU Window IRTT
     if (w.size() < 8) return make_error(row_error(kFile, i + 1, "fewer than 8 columns"));
-    const auto dest = parse_hex32(w[1], 8, true);
-    const auto gateway = parse_hex32(w[2], 8, true);
-    const auto flags = parse_hex32(w[3], 8, false);
-    const auto mask = parse_hex32(w[7], 8, true);
+    const auto dest = parse_hex32(w[1], 8, HexWidth::exact);
+    const auto gateway = parse_hex32(w[2], 8, HexWidth::exact);
+    const auto flags = parse_hex32(w[3], 8, HexWidth::up_to);
+    const auto mask = parse_hex32(w[7], 8, HexWidth::exact);
     if (!dest || !gateway || !flags || !mask) {
       return make_error(row_error(kFile, i + 1,
                                   "a Destination, Gateway, Flags or Mask that is "
@@ -302,7 +307,7 @@ Result<std::vector<IpAddress>> parse_proc_net_ipv6_route(std::string_view text) 
     // dest dest_len src src_len next_hop metric refcnt use flags iface
     if (w.size() < 10) return make_error(row_error(kFile, i + 1, "fewer than 10 columns"));
     const auto dest = parse_hex_v6(w[0]);
-    const auto dest_len = parse_hex32(w[1], 2, true);
+    const auto dest_len = parse_hex32(w[1], 2, HexWidth::exact);
     const auto next_hop = parse_hex_v6(w[4]);
     if (!dest || !dest_len || !next_hop) {
       return make_error(

@@ -200,7 +200,7 @@ int cmd_check_config(const Args& a) {
 
 int cmd_run(const Args& a) {
   if (!a.positional.empty()) return usage_error("run takes no arguments besides options");
-  sys::init_logging(a.verbose);
+  sys::init_logging(a.verbose ? sys::Verbosity::debug : sys::Verbosity::normal);
   LoadResult loaded = load_config_file(a.config);
   if (!loaded.config) {
     for (const ConfigError& e : loaded.errors) sys::log_error(e.to_string());

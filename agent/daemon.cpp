@@ -333,18 +333,20 @@ void Daemon::observed(Runner& r, const Observation& obs) {
   r.last_summary = obs.summary;
   r.last_at = obs.at;
   const std::optional<Severity> rated = rate(r.check, obs);
-  const bool maintenance = in_maintenance(r.check.name, obs.at);
+  const InMaintenance maintenance =
+      in_maintenance(r.check.name, obs.at) ? InMaintenance::yes : InMaintenance::no;
+  const Health health = rated.has_value() ? Health::failing : Health::healthy;
 
   if (r.check.journal() == nullptr) {
     auto flap = r.flaps.find(obs.key);
     if (flap == r.flaps.end()) flap = r.flaps.emplace(obs.key, FlapDetector(r.check.flap)).first;
-    if (const std::optional<bool> change = flap->second.add(!rated.has_value())) {
+    if (const std::optional<Flapping> change = flap->second.add(health)) {
       const int percent = static_cast<int>(flap->second.rate() * 100 + 0.5);
       const std::string why = std::to_string(percent) + "% state changes over the last " +
                               std::to_string(flap->second.results()) + " results";
       sys::log(sys::LogLevel::warning,
                r.check.name + (obs.key.empty() ? "" : " " + obs.key) +
-                   (*change ? " is flapping: " : " stopped flapping: ") + why,
+                   (*change == Flapping::started ? " is flapping: " : " stopped flapping: ") + why,
                {{"VIGIL_CHECK", r.check.name}});
       record(book_.on_flapping(r.check, obs.key, *change,
                                rated.value_or(r.check.severity.for_failure(obs.failure)), why,
@@ -352,7 +354,7 @@ void Daemon::observed(Runner& r, const Observation& obs) {
     }
   }
 
-  if (!r.check.mitigate.empty()) mark_releases(r.check, !rated.has_value(), obs.at);
+  if (!r.check.mitigate.empty() && health == Health::healthy) mark_release_healthy(r.check, obs.at);
   auto it = r.classifiers.find(obs.key);
   if (it == r.classifiers.end()) {
     if (!rated) return;  // a healthy key with no history needs no state
@@ -564,7 +566,7 @@ void Daemon::load_incidents() {
       in.config = &config_;
       in.incident = &inc;
       in.now = Clock::now();
-      const bool owed = !plan_pages(in).empty();
+      const KeepResolved owed = plan_pages(in).empty() ? KeepResolved::no : KeepResolved::yes;
       index_resolved(inc);
       book_.restore(std::move(inc), owed);  // keeps its id taken
       continue;

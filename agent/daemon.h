@@ -103,7 +103,8 @@ class Daemon {
   void action_done(const std::string& incident, const Decision& d, ActionResult result,
                    const std::string& text);
   void check_verifications(TimePoint now);
-  void mark_releases(const CheckConfig& check, bool healthy, TimePoint at);
+  // A healthy result of `check`: the releases its rollback actions point at are known good.
+  void mark_release_healthy(const CheckConfig& check, TimePoint at);
   void load_mitigation_state();
   bool save_ledger() const;               // false (and logged) when it could not be written
   bool fresh(const Incident& inc) const;  // every member check reported since vigil started

@@ -50,7 +50,7 @@ TimelineEvent mitigation_timeline_event(const Decision& d, const char* oc, const
     e.fields["action"] = d.ref;
   }
   if (!d.target.empty()) e.fields["target"] = d.target;
-  if (d.dry_run) e.fields["dry_run"] = "yes";
+  if (d.dry_run == DryRun::yes) e.fields["dry_run"] = "yes";
   return e;
 }
 
@@ -164,11 +164,11 @@ void Daemon::mitigate(const std::string& incident) {
         set_state(incident, IncidentState::escalated, "escalated: a human is needed", now);
         return;
       case Decision::Kind::act:
-        if (d.action->kind == ActionKind::block && !blocks_reconciled_ && !d.dry_run) {
+        if (d.action->kind == ActionKind::block && !blocks_reconciled_ && d.dry_run == DryRun::no) {
           hold(incident, d, "waiting until vigil's block list is reconciled with ufw", now);
           return;
         }
-        if (!d.dry_run && busy_.count(lock_key(d)) > 0) {
+        if (d.dry_run == DryRun::no && busy_.count(lock_key(d)) > 0) {
           // Another incident's action holds the same unit, app or address: one at a time (a
           // second RestartUnit would cancel the first job).
           hold(incident, d, "another mitigation on " + lock_key(d) + " is running", now);
@@ -203,7 +203,7 @@ void Daemon::run_action(const std::string& incident, Decision d) {
   d.owned = std::make_shared<const ActionConfig>(*d.action);
   d.action = d.owned.get();
   const ActionConfig& a = *d.action;
-  if (d.dry_run) {
+  if (d.dry_run == DryRun::yes) {
     std::string what;
     switch (a.kind) {
       case ActionKind::restart:
@@ -619,8 +619,7 @@ void Daemon::check_verifications(TimePoint now) {
 }
 
 // A release is known good while every check whose ladder can roll it back passes.
-void Daemon::mark_releases(const CheckConfig& check, bool healthy, TimePoint at) {
-  if (!healthy) return;
+void Daemon::mark_release_healthy(const CheckConfig& check, TimePoint at) {
   for (const std::string& ref : check.mitigate) {
     const ActionConfig* a = config_.find_action(ref);
     if (a == nullptr || a->kind != ActionKind::rollback) continue;

@@ -101,7 +101,7 @@ std::vector<const Page*> Outbox::queued() const {
 }
 
 Result<Outbox::LoadReport> Outbox::load() {
-  Result<std::optional<std::string>> read = sys::read_regular_file(path_, true);
+  Result<std::optional<std::string>> read = sys::read_regular_file(path_, sys::IfAbsent::nullopt);
   if (!read) return read.error();
   pages_.clear();
   in_flight_.clear();

@@ -26,6 +26,11 @@ inline Severity worse(Severity a, Severity b) {
   return static_cast<int>(a) < static_cast<int>(b) ? a : b;
 }
 
+// One result of a check, as the flap detector and the release history count it.
+enum class Health { healthy, failing };
+// What a flap detector reports: a check started or stopped flapping.
+enum class Flapping { started, stopped };
+
 // Why an observation failed. Each kind maps to a severity through the check's rules.
 enum class FailureKind {
   none,         // the probe passed

@@ -23,20 +23,20 @@ FlapDetector::FlapDetector(FlapSettings settings)
       // ok, bad would be 100 %). At least 2, the fewest results with a rate at all.
       min_results_(std::max(kMinWindow, (settings_.window + 1) / 2)) {}
 
-std::optional<bool> FlapDetector::add(bool ok) {
+std::optional<Flapping> FlapDetector::add(Health result) {
   // Unsigned shift: the bit leaving at the top is simply dropped; results_ never exceeds 64.
-  history_ = (history_ << 1) | (ok ? 1u : 0u);
+  history_ = (history_ << 1) | (result == Health::healthy ? 1u : 0u);
   results_ = std::min(results_ + 1, settings_.window);
   if (results_ < min_results_) return std::nullopt;
 
   const double r = rate();
   if (!flapping_ && r > settings_.high) {
     flapping_ = true;
-    return true;
+    return Flapping::started;
   }
   if (flapping_ && r < settings_.low) {
     flapping_ = false;
-    return false;
+    return Flapping::stopped;
   }
   return std::nullopt;
 }

@@ -32,12 +32,12 @@ class FlapDetector {
   // 64-bit word. low and high are used as given; the config layer reports bad values.
   explicit FlapDetector(FlapSettings settings);
 
-  // Feeds one result (true = healthy). Returns true on the result at which flapping starts (rate
-  // strictly above high), false on the one at which it stops (rate strictly below low), nullopt
-  // otherwise: each start and each stop is reported exactly once. No decision is made before
-  // half the window (rounded up, at least 2) has been seen, so a new check's first few results
-  // cannot flag it.
-  std::optional<bool> add(bool ok);
+  // Feeds one result. Returns Flapping::started on the result at which flapping starts (rate
+  // strictly above high), Flapping::stopped on the one at which it stops (rate strictly below
+  // low), nullopt otherwise: each start and each stop is reported exactly once. No decision is made
+  // before half the window (rounded up, at least 2) has been seen, so a new check's first few
+  // results cannot flag it.
+  std::optional<Flapping> add(Health result);
 
   // Whether the last start has not yet been followed by a stop.
   bool flapping() const { return flapping_; }

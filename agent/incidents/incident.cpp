@@ -247,7 +247,7 @@ void IncidentBook::emit(Incident& inc, TimelineEvent e, std::vector<Change>& out
 
 Incident& IncidentBook::open_new(const CheckConfig& check, const std::string& key,
                                  const std::string& title, TimePoint started, TimePoint at,
-                                 bool maintenance, std::vector<Change>& out) {
+                                 InMaintenance maintenance, std::vector<Change>& out) {
   const std::string dkey = dedupe_key(check, key);
   const std::string& name = check.service.empty() ? check.name : check.service;
   const JournalSettings* j = check.journal();
@@ -263,9 +263,10 @@ Incident& IncidentBook::open_new(const CheckConfig& check, const std::string& ke
   e.key = key;
   e.since = started;
   e.text = "incident opened: " + title;
-  e.fields = {{"host", settings_.host}, {"service", check.service},
-              {"team", check.team},     {"dedupe_key", dkey},
-              {"title", title},         {"maintenance", maintenance ? "yes" : "no"}};
+  e.fields = {
+      {"host", settings_.host}, {"service", check.service},
+      {"team", check.team},     {"dedupe_key", dkey},
+      {"title", title},         {"maintenance", maintenance == InMaintenance::yes ? "yes" : "no"}};
   emit(stored, std::move(e), out);
   return stored;
 }
@@ -360,7 +361,8 @@ void IncidentBook::maybe_resolve(Incident& inc, TimePoint at, std::vector<Change
 }
 
 std::vector<IncidentBook::Change> IncidentBook::on_finding(const CheckConfig& check,
-                                                           const Finding& f, bool maintenance) {
+                                                           const Finding& f,
+                                                           InMaintenance maintenance) {
   std::vector<Change> out;
   Incident* inc = incident_for(check, f.key);
   const bool opening = inc == nullptr;
@@ -436,11 +438,10 @@ std::vector<IncidentBook::Change> IncidentBook::add_evidence(const CheckConfig& 
   return out;
 }
 
-std::vector<IncidentBook::Change> IncidentBook::on_flapping(const CheckConfig& check,
-                                                            const std::string& key, bool flapping,
-                                                            Severity severity,
-                                                            const std::string& why, TimePoint at,
-                                                            bool maintenance) {
+std::vector<IncidentBook::Change> IncidentBook::on_flapping(
+    const CheckConfig& check, const std::string& key, Flapping flapping_now, Severity severity,
+    const std::string& why, TimePoint at, InMaintenance maintenance) {
+  const bool flapping = flapping_now == Flapping::started;
   std::vector<Change> out;
   Incident* inc = incident_for(check, key);
   const bool opening = inc == nullptr;
@@ -553,10 +554,10 @@ std::vector<IncidentBook::Change> IncidentBook::record(const std::string& id, Ti
   return out;
 }
 
-void IncidentBook::restore(Incident incident, bool keep_resolved) {
+void IncidentBook::restore(Incident incident, KeepResolved keep_resolved) {
   issued_.insert(incident.id);
   if (!incident.open()) {
-    if (keep_resolved) {
+    if (keep_resolved == KeepResolved::yes) {
       resolved_.push_back(std::move(incident));
       if (resolved_.size() > kKeepResolved) resolved_.erase(resolved_.begin());
     }

@@ -114,6 +114,11 @@ struct TriageSettings {
   Duration upgrade_after = std::chrono::hours(1);
 };
 
+// Whether a window of `vigil maintain` covers the check of a newly opened incident.
+enum class InMaintenance { no, yes };
+// Whether restore() keeps a resolved incident (one whose pages are still owed).
+enum class KeepResolved { no, yes };
+
 class IncidentBook {
  public:
   // An event the book appended, for the caller to persist, log and act on.
@@ -136,9 +141,9 @@ class IncidentBook {
 
   // Feeds one finding of `check`. Opens an incident (detected, then triaged) on a firing with
   // no open incident for its dedupe key; otherwise updates the open one; resolves it when its
-  // last member recovered (and none flaps). `maintenance` marks a newly opened incident.
+  // last member recovered (and none flaps). InMaintenance::yes marks a newly opened incident.
   std::vector<Change> on_finding(const CheckConfig& check, const Finding& f,
-                                 bool maintenance = false);
+                                 InMaintenance maintenance = InMaintenance::no);
   // Appends evidence lines (unit status, journal lines) to the open incident of (check, key).
   std::vector<Change> add_evidence(const CheckConfig& check, const std::string& key,
                                    const std::string& text, std::vector<std::string> lines,
@@ -146,9 +151,9 @@ class IncidentBook {
   // A member started or stopped flapping. While any member flaps, the incident stays open
   // (one incident, one page); a flapping check with no open incident opens one.
   // `severity`: how bad the flapping check's failures are rated.
-  std::vector<Change> on_flapping(const CheckConfig& check, const std::string& key, bool flapping,
-                                  Severity severity, const std::string& why, TimePoint at,
-                                  bool maintenance = false);
+  std::vector<Change> on_flapping(const CheckConfig& check, const std::string& key,
+                                  Flapping flapping, Severity severity, const std::string& why,
+                                  TimePoint at, InMaintenance maintenance = InMaintenance::no);
   // A check that no longer exists (removed or renamed by a reload, or while vigil was down):
   // its members stop failing, with `why`, so its incidents can resolve instead of staying open
   // forever.
@@ -165,8 +170,8 @@ class IncidentBook {
   std::vector<Change> record(const std::string& id, TimelineEvent e);
 
   // Takes back an incident replayed from its timeline file (open ones only are kept, unless
-  // `keep_resolved`: a resolved one whose pages are still owed joins recently_resolved()).
-  void restore(Incident incident, bool keep_resolved = false);
+  // KeepResolved::yes: a resolved one whose pages are still owed joins recently_resolved()).
+  void restore(Incident incident, KeepResolved keep_resolved = KeepResolved::no);
 
   const Incident* find(std::string_view id) const;
   const Incident* open_for(const std::string& dedupe_key) const;
@@ -186,7 +191,8 @@ class IncidentBook {
   void maybe_resolve(Incident& inc, TimePoint at, std::vector<Change>& out,
                      const std::string& why = "");
   Incident& open_new(const CheckConfig& check, const std::string& key, const std::string& title,
-                     TimePoint started, TimePoint at, bool maintenance, std::vector<Change>& out);
+                     TimePoint started, TimePoint at, InMaintenance maintenance,
+                     std::vector<Change>& out);
 
   TriageSettings settings_;
   std::map<std::string, Incident> open_;       // by id

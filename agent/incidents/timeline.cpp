@@ -219,7 +219,7 @@ Result<bool> IncidentStore::append(const std::string& id,
 Result<IncidentStore::Loaded> IncidentStore::load(const std::string& id) const {
   if (!valid_incident_id(id)) return make_error("invalid incident id " + in_quotes(id));
   const std::string path = path_of(id);
-  Result<std::optional<std::string>> read = sys::read_regular_file(path, false);
+  Result<std::optional<std::string>> read = sys::read_regular_file(path, sys::IfAbsent::error);
   if (!read) return read.error();
   const std::string& data = **read;
 

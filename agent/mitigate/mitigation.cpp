@@ -306,7 +306,9 @@ Decision decide(const Incident& inc, const LadderState& ladder, const Config& co
   }
   d.kind = Decision::Kind::act;
   // Either switch makes it a dry run: an action's dry_run = false cannot override --dry-run.
-  d.dry_run = guards.dry_run == DryRun::yes || a->dry_run.value_or(DryRun::no) == DryRun::yes;
+  d.dry_run = guards.dry_run == DryRun::yes || a->dry_run.value_or(DryRun::no) == DryRun::yes
+                  ? DryRun::yes
+                  : DryRun::no;
   return d;
 }
 

@@ -109,7 +109,7 @@ struct Decision {
   const ActionConfig* action = nullptr;
   std::string ref;     // the step, "KIND:NAME" (also when no such action is configured)
   std::string target;  // restart: the unit; rollback: the app; block: the canonical address
-  bool dry_run = false;
+  DryRun dry_run = DryRun::no;
   bool open_circuit = false;
   std::string reason;
   std::optional<TimePoint> retry_at;

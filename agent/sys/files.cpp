@@ -51,10 +51,10 @@ Result<bool> make_dirs(const std::string& dir_text, mode_t mode) {
   return make_error("cannot create " + dir.string() + ": " + errno_text(err));
 }
 
-Result<std::optional<std::string>> read_regular_file(const std::string& path, bool missing_ok) {
+Result<std::optional<std::string>> read_regular_file(const std::string& path, IfAbsent if_absent) {
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) {
-    if (errno == ENOENT && missing_ok) return std::optional<std::string>();
+    if (errno == ENOENT && if_absent == IfAbsent::nullopt) return std::optional<std::string>();
     return make_error("cannot read " + path + ": " + errno_text(errno));
   }
   struct stat st {};

@@ -37,10 +37,13 @@ void sync_dir(const std::string& dir);
 // DIR: why" (incl. "not a directory" for an existing non-directory).
 Result<bool> make_dirs(const std::string& dir, mode_t mode);
 
+// What read_regular_file() answers for a file that does not exist.
+enum class IfAbsent { error, nullopt };
+
 // The whole of a regular file (never following a symlink), for vigil's durable logs (timelines,
 // the outbox). Errors: "cannot read PATH: why". A missing file is an error too, unless
-// `missing_ok`, when it is nullopt.
-Result<std::optional<std::string>> read_regular_file(const std::string& path, bool missing_ok);
+// IfAbsent::nullopt.
+Result<std::optional<std::string>> read_regular_file(const std::string& path, IfAbsent if_absent);
 
 // write() until all of `data` is written (EINTR, short writes). errno is set on false.
 bool write_all(int fd, const std::string& data);

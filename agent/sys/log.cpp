@@ -64,8 +64,8 @@ std::string timestamp() {
 
 }  // namespace
 
-void init_logging(bool verbose) {
-  g_verbose = verbose;
+void init_logging(Verbosity verbosity) {
+  g_verbose = verbosity == Verbosity::debug;
   g_sink = stderr_is_journal() ? LogSink::journal : LogSink::stderr_text;
 }
 

@@ -18,9 +18,11 @@ struct LogField {
 
 enum class LogSink { stderr_text, journal };
 
+enum class Verbosity { normal, debug };
+
 // Picks the sink: the journal when JOURNAL_STREAM matches our stderr, stderr otherwise.
-// `verbose` also logs debug messages.
-void init_logging(bool verbose);
+// Verbosity::debug also logs debug messages.
+void init_logging(Verbosity verbosity);
 LogSink log_sink();
 
 // Logs one message with optional structured fields (ignored on stderr, except that a

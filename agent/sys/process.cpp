@@ -142,14 +142,17 @@ bool has_exited(pid_t pid) {
   }
 }
 
+// Without a pidfd the child's exit is noticed only by polling waitpid between slices.
+enum class ExitNotice { pidfd, polling };
+
 int poll_timeout_ms(SteadyClock::time_point now, SteadyClock::time_point deadline,
-                    bool have_pidfd) {
+                    ExitNotice exit_notice) {
   int ms = -1;
   if (deadline != SteadyClock::time_point::max()) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
     ms = static_cast<int>(std::clamp<long long>(left, 0, INT_MAX));
   }
-  if (!have_pidfd) ms = ms < 0 ? kPollSliceMs : std::min(ms, kPollSliceMs);
+  if (exit_notice == ExitNotice::polling) ms = ms < 0 ? kPollSliceMs : std::min(ms, kPollSliceMs);
   return ms;
 }
 
@@ -312,7 +315,9 @@ CommandResult run_command(const std::vector<std::string>& argv, Duration timeout
       fds[n++] = pollfd{c->fd.get(), POLLIN, 0};
     }
     if (pidfd.valid()) fds[n++] = pollfd{pidfd.get(), POLLIN, 0};
-    const int ready = ::poll(fds, n, poll_timeout_ms(now, deadline, pidfd.valid()));
+    const int ready = ::poll(
+        fds, n,
+        poll_timeout_ms(now, deadline, pidfd.valid() ? ExitNotice::pidfd : ExitNotice::polling));
     if (ready < 0 && errno != EINTR) {
       // Cannot happen with valid fds; do not spin. The timeout still applies.
       ::poll(nullptr, 0, kPollSliceMs);

@@ -1,6 +1,6 @@
 // FlapDetector: percent state change with hysteresis. Results are written as strings, '+' for a
 // healthy result and '-' for a failed one; events as '.' (nothing), 'S' (flapping started: add()
-// returned true) and 'E' (flapping ended: add() returned false), one per result.
+// returned Flapping::started) and 'E' (flapping ended: Flapping::stopped), one per result.
 #include "agent/detect/flap.h"
 
 #include <gtest/gtest.h>
@@ -20,14 +20,15 @@ std::string feed(FlapDetector& d, std::string_view results) {
   std::string events;
   for (const char c : results) {
     const bool was_flapping = d.flapping();
-    const std::optional<bool> event = d.add(c == '+');
+    const std::optional<Flapping> event = d.add(c == '+' ? Health::healthy : Health::failing);
     if (!event) {
       events += '.';
       EXPECT_EQ(d.flapping(), was_flapping) << "the state changed without an event";
     } else {
-      events += *event ? 'S' : 'E';
-      EXPECT_EQ(d.flapping(), *event);
-      EXPECT_NE(*event, was_flapping) << "an event must change the state";
+      const bool started = *event == Flapping::started;
+      events += started ? 'S' : 'E';
+      EXPECT_EQ(d.flapping(), started);
+      EXPECT_NE(started, was_flapping) << "an event must change the state";
     }
   }
   return events;
@@ -97,7 +98,7 @@ TEST(FlapDetector, NoDecisionBeforeHalfTheWindow) {
     SCOPED_TRACE("window " + std::to_string(c.window));
     FlapDetector d(with_window(c.window));
     for (int i = 1; i <= c.window; ++i) {
-      const std::optional<bool> event = d.add(i % 2 == 0);
+      const std::optional<Flapping> event = d.add(i % 2 == 0 ? Health::healthy : Health::failing);
       // The rate is already 100 % from the second result: only the minimum holds it back.
       if (i >= 2) {
         EXPECT_EQ(d.rate(), 1.0);
@@ -105,7 +106,7 @@ TEST(FlapDetector, NoDecisionBeforeHalfTheWindow) {
       if (i < c.first_decision) {
         EXPECT_EQ(event, std::nullopt) << "result " << i;
       } else if (i == c.first_decision) {
-        EXPECT_EQ(event, std::optional<bool>(true)) << "result " << i;
+        EXPECT_EQ(event, std::optional<Flapping>(Flapping::started)) << "result " << i;
       } else {
         EXPECT_EQ(event, std::nullopt) << "result " << i << ": started only once";
       }
@@ -150,7 +151,7 @@ TEST(FlapDetector, WindowIsClamped) {
     FlapDetector d(with_window(c.requested));
     EXPECT_EQ(d.results(), 0);
     for (int i = 1; i <= 200; ++i) {
-      d.add(true);
+      d.add(Health::healthy);
       EXPECT_EQ(d.results(), std::min(i, c.effective));
     }
   }
@@ -184,7 +185,7 @@ TEST(FlapDetector, RateOfHandMadeSequences) {
   for (const Case& c : cases) {
     SCOPED_TRACE("window " + std::to_string(c.window) + " results \"" + c.results + "\"");
     FlapDetector d(with_window(c.window));
-    for (const char r : c.results) d.add(r == '+');
+    for (const char r : c.results) d.add(r == '+' ? Health::healthy : Health::failing);
     EXPECT_EQ(d.results(), c.kept);
     EXPECT_EQ(d.rate(), c.rate);
   }
@@ -196,7 +197,7 @@ TEST(FlapDetector, SixtyFourResultWindow) {
   EXPECT_EQ(feed(d, "-" + repeat("+", 63)), repeat(".", 64));
   EXPECT_EQ(d.results(), 64);
   EXPECT_EQ(d.rate(), 1.0 / 63) << "the failure in the top bit still counts";
-  d.add(true);
+  d.add(Health::healthy);
   EXPECT_EQ(d.results(), 64);
   EXPECT_EQ(d.rate(), 0.0) << "the failure was shifted out";
 

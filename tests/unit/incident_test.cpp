@@ -155,8 +155,8 @@ enum class Op {
   raise_to,    // a severity_changed finding to `severity`
   change,      // a changed finding (same severity, another failure)
   recover,     // a recovered finding
-  flap_on,     // on_flapping(..., true, severity, ...)
-  flap_off,    // on_flapping(..., false, ...)
+  flap_on,     // on_flapping(..., Flapping::started, severity, ...)
+  flap_off,    // on_flapping(..., Flapping::stopped, ...)
   mitigation,  // record() of a mitigation event with outcome=failed on the open incident
   tick,        // tick(t(at))
 };
@@ -212,12 +212,12 @@ Played play(IncidentBook& book, const std::vector<Step>& steps) {
         since.erase(member);
         break;
       case Op::flap_on:
-        out =
-            book.on_flapping(c, key, true, s.severity, "7 changes in the last 20 results", t(s.at));
+        out = book.on_flapping(c, key, Flapping::started, s.severity,
+                               "7 changes in the last 20 results", t(s.at));
         break;
       case Op::flap_off:
-        out = book.on_flapping(c, key, false, s.severity, "2 changes in the last 20 results",
-                               t(s.at));
+        out = book.on_flapping(c, key, Flapping::stopped, s.severity,
+                               "2 changes in the last 20 results", t(s.at));
         break;
       case Op::mitigation: {
         const Incident* inc = book.open_for(book.dedupe_key(c, key));
@@ -610,7 +610,8 @@ TEST(IncidentBook, OpeningEventSequence) {
 
 TEST(IncidentBook, FlappingOpeningEventSequence) {
   IncidentBook book(Settings());
-  const auto out = book.on_flapping(check("web"), "", true, S2, "7 changes in 20", t(10));
+  const auto out =
+      book.on_flapping(check("web"), "", Flapping::started, S2, "7 changes in 20", t(10));
   EXPECT_EQ(types_of(out), (std::vector<std::string>{"opened", "flapping", "severity", "state"}));
   const Incident* inc = book.find(out.front().incident);
   ASSERT_NE(inc, nullptr);
@@ -624,8 +625,8 @@ TEST(IncidentBook, FlappingOpeningEventSequence) {
 TEST(IncidentBook, MaintenanceMarksANewIncident) {
   IncidentBook book(Settings());
   const CheckConfig& web = check("web");
-  const auto out =
-      book.on_finding(web, MakeFinding(web, "", Finding::Kind::firing, S1, 10, 8), true);
+  const auto out = book.on_finding(web, MakeFinding(web, "", Finding::Kind::firing, S1, 10, 8),
+                                   InMaintenance::yes);
   ASSERT_FALSE(out.empty());
   EXPECT_EQ(out.front().event.fields.at("maintenance"), "yes");
   EXPECT_TRUE(book.find(out.front().incident)->maintenance);

@@ -114,7 +114,7 @@ TEST_F(Ladder, FirstRungActsRightAway) {
   EXPECT_EQ(d.action->ref(), "rollback:app");
   EXPECT_EQ(d.target, "app");
   EXPECT_EQ(d.rung, 0);
-  EXPECT_FALSE(d.dry_run);
+  EXPECT_EQ(d.dry_run, DryRun::no);
 }
 
 TEST_F(Ladder, NoLadderNoAction) {
@@ -217,11 +217,11 @@ TEST_F(Ladder, DryRunFromEitherSwitch) {
   fire("app");
   Guards g;
   g.dry_run = DryRun::yes;
-  EXPECT_TRUE(next(1, g).dry_run);
+  EXPECT_EQ(next(1, g).dry_run, DryRun::yes);
   cfg.actions["rollback:app"].dry_run = DryRun::no;  // cannot override --dry-run
-  EXPECT_TRUE(next(1, g).dry_run);
+  EXPECT_EQ(next(1, g).dry_run, DryRun::yes);
   cfg.actions["rollback:app"].dry_run = DryRun::yes;
-  EXPECT_TRUE(next(1).dry_run);
+  EXPECT_EQ(next(1).dry_run, DryRun::yes);
 }
 
 TEST_F(Ladder, BlockTargetsTheCanonicalAddress) {

@@ -130,7 +130,8 @@ class Pager : public ::testing::Test {
     f.observation.summary = ok ? "HTTP 200 in 9ms" : "HTTP 503 in 12ms";
     return f;
   }
-  void fire(const CheckConfig& c, Severity s, int at, bool maintenance = false) {
+  void fire(const CheckConfig& c, Severity s, int at,
+            InMaintenance maintenance = InMaintenance::no) {
     take(book.on_finding(c, finding(c, Finding::Kind::firing, s, at), maintenance));
   }
   void reseverity(const CheckConfig& c, Severity s, int at) {
@@ -142,8 +143,8 @@ class Pager : public ::testing::Test {
     const Severity last = m == inc.members.end() ? Severity::sev3 : m->second.severity;
     take(book.on_finding(c, finding(c, Finding::Kind::recovered, last, at)));
   }
-  void flap(const CheckConfig& c, bool on, Severity s, int at) {
-    take(book.on_flapping(c, "", on, s, "test", t(at)));
+  void flap(const CheckConfig& c, Flapping f, Severity s, int at) {
+    take(book.on_flapping(c, "", f, s, "test", t(at)));
   }
   void record(TimelineEvent e) {
     ASSERT_FALSE(inc.id.empty());
@@ -346,7 +347,7 @@ TEST_F(Pager, ResolvedBeforeAnyPagePagesNothing) {
 }
 
 TEST_F(Pager, MaintenancePagesNothing) {
-  fire(web, Severity::sev1, 0, /*maintenance=*/true);
+  fire(web, Severity::sev1, 0, InMaintenance::yes);
   ASSERT_TRUE(inc.maintenance);
   EXPECT_TRUE(plan(0).empty());
   EXPECT_TRUE(plan(3600).empty());
@@ -368,7 +369,7 @@ TEST_F(Pager, MaintenanceAfterThePageOnlyResolves) {
 TEST_F(Pager, FlappingIncidentPagesOnce) {
   fire(web, Severity::sev2, 0);
   EXPECT_EQ(names(page(0)), (Names{"am trigger", "pd trigger", "hook trigger"}));
-  flap(web, true, Severity::sev2, 5);
+  flap(web, Flapping::started, Severity::sev2, 5);
   for (int i = 1; i <= 5; ++i) {
     recover(web, i * 10);
     ASSERT_TRUE(inc.open()) << "flapping keeps it open";
