@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <csignal>
 #include <fstream>
 #include <functional>
@@ -121,6 +122,7 @@ void Daemon::start() {
 
 void Daemon::stop() {
   if (stopping_) return;
+  drain();  // what this turn recorded is paged (queued durably) before the loop ends
   stopping_ = true;
   sys::notify_stopping();
   sys::log_info("stopping: cancelling " + std::to_string(http_.in_flight()) +
@@ -379,8 +381,7 @@ void Daemon::observed(Runner& r, const Observation& obs) {
   std::vector<IncidentBook::Change> changes = book_.on_finding(r.check, *f, maintenance);
   std::set<std::string> touched;
   for (const auto& c : changes) touched.insert(c.incident);
-  // Pages wait for the end of this turn, so they carry the evidence read below.
-  hold_pages_ = true;
+  // Pages go out at the end of this turn (drain()), so they carry the evidence read below.
   record(std::move(changes));
   // Mitigate first, diagnose later: the ladder is asked right away, on the finding's own turn
   // of the loop (bench/ measures this path), before the evidence is read.
@@ -390,9 +391,6 @@ void Daemon::observed(Runner& r, const Observation& obs) {
   // Evidence for triage, gathered once when a (check, key) joins the incident: the unit that
   // serves the endpoint and what it wrote to the journal just before.
   if (joined) gather_evidence(r.check, f->key, f->at);
-  hold_pages_ = false;
-  for (const std::string& id : touched) page(id);
-  flush_change_pages();
   if (on_finding) on_finding(*f);
 }
 
@@ -459,17 +457,33 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
                 {"MESSAGE_ID", std::string(message_id)}});
     }
   }
-  // Then the pages these events call for (a page event itself calls for none): the incident's
-  // own first, then PagerDuty change events for rollbacks (sent only where it was paged).
-  if (paging_ || hold_pages_) return;
+  // Then the pages these events call for (a page event itself calls for none), at the end of
+  // this turn: the incident's own first, then PagerDuty change events for rollbacks (sent only
+  // where it was paged).
   for (const std::string& id : order) {
     const auto& events = batches[id];
     if (std::any_of(events.begin(), events.end(),
-                    [](const TimelineEvent& e) { return e.type != TimelineEvent::Type::page; })) {
-      page(id);
+                    [](const TimelineEvent& e) { return e.type != TimelineEvent::Type::page; }) &&
+        std::find(to_page_.begin(), to_page_.end(), id) == to_page_.end()) {
+      to_page_.push_back(id);
     }
   }
-  flush_change_pages();
+  if ((!to_page_.empty() || !held_changes_.empty()) && !drain_posted_) {
+    drain_posted_ = true;
+    boost::asio::post(io_, [this] { drain(); });
+  }
+}
+
+void Daemon::drain() {
+  drain_posted_ = false;
+  // Paging records page events, which call for no further pages; change events are only
+  // held for mitigation events. So this ends after one round in practice.
+  while (!to_page_.empty() || !held_changes_.empty()) {
+    std::vector<std::string> ids;
+    ids.swap(to_page_);
+    for (const std::string& id : ids) page(id);
+    flush_change_pages();
+  }
 }
 
 void Daemon::flush_change_pages() {

@@ -136,6 +136,9 @@ class Daemon {
   void reconcile_outbox();
   // PagerDuty change events for the mitigation events recorded meanwhile (held_changes_).
   void flush_change_pages();
+  // The end of a loop turn: pages what the turn's recorded changes call for (to_page_, then
+  // held_changes_). Posted by record(); also run by stop(), so nothing is left unqueued.
+  void drain();
   void deliver();
   void delivery_done(std::uint64_t seq, const sys::HttpResponse& resp);
   void send_heartbeats(TimePoint now);
@@ -210,9 +213,12 @@ class Daemon {
 
   Outbox outbox_;
   bool paging_ready_ = false;  // the outbox is loaded: pages may be queued
-  bool paging_ = false;        // page() is running (a page event must not re-enter it)
-  bool hold_pages_ = false;    // a finding is being recorded: page at the end of its turn
-  std::vector<std::pair<std::string, TimelineEvent>> held_changes_;     // mitigation events to page
+  // What record() leaves for paging, drained once at the end of the loop turn (drain()):
+  // incidents whose timelines changed, in order, and the mitigation events to send as change
+  // events. record() never pages itself, so paging never re-enters record().
+  std::vector<std::string> to_page_;
+  std::vector<std::pair<std::string, TimelineEvent>> held_changes_;
+  bool drain_posted_ = false;  // drain() is posted for the end of this turn
   std::map<std::uint64_t, sys::HttpClient::RequestId> sending_;         // seq -> request
   std::map<std::pair<std::string, std::string>, TimePoint> last_sent_;  // (notifier, incident)
   std::map<std::string, std::deque<TimePoint>> sent_recently_;  // target -> sends in the last 60s

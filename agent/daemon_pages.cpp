@@ -110,7 +110,7 @@ void Daemon::reconcile_outbox() {
 }
 
 void Daemon::page(const std::string& incident) {
-  if (!paging_ready_ || paging_) return;
+  if (!paging_ready_) return;
   if (const Incident* inc = book_.find(incident)) page_incident(*inc);
 }
 
@@ -167,7 +167,6 @@ void Daemon::queue_pages(const Incident& inc, std::vector<PlannedPage> planned) 
     for (Page& p : pages) p.dry_run = true;
   }
   if (pages.empty()) return;
-  paging_ = true;
   auto added = outbox_.add(std::move(pages));
   if (!added) {
     // Nothing recorded, so the pager plans the same pages again on the next tick.
@@ -175,7 +174,6 @@ void Daemon::queue_pages(const Incident& inc, std::vector<PlannedPage> planned) 
              "incident " + id + ": pages not queued: " + added.error().message +
                  "; retried every second",
              {{"VIGIL_INCIDENT", id}});
-    paging_ = false;
     return;
   }
   if (!added->not_durable.empty()) {
@@ -206,7 +204,6 @@ void Daemon::queue_pages(const Incident& inc, std::vector<PlannedPage> planned) 
     for (auto& c : book_.record(id, page_event(pp))) events.push_back(std::move(c));
   }
   record(std::move(events));
-  paging_ = false;
   deliver();
 }
 
