@@ -62,6 +62,9 @@ std::vector<std::string> ufw_status_argv();
 // this lists some 40,000 rules; the default 64 KiB would cut a listing at about 600, and a cut
 // listing makes every rule after the cut look removed by hand (see reconcile()).
 inline constexpr std::size_t kMaxUfwStatusOutput = 4 << 20;
+// How long one ufw command may take: a second or two is normal; ten is a hung ufw (its lock
+// held by an admin's session).
+inline constexpr Duration kUfwTimeout{10'000};
 
 // What a ufw rule change said it did (its stdout, under LC_ALL=C).
 enum class UfwChange {

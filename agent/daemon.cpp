@@ -57,6 +57,18 @@ Daemon::Daemon(asio::io_context& io, DaemonOptions options, Config config)
       outbox_(config_.agent.state_dir, config_.paging.outbox_max) {
   if (options_.force_dry_run == DryRun::yes) config_.agent.dry_run = DryRun::yes;
   book_.id_taken = [this](const std::string& id) { return store_.exists(id); };
+  actions_ =
+      make_actions(ActionContext{units_, commands_, blocks_, [this] { return blocks_reconciled_; },
+                                 [this] { save_blocks(); }, releases_, [this] { return stopping_; },
+                                 [this](const std::string& incident, const std::string& text,
+                                        std::map<std::string, std::string> fields) {
+                                   TimelineEvent e;
+                                   e.at = Clock::now();
+                                   e.type = TimelineEvent::Type::note;
+                                   e.text = text;
+                                   e.fields = std::move(fields);
+                                   record(book_.record(incident, std::move(e)));
+                                 }});
 }
 
 Daemon::~Daemon() {

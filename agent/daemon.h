@@ -18,6 +18,7 @@
 
 #include "actions/block.h"
 #include "actions/protect.h"
+#include "actions/register.h"
 #include "actions/rollback.h"
 #include "agent/config/config.h"
 #include "agent/control.h"
@@ -92,23 +93,18 @@ class Daemon {
   // written to the incident's timeline, and the ledger keeps budgets across restarts.
   void mitigate(const std::string& incident);
   void mitigate_all();
+  // Runs the decided action through its kind's Action (actions/), or records what a dry run
+  // would do; its result comes back through action_done().
   void run_action(const std::string& incident, Decision d);
-  // refused: the action declined before touching anything (no budget spent).
-  enum class ActionResult { ok, failed, refused };
-  void run_restart(const std::string& incident, const Decision& d, const std::string& unit,
-                   std::function<void(ActionResult, std::string text)> done);
-  void run_rollback(const std::string& incident, const Decision& d);
-  void rollback_switched(const std::string& incident, const Decision& d, const RollbackOutcome& o);
-  void run_block(const std::string& incident, const Decision& d);
   void action_done(const std::string& incident, const Decision& d, ActionResult result,
                    const std::string& text);
   void check_verifications(TimePoint now);
   // A healthy result of `check`: the releases its rollback actions point at are known good.
   void mark_release_healthy(const CheckConfig& check, TimePoint at);
   void load_mitigation_state();
-  bool save_ledger() const;               // false (and logged) when it could not be written
-  bool fresh(const Incident& inc) const;  // every member check reported since vigil started
-  static std::string lock_key(const Decision& d);  // what an action holds: a unit, app or address
+  bool save_ledger() const;                       // false (and logged) when it could not be written
+  bool fresh(const Incident& inc) const;          // every member check reported since vigil started
+  std::string lock_key(const Decision& d) const;  // what an action holds: a unit, app or address
   void load_release_histories();
   void forget_rolled_back(const std::string& incident, const TimelineEvent& e);
   void save_blocks() const;
@@ -195,6 +191,8 @@ class Daemon {
   BlockList blocks_;
   bool blocks_reconciled_ = false;  // no block/unblock before ufw and the list agree
   std::map<std::string, ReleaseHistory> releases_;  // by rollback action name
+  // One Action per kind, over units_, commands_, blocks_ and releases_ (declared before it).
+  std::map<ActionKind, std::unique_ptr<Action>> actions_;
   std::map<std::string, std::string> last_wait_;    // incident -> last "waiting" reason logged
   std::map<std::string, TimePoint> healthy_since_;  // circuit key -> no open incident since
   std::set<std::string> acting_;                    // incidents with an action in flight

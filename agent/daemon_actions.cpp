@@ -25,8 +25,6 @@ namespace {
 // How often an HTTP check is re-run while a mitigation is verified: recovery is seen in about
 // recover_after seconds instead of recover_after intervals.
 constexpr Duration kVerifyEvery{1'000};
-// ufw takes a second or two; ten is a hung ufw (its lock held by an admin's session).
-constexpr Duration kUfwTimeout{10'000};
 // Reconcile is retried every 5s until it works (ufw may be busy with an admin's command, or
 // briefly missing during an upgrade); no block is added or removed until then.
 constexpr std::chrono::seconds kReconcileRetry{5};
@@ -189,12 +187,9 @@ bool Daemon::fresh(const Incident& inc) const {
   return true;
 }
 
-std::string Daemon::lock_key(const Decision& d) {
+std::string Daemon::lock_key(const Decision& d) const {
   if (d.action == nullptr) return d.target;
-  // restart and rollback both act on a unit (rollback restarts it): they share its lock.
-  if (d.action->kind == ActionKind::block) return "address " + d.target;
-  if (d.action->kind == ActionKind::rollback && d.action->unit.empty()) return "app " + d.target;
-  return "unit " + d.action->unit;
+  return actions_.at(d.action->kind)->lock_key(*d.action, d.target);
 }
 
 void Daemon::run_action(const std::string& incident, Decision d) {
@@ -203,26 +198,9 @@ void Daemon::run_action(const std::string& incident, Decision d) {
   d.owned = std::make_shared<const ActionConfig>(*d.action);
   d.action = d.owned.get();
   const ActionConfig& a = *d.action;
+  Action& action = *actions_.at(a.kind);
   if (d.dry_run == DryRun::yes) {
-    std::string what;
-    switch (a.kind) {
-      case ActionKind::restart:
-        what = "would restart " + a.unit;
-        break;
-      case ActionKind::rollback: {
-        const RollbackOutcome o = rollback({a.name, a.dir, DryRun::yes}, releases_[a.name]);
-        what = o.message + (o.ok && !a.unit.empty() ? ", then restart " + a.unit : "");
-        break;
-      }
-      case ActionKind::block: {
-        const Result<IpAddress> ip = parse_ip(d.target);
-        const int offence = ip ? blocks_.offences(*ip, now) + 1 : 1;
-        what = "would block " + d.target + " for " +
-               format_duration(block_duration(offence, a.block_for, a.max_block_for)) +
-               " (ufw prepend deny from " + d.target + ")";
-        break;
-      }
-    }
+    const std::string what = action.would(a, d.target, now);
     record(mitigation_event(incident, d, outcome::would, "dry-run: " + what, now));
     return;
   }
@@ -246,270 +224,10 @@ void Daemon::run_action(const std::string& incident, Decision d) {
       incident, d, outcome::started,
       "started " + a.ref() + " on " + d.target + " (rung " + std::to_string(d.rung + 1) + ")",
       now));
-  switch (a.kind) {
-    case ActionKind::restart:
-      run_restart(incident, d, a.unit, [this, incident, d](ActionResult r, std::string text) {
-        action_done(incident, d, r, text);
-      });
-      break;
-    case ActionKind::rollback:
-      run_rollback(incident, d);
-      break;
-    case ActionKind::block:
-      run_block(incident, d);
-      break;
-  }
-}
-
-void Daemon::run_restart(const std::string& incident, const Decision& d, const std::string& unit,
-                         std::function<void(ActionResult r, std::string text)> done) {
-  (void)incident;
-  const ActionConfig a = *d.action;
-  units_.unit_state(unit, [this, a, unit, done](const sys::UnitState& state) {
-    if (stopping_) return;
-    RestartSettings rs;
-    rs.unit = unit;
-    rs.reset_failed = a.reset_failed;
-    rs.deadline = a.job_timeout;
-    const RestartDecision go = decide_restart(state, rs);
-    if (!go.go) {
-      done(ActionResult::refused, go.reason);
-      return;
-    }
-    units_.restart_unit(unit, go.reset_failed_first ? sys::ResetFailed::yes : sys::ResetFailed::no,
-                        a.job_timeout, [this, done](const sys::JobOutcome& o) {
-                          if (stopping_) return;
-                          done(o.ok() ? ActionResult::ok : ActionResult::failed,
-                               describe_outcome(o));
-                        });
+  // `d` owns its copy of the action's config (above): the callback keeps it alive.
+  action.run(incident, a, d.target, [this, incident, d](ActionResult r, std::string text) {
+    action_done(incident, d, r, text);
   });
-}
-
-namespace {
-
-// Why 30s: the switch is a symlink and a rename; a helper that has not finished by then is stuck
-// (systemd stops it at the same deadline).
-constexpr Duration kSwitchDeadline{30'000};
-
-// vigil's own binary, which the switch helper runs. /proc/self/exe survives a package upgrade
-// while vigil runs only as "PATH (deleted)": then the path, where the new binary now is.
-std::string own_binary() {
-  std::error_code ec;
-  std::string p = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  const std::string deleted = " (deleted)";
-  if (p.size() > deleted.size() &&
-      p.compare(p.size() - deleted.size(), deleted.size(), deleted) == 0) {
-    p.resize(p.size() - deleted.size());
-  }
-  return ec || p.empty() ? std::string("/usr/bin/vigil") : p;
-}
-
-// A unit name from an app name: what systemd accepts ([A-Za-z0-9:_.-]), the rest as '_', plus
-// the time so a collected unit of an earlier switch can never be in the way.
-std::string switch_unit_name(const std::string& app) {
-  std::string n = "vigil-switch-";
-  for (const char c : app.substr(0, 64)) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                       c == '_' || c == '-';
-    n += plain ? c : '_';
-  }
-  const auto us =
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch());
-  return n + "-" + std::to_string(us.count()) + ".service";
-}
-
-// The switch the helper made, read back from DIR/current: the job's "done" is only the helper's
-// exit status, the link is the truth.
-Result<ReleaseSwitch> read_back_switch(const RollbackRequest& request, const PlannedRollback& p,
-                                       const sys::JobOutcome& job, const std::string& as_whom) {
-  const std::string log = "; its log: journalctl -u " + job.unit;
-  if (!job.error.empty()) return make_error("the switch " + as_whom + " did not run: " + job.error);
-  if (!job.ok()) {
-    return make_error("the switch " + as_whom + " failed (job " + job.result + ")" + log);
-  }
-  Result<std::string> now = current_release(request.dir);
-  if (!now) return make_error("the switch " + as_whom + " ended, but " + now.error().message);
-  if (*now != p.outcome.to) {
-    return make_error("the switch " + as_whom + " ended, but current is " + *now + ", not " +
-                      p.outcome.to + log);
-  }
-  return ReleaseSwitch{p.outcome.from, p.outcome.to, ""};
-}
-
-}  // namespace
-
-void Daemon::run_rollback(const std::string& incident, const Decision& d) {
-  const ActionConfig& a = *d.action;
-  const RollbackRequest request{a.name, a.dir, DryRun::no};
-  const PlannedRollback planned = begin_rollback(request, releases_[a.name]);
-  if (!planned.switch_pending) {
-    action_done(incident, d, ActionResult::failed, planned.outcome.message);
-    return;
-  }
-  const Result<DeployOwner> owner = deploy_owner(a.dir);
-  if (!owner) {
-    action_done(incident, d, ActionResult::failed,
-                "rollback " + a.name + ": " + owner.error().message);
-    return;
-  }
-  if (owner->uid == 0) {
-    rollback_switched(
-        incident, d, end_rollback(request, planned, switch_release(a.dir, planned.outcome.to), ""));
-    return;
-  }
-  // Not root's: root may not write there (no CAP_DAC_OVERRIDE, by design), and should not; the
-  // owner switches it, through systemd, sandboxed to DIR.
-  const std::string as_whom = "as " + sys::user_name(owner->uid).value_or("uid") + " (uid " +
-                              std::to_string(owner->uid) + ")";
-  sys::TransientCommand c;
-  c.unit = switch_unit_name(a.name);
-  c.description = "vigil: rollback " + a.name + " (switch " + a.dir + "/current)";
-  c.argv = {own_binary(), "switch-release", "--", a.dir, planned.outcome.to};
-  c.uid = owner->uid;
-  c.gid = owner->gid;
-  c.read_write_paths = {a.dir};
-  units_.run_transient(
-      c, kSwitchDeadline,
-      [this, incident, d, request, planned, as_whom](const sys::JobOutcome& job) {
-        if (stopping_) return;
-        rollback_switched(incident, d,
-                          end_rollback(request, planned,
-                                       read_back_switch(request, planned, job, as_whom), as_whom));
-      });
-}
-
-void Daemon::rollback_switched(const std::string& incident, const Decision& d,
-                               const RollbackOutcome& o) {
-  const ActionConfig& a = *d.action;
-  if (!o.ok) {
-    action_done(incident, d, ActionResult::failed, o.message);
-    return;
-  }
-  // The release rolled back from is forgotten as known good once the rollback is verified
-  // (then it is proven bad; see forget_rolled_back); if it does not help, the deploy was not
-  // the cause.
-  record(book_.record(incident, [&] {
-    TimelineEvent e;
-    e.at = Clock::now();
-    e.type = TimelineEvent::Type::note;
-    e.text = o.message;
-    e.fields["from"] = o.from;
-    e.fields["to"] = o.to;
-    return e;
-  }()));
-  if (a.unit.empty()) {
-    action_done(incident, d, ActionResult::ok, o.message);
-    return;
-  }
-  const std::string message = o.message;
-  run_restart(incident, d, a.unit, [this, incident, d, message](ActionResult r, std::string text) {
-    // The switch is done: a restart systemd is already doing itself picks up the new release,
-    // so a refusal here is not a failure (and the rollback's budget is spent all the same).
-    if (r == ActionResult::refused) {
-      r = ActionResult::ok;
-      text = "no restart by vigil: " + text;
-    }
-    action_done(incident, d, r, message + "; " + text);
-  });
-}
-
-void Daemon::run_block(const std::string& incident, const Decision& d) {
-  const ActionConfig a = *d.action;
-  const Result<IpAddress> ip = parse_ip(d.target);
-  if (!ip) {  // decide() parsed it already; never hand anything else to ufw
-    action_done(incident, d, ActionResult::failed, "not blocked: " + ip.error().message);
-    return;
-  }
-  if (!blocks_reconciled_) {
-    action_done(incident, d, ActionResult::failed,
-                "not blocked: vigil's block list and ufw are not reconciled yet (see the log)");
-    return;
-  }
-  const IpAddress addr = *ip;
-  commands_.run(
-      ufw_status_argv(), kUfwTimeout,
-      [this, incident, d, a, addr](sys::CommandResult st) {
-        if (stopping_) return;
-        const Result<UfwStatus> status = parse_ufw_status(st.out);
-        if (!st.ok() || !status || st.out_truncated) {
-          action_done(incident, d, ActionResult::failed,
-                      "not blocked: `ufw status` failed: " +
-                          (!st.ok()           ? st.describe()
-                           : st.out_truncated ? std::string("its output is too long to read")
-                                              : status.error().message));
-          return;
-        }
-        if (!status->active) {
-          action_done(incident, d, ActionResult::failed,
-                      "not blocked: ufw is inactive, so a deny rule would not be enforced");
-          return;
-        }
-        const TimePoint now = Clock::now();
-        const int offence = blocks_.offences(addr, now) + 1;
-        const Duration for_ = block_duration(offence, a.block_for, a.max_block_for);
-        Result<std::string> comment = block_comment(incident);
-        Result<std::vector<std::string>> argv =
-            comment ? ufw_block_argv(addr, *comment)
-                    : Result<std::vector<std::string>>(comment.error());
-        if (!argv) {
-          action_done(incident, d, ActionResult::failed, "not blocked: " + argv.error().message);
-          return;
-        }
-        // A rule vigil added earlier for this address (a repeat offender whose block is still in
-        // ufw): ufw will not add a second; the entry must name the rule's incident, or the unblock
-        // (which matches the comment) would miss it.
-        std::string rule_incident = incident;
-        bool ours = false;
-        for (const UfwRule& r : status->rules) {
-          if (r.ip == addr) {
-            ours = true;
-            rule_incident = r.incident;
-          }
-        }
-        commands_.run(
-            *argv, kUfwTimeout,
-            [this, incident, d, a, addr, offence, for_, ours, rule_incident](sys::CommandResult r) {
-              if (stopping_) return;
-              if (!r.ok()) {
-                action_done(incident, d, ActionResult::failed,
-                            "ufw refused the rule: " + r.describe());
-                return;
-              }
-              if (ufw_change(r.out) == UfwChange::already_present && !ours) {
-                // ufw kept an existing rule for this address (an admin's): ours is not in effect.
-                action_done(incident, d, ActionResult::failed,
-                            "not blocked: ufw already has a rule for " + addr.to_string() +
-                                " that is not vigil's; it was left alone");
-                return;
-              }
-              const TimePoint at = Clock::now();
-              BlockEntry entry;
-              entry.ip = addr;
-              entry.incident =
-                  ufw_change(r.out) == UfwChange::already_present ? rule_incident : incident;
-              entry.since = at;
-              entry.until = at + for_;
-              entry.offence = offence;
-              blocks_.add(entry);
-              save_blocks();
-              const std::string text =
-                  "blocked " + addr.to_string() + " for " + format_duration(for_) + " (offence " +
-                  std::to_string(offence) + ", until " + format_time(entry.until) + ")";
-              if (!a.kill_connections) {
-                action_done(incident, d, ActionResult::ok, text);
-                return;
-              }
-              commands_.run(
-                  ss_kill_argv(addr), kUfwTimeout, [this, incident, d, text](sys::CommandResult k) {
-                    if (stopping_) return;
-                    action_done(
-                        incident, d, ActionResult::ok,
-                        text + (k.ok() ? "; its open connections were closed"
-                                       : "; closing its open connections failed: " + k.describe()));
-                  });
-            });
-      },
-      kMaxUfwStatusOutput);
 }
 
 void Daemon::action_done(const std::string& incident, const Decision& d, ActionResult result,
