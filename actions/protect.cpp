@@ -225,9 +225,10 @@ Result<std::vector<FirewallAllow>> parse_ufw_user_rules(std::string_view text) {
     }
     if (src->prefix == 0) continue;  // from anywhere
     std::string rule = "allow";
-    if (w[1] != "any") rule += " " + std::string(w[1]);
-    if (w[2] != "any") rule += " " + std::string(w[2]);
-    rule += " from " + src->to_string();
+    // append(), not `" " + std::string(...)`: GCC 12 at -O3 warns -Wrestrict on the latter.
+    if (w[1] != "any") rule.append(" ").append(w[1]);
+    if (w[2] != "any") rule.append(" ").append(w[2]);
+    rule.append(" from ").append(src->to_string());
     out.push_back(FirewallAllow{*src, std::move(rule)});
   }
   return out;

@@ -11,6 +11,7 @@
 # includes systemd's state change reaching vigil over D-Bus.
 #
 # Usage: bench/mitigation_latency.sh [TRIALS=50]
+#        (DEB_DIR=DIR: use the .deb already built there, as bench/paging_latency.sh does)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -22,8 +23,13 @@ TB=vigil-mitlat
 trap 'testbed_down "$TB"' EXIT
 tb() { testbed_exec "$TB" "$@"; }
 
-deb=$(scripts/build-deb.sh "$root/build-deb")
-testbed_up "$TB" "$root/build-deb:/opt/vigil-deb"
+if [[ -n "${DEB_DIR:-}" ]]; then
+  deb=$(ls "$DEB_DIR"/vigil_*.deb)
+else
+  DEB_DIR=$root/build-deb
+  deb=$(scripts/build-deb.sh "$DEB_DIR")
+fi
+testbed_up "$TB" "$DEB_DIR:/opt/vigil-deb"
 tb sh -c 'printf "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/sleep infinity\n" > /etc/systemd/system/victim.service'
 tb systemctl daemon-reload
 tb systemctl start victim
