@@ -22,12 +22,15 @@ int Fd::release_close() {
   return r;
 }
 
-void sync_dir(const std::string& dir) {
+bool sync_dir(const std::string& dir) {
   const std::string d = dir.empty() ? std::string(".") : dir;
   const int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
+  if (fd < 0) return false;
+  const bool synced = ::fsync(fd) == 0;
+  const int err = errno;
   ::close(fd);
+  errno = err;
+  return synced;
 }
 
 Result<bool> make_dirs(const std::string& dir_text, mode_t mode) {
@@ -77,7 +80,7 @@ Result<std::optional<std::string>> read_regular_file(const std::string& path, If
   return std::optional<std::string>(std::move(data));
 }
 
-bool write_all(int fd, const std::string& data) {
+bool write_all(int fd, std::string_view data) {
   std::size_t done = 0;
   while (done < data.size()) {
     const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -125,7 +128,7 @@ Result<bool> write_file_atomic(const std::string& path, std::string_view data) {
     ::unlink(tmp.c_str());
     return make_error("cannot write " + path + ": " + errno_text(err));
   };
-  if (!write_all(fd.get(), std::string(data))) return fail(errno);
+  if (!write_all(fd.get(), data)) return fail(errno);
   if (::fsync(fd.get()) != 0) return fail(errno);
   if (fd.release_close() != 0) return fail(errno);
   if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(errno);
@@ -209,13 +212,10 @@ Result<std::string> replace_symlink(const std::string& target, const std::string
     ::unlink(temp.c_str());
     return make_error("cannot replace " + link + ": " + errno_text(e));
   }
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  const bool synced = fd >= 0 && ::fsync(fd) == 0;
-  const int err = errno;
-  if (fd >= 0) ::close(fd);
-  if (!synced)
-    return "fsync of " + (dir.empty() ? std::string(".") : dir) + " failed (" + errno_text(err) +
+  if (!sync_dir(dir)) {
+    return "fsync of " + (dir.empty() ? std::string(".") : dir) + " failed (" + errno_text(errno) +
            ")";
+  }
   return std::string();
 }
 

@@ -29,9 +29,9 @@ class Fd {
   int fd_;
 };
 
-// Makes a new directory entry durable (fsync of `dir`; "" is "."). Best effort: the entry is
-// already there for this boot.
-void sync_dir(const std::string& dir);
+// Makes a new directory entry durable (fsync of `dir`; "" is "."). Best effort for most callers:
+// the entry is already there for this boot. False, with errno set, when it could not be synced.
+bool sync_dir(const std::string& dir);
 
 // mkdir -p with `mode`, fsyncing the parent of each directory it creates. Errors: "cannot create
 // DIR: why" (incl. "not a directory" for an existing non-directory).
@@ -46,7 +46,7 @@ enum class IfAbsent { error, nullopt };
 Result<std::optional<std::string>> read_regular_file(const std::string& path, IfAbsent if_absent);
 
 // write() until all of `data` is written (EINTR, short writes). errno is set on false.
-bool write_all(int fd, const std::string& data);
+bool write_all(int fd, std::string_view data);
 
 // The whole of `path`. Errors: it cannot be opened or read (with errno text), or it is larger
 // than `max_bytes`.
