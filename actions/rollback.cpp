@@ -229,6 +229,12 @@ Result<std::string> release_history_path(const std::string& state_dir, std::stri
   return join(join(state_dir, "releases"), std::string(app) + ".json");
 }
 
+std::optional<TimePoint> release_switched(const std::string& dir) {
+  struct stat st {};
+  if (::lstat(join(dir, "current").c_str(), &st) != 0) return std::nullopt;
+  return Clock::from_time_t(st.st_mtim.tv_sec);
+}
+
 Result<std::string> current_release(const std::string& dir) {
   Result<Link> link = read_current(dir);
   if (!link) return link.error();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,6 +97,9 @@ Result<std::string> release_history_path(const std::string& state_dir, std::stri
 // outside DIR/releases/ (compared after resolving both, so "releases/../releases/A" and an
 // absolute link through a symlinked DIR are fine), or its release directory is gone.
 Result<std::string> current_release(const std::string& dir);
+
+// When DIR/current was last switched (the link's own mtime, to the second), if it exists.
+std::optional<TimePoint> release_switched(const std::string& dir);
 
 struct RollbackPlan {
   std::string from;                  // the current release

@@ -54,21 +54,59 @@ Daemon::Daemon(asio::io_context& io, DaemonOptions options, Config config)
       control_(io, [this](const nlohmann::json& r, const ControlPeer& p) { return control(r, p); }),
       housekeeping_(io),
       commands_(io),
-      outbox_(config_.agent.state_dir, config_.paging.outbox_max) {
+      mitigator_(book_, config_,
+                 make_actions(ActionContext{
+                     units_, commands_, blocks_, [this] { return blocks_reconciled_; },
+                     [this] { save_blocks(); }, releases_, [this] { return stopping_; },
+                     [this](const std::string& incident, const std::string& text,
+                            std::map<std::string, std::string> fields) {
+                       TimelineEvent e;
+                       e.at = Clock::now();
+                       e.type = TimelineEvent::Type::note;
+                       e.text = text;
+                       e.fields = std::move(fields);
+                       record(book_.record(incident, std::move(e)));
+                     }}),
+                 mitigator_hooks()),
+      paging_(book_, config_, paging_hooks()) {
   if (options_.force_dry_run == DryRun::yes) config_.agent.dry_run = DryRun::yes;
   book_.id_taken = [this](const std::string& id) { return store_.exists(id); };
-  actions_ =
-      make_actions(ActionContext{units_, commands_, blocks_, [this] { return blocks_reconciled_; },
-                                 [this] { save_blocks(); }, releases_, [this] { return stopping_; },
-                                 [this](const std::string& incident, const std::string& text,
-                                        std::map<std::string, std::string> fields) {
-                                   TimelineEvent e;
-                                   e.at = Clock::now();
-                                   e.type = TimelineEvent::Type::note;
-                                   e.text = text;
-                                   e.fields = std::move(fields);
-                                   record(book_.record(incident, std::move(e)));
-                                 }});
+}
+
+Paging::Hooks Daemon::paging_hooks() {
+  Paging::Hooks h;
+  h.record = [this](std::vector<IncidentBook::Change> changes) { record(std::move(changes)); };
+  h.send = [this](const sys::HttpRequest& request, sys::HttpClient::Callback done) {
+    return http_.start(request, std::move(done));
+  };
+  h.close_circuit = [this](const std::string& key) { return mitigator_.close_circuit(key); };
+  h.clock = [] { return Clock::now(); };
+  return h;
+}
+
+Mitigator::Hooks Daemon::mitigator_hooks() {
+  Mitigator::Hooks h;
+  h.record = [this](std::vector<IncidentBook::Change> changes) { record(std::move(changes)); };
+  h.append_closed = [this](const std::string& incident, const TimelineEvent& e) {
+    if (auto w = store_.append(incident, {e}); !w) sys::log_error(w.error().message);
+  };
+  h.fresh = [this](const Incident& inc) { return fresh(inc); };
+  h.in_maintenance = [this](const std::string& check, TimePoint now) {
+    return in_maintenance(check, now);
+  };
+  h.fast_verify = [this](const std::string& incident, TimePoint until) {
+    fast_verify(incident, until);
+  };
+  h.read_protected = [this] {
+    return gather_protected(
+        config_.mitigation.allow,
+        config_.mitigation.protect_ssh_sessions ? ProtectSsh::yes : ProtectSsh::no,
+        config_.mitigation.respect_ufw_allow ? ProtectFirewall::yes : ProtectFirewall::no);
+  };
+  h.release_switched = [](const std::string& dir) { return release_switched(dir); };
+  h.blocks_reconciled = [this] { return blocks_reconciled_; };
+  h.clock = [] { return Clock::now(); };
+  return h;
 }
 
 Daemon::~Daemon() {
@@ -84,10 +122,10 @@ void Daemon::start() {
   arm_signals();
   started_ = Clock::now();
   apply(config_);
-  load_outbox();
+  paging_.load(started_);
   load_incidents();
   prune_incidents(started_);
-  reconcile_outbox();
+  paging_.reconcile();
   load_maintenance();
   load_mitigation_state();
   // A window that ended while vigil was down must not keep its incidents silenced.
@@ -119,8 +157,9 @@ void Daemon::start() {
     }
   }
   // Incidents continued from before the restart pick up their ladders where they stood.
-  check_verifications(Clock::now());
-  mitigate_all();
+  const TimePoint now = Clock::now();
+  mitigator_.check_verifications(now);
+  mitigator_.mitigate_all(now);
   arm_housekeeping();
   watchdog_every_ = sys::watchdog_timeout();
   if (watchdog_every_) arm_watchdog();
@@ -136,6 +175,8 @@ void Daemon::stop() {
   if (stopping_) return;
   drain();  // what this turn recorded is paged (queued durably) before the loop ends
   stopping_ = true;
+  mitigator_.stop();
+  paging_.stop();
   sys::notify_stopping();
   sys::log_info("stopping: cancelling " + std::to_string(http_.in_flight()) +
                 " request(s) in flight");
@@ -398,7 +439,7 @@ void Daemon::observed(Runner& r, const Observation& obs) {
   // Mitigate first, diagnose later: the ladder is asked right away, on the finding's own turn
   // of the loop (bench/ measures this path), before the evidence is read.
   if (f->kind != Finding::Kind::recovered) {
-    for (const std::string& id : touched) mitigate(id);
+    for (const std::string& id : touched) mitigator_.mitigate(id, f->at);
   }
   // Evidence for triage, gathered once when a (check, key) joins the incident: the unit that
   // serves the endpoint and what it wrote to the journal just before.
@@ -428,7 +469,6 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
     const TimelineEvent& e = c.event;
     using T = TimelineEvent::Type;
     if (e.type == T::mitigation) forget_rolled_back(c.incident, e);
-    if (e.type == T::mitigation) held_changes_.emplace_back(c.incident, e);
     std::string_view message_id;
     sys::LogLevel level = sys::LogLevel::info;
     if (e.type == T::opened) {
@@ -469,18 +509,9 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
                 {"MESSAGE_ID", std::string(message_id)}});
     }
   }
-  // Then the pages these events call for (a page event itself calls for none), at the end of
-  // this turn: the incident's own first, then PagerDuty change events for rollbacks (sent only
-  // where it was paged).
-  for (const std::string& id : order) {
-    const auto& events = batches[id];
-    if (std::any_of(events.begin(), events.end(),
-                    [](const TimelineEvent& e) { return e.type != TimelineEvent::Type::page; }) &&
-        std::find(to_page_.begin(), to_page_.end(), id) == to_page_.end()) {
-      to_page_.push_back(id);
-    }
-  }
-  if ((!to_page_.empty() || !held_changes_.empty()) && !drain_posted_) {
+  // Then the pages these events call for, at the end of this turn (drain()).
+  paging_.recorded(changes);
+  if (paging_.pending() && !drain_posted_) {
     drain_posted_ = true;
     boost::asio::post(io_, [this] { drain(); });
   }
@@ -488,26 +519,7 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
 
 void Daemon::drain() {
   drain_posted_ = false;
-  // Paging records page events, which call for no further pages; change events are only
-  // held for mitigation events. So this ends after one round in practice.
-  while (!to_page_.empty() || !held_changes_.empty()) {
-    std::vector<std::string> ids;
-    ids.swap(to_page_);
-    for (const std::string& id : ids) page(id);
-    flush_change_pages();
-  }
-}
-
-void Daemon::flush_change_pages() {
-  std::vector<std::pair<std::string, TimelineEvent>> held;
-  held.swap(held_changes_);
-  for (const auto& [id, e] : held) {
-    if (const Incident* inc = book_.find(id)) {
-      if (auto change = change_pages(config_, *inc, e); !change.empty()) {
-        queue_pages(*inc, std::move(change));
-      }
-    }
-  }
+  paging_.drain(Clock::now());
 }
 
 void Daemon::gather_evidence(const CheckConfig& check, const std::string& key, TimePoint at) {
@@ -742,27 +754,21 @@ void Daemon::arm_housekeeping() {
 void Daemon::housekeeping() {
   const TimePoint now = Clock::now();
   record(book_.tick(now));
-  check_verifications(now);
-  mitigate_all();
-  page_all();
-  if (outbox_.unsaved()) {
-    // Pages queued in memory only (a full disk): written as soon as the disk takes them.
-    if (outbox_.persist()) sys::log_info("outbox written again: every queued page is on disk");
-  }
-  deliver();
-  send_heartbeats(now);
-  poll_silences(now);
+  mitigator_.check_verifications(now);
+  mitigator_.mitigate_all(now);
+  paging_.page_all(now);
+  paging_.persist();
+  paging_.deliver(now);
+  paging_.send_heartbeats(now);
+  paging_.poll_silences(now);
   expire_blocks(now);
-  close_healthy_circuits(now);
+  mitigator_.close_healthy_circuits(now);
   // Once a minute: forget runs older than any budget window, and block history past its
   // memory, so the state files stay small.
   if (++housekeeping_ticks_ % 60 == 0) {
-    Duration longest{3'600'000};
-    for (const auto& [ref, a] : config_.actions) {
-      longest = std::max({longest, a.per, a.cooldown});
-    }
-    ledger_.prune(longest, now);
+    mitigator_.prune(now);
     blocks_.prune(now);
+    paging_.forget_gone();
   }
   if (housekeeping_ticks_ % 3600 == 0) prune_incidents(now);
   const auto ended = std::partition(maintenance_.begin(), maintenance_.end(),
@@ -834,20 +840,20 @@ nlohmann::json Daemon::status_json(TimePoint now) const {
         {{"ip", b.ip.to_string()}, {"incident", b.incident}, {"until", format_time(b.until)}});
   }
   nlohmann::json circuits = nlohmann::json::array();
-  for (const auto& [key, c] : ledger_.circuits()) {
+  for (const auto& [key, c] : mitigator_.ledger().circuits()) {
     circuits.push_back({{"key", key}, {"reason", c.reason}, {"opened", format_time(c.opened)}});
   }
   nlohmann::json protection = nlohmann::json::array();
-  if (protected_) {
-    for (const std::string& w : protected_->warnings) protection.push_back(w);
+  if (const auto& view = mitigator_.protection()) {
+    for (const std::string& w : view->warnings) protection.push_back(w);
   }
   return {{"ok", true},
           {"version", VIGIL_VERSION},
           {"blocks", blocked},
           {"protection_warnings", protection},
           {"circuits", circuits},
-          {"mitigations_run", mitigations_run_},
-          {"paging", paging_json(now)},
+          {"mitigations_run", mitigator_.runs()},
+          {"paging", paging_.json(now)},
           {"host", config_.agent.hostname},
           {"config", options_.config_path},
           {"started", format_time(started_)},
@@ -987,7 +993,7 @@ nlohmann::json Daemon::control_json(const nlohmann::json& request, const Control
     e.type = TimelineEvent::Type::ack;
     e.text = "acknowledged (uid " + std::to_string(peer.uid) + ")";
     e.fields["uid"] = std::to_string(peer.uid);
-    acknowledge(id, e.text, e.fields, now);
+    paging_.acknowledge(id, e.text, e.fields, now);
     return {{"ok", true}, {"id", id}};
   }
   return fail("unknown command '" + cmd + "'");
@@ -1014,8 +1020,8 @@ std::string Daemon::metrics_text() const {
   }
   for (const Incident* inc : book_.open()) ++s.open_incidents[inc->severity];
   s.incidents_opened = incidents_opened_;
-  s.protection_read_errors = protection_failures_;
-  s.pages = page_counts_;
+  s.protection_read_errors = mitigator_.protection_failures();
+  s.pages = paging_.counts();
   return render_metrics(s);
 }
 

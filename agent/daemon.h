@@ -6,12 +6,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,12 +25,11 @@
 #include "agent/incidents/incident_index.h"
 #include "agent/incidents/timeline.h"
 #include "agent/metrics.h"
-#include "agent/mitigate/mitigation.h"
+#include "agent/mitigator.h"
 #include "agent/sys/http.h"
 #include "agent/sys/process.h"
 #include "agent/sys/units.h"
-#include "notify/outbox.h"
-#include "notify/pager.h"
+#include "notify/paging.h"
 #include "probes/probe.h"
 
 namespace vigil {
@@ -89,60 +86,26 @@ class Daemon {
   void arm_housekeeping();
   void housekeeping();
 
-  // Mitigations (daemon_actions.cpp): the ladder decides, the actions execute, every step is
-  // written to the incident's timeline, and the ledger keeps budgets across restarts.
-  void mitigate(const std::string& incident);
-  void mitigate_all();
-  // Runs the decided action through its kind's Action (actions/), or records what a dry run
-  // would do; its result comes back through action_done().
-  void run_action(const std::string& incident, Decision d);
-  void action_done(const std::string& incident, const Decision& d, ActionResult result,
-                   const std::string& text);
-  void check_verifications(TimePoint now);
+  // Mitigation (the Mitigator executes, agent/mitigator.h); daemon_actions.cpp keeps what the
+  // daemon holds for the actions: the block list and its reconciliation with ufw, the release
+  // histories, and fast verification of the checks.
+  // Every member check reported since vigil started.
+  bool fresh(const Incident& inc) const;
+  Mitigator::Hooks mitigator_hooks();
   // A healthy result of `check`: the releases its rollback actions point at are known good.
   void mark_release_healthy(const CheckConfig& check, TimePoint at);
   void load_mitigation_state();
-  bool save_ledger() const;                       // false (and logged) when it could not be written
-  bool fresh(const Incident& inc) const;          // every member check reported since vigil started
-  std::string lock_key(const Decision& d) const;  // what an action holds: a unit, app or address
   void load_release_histories();
   void forget_rolled_back(const std::string& incident, const TimelineEvent& e);
   void save_blocks() const;
   void reconcile_blocks();
   void expire_blocks(TimePoint now);
-  void close_healthy_circuits(TimePoint now);
-  std::vector<IncidentBook::Change> mitigation_event(const std::string& incident, const Decision& d,
-                                                     const char* outcome, const std::string& text,
-                                                     TimePoint at);
-  // Records "on hold: WHY" once per reason (the ladder is asked every second).
-  void hold(const std::string& incident, const Decision& d, const std::string& why, TimePoint at);
-  void set_state(const std::string& incident, IncidentState s, const std::string& why,
-                 TimePoint at);
   void fast_verify(const std::string& incident, TimePoint until);
 
-  // Paging (daemon_pages.cpp): the pager decides, the outbox keeps every page durably until a
-  // target accepted it, the HTTP client delivers; each queued page is a timeline event.
-  void load_outbox();
-  void page(const std::string& incident);  // plans and queues what one incident needs now
-  void page_all();
-  void page_incident(const Incident& inc);
-  void queue_pages(const Incident& inc, std::vector<PlannedPage> planned);
-  // At start: a page in the outbox whose timeline event was lost (a crash between the two
-  // writes) gets its event now, so the pager does not plan it a second time.
-  void reconcile_outbox();
-  // PagerDuty change events for the mitigation events recorded meanwhile (held_changes_).
-  void flush_change_pages();
-  // The end of a loop turn: pages what the turn's recorded changes call for (to_page_, then
-  // held_changes_). Posted by record(); also run by stop(), so nothing is left unqueued.
+  // Paging (notify/paging.h) drains what record() noted, once at the end of the loop turn
+  // (posted by record(); also run by stop(), so nothing is left unqueued).
+  Paging::Hooks paging_hooks();
   void drain();
-  void deliver();
-  void delivery_done(std::uint64_t seq, const sys::HttpResponse& resp);
-  void send_heartbeats(TimePoint now);
-  void poll_silences(TimePoint now);
-  nlohmann::json paging_json(TimePoint now) const;
-  // An ack (CLI or Alertmanager silence): recorded, pages acknowledged, circuit closed.
-  void acknowledge(const std::string& id, const std::string& text,
-                   std::map<std::string, std::string> fields, TimePoint now);
 
   // The control socket (CLI) and the metrics endpoint.
   ControlAnswer control(const nlohmann::json& request, const ControlPeer& peer);
@@ -187,44 +150,22 @@ class Daemon {
   std::uint64_t incidents_opened_ = 0;
 
   sys::CommandRunner commands_;
-  MitigationLedger ledger_;
   BlockList blocks_;
   bool blocks_reconciled_ = false;  // no block/unblock before ufw and the list agree
   std::map<std::string, ReleaseHistory> releases_;  // by rollback action name
-  // One Action per kind, over units_, commands_, blocks_ and releases_ (declared before it).
-  std::map<ActionKind, std::unique_ptr<Action>> actions_;
-  std::map<std::string, std::string> last_wait_;    // incident -> last "waiting" reason logged
-  std::map<std::string, TimePoint> healthy_since_;  // circuit key -> no open incident since
-  std::set<std::string> acting_;                    // incidents with an action in flight
-  std::uint64_t mitigations_run_ = 0;
-  std::set<std::string> busy_;                   // lock_key()s of actions in flight
-  std::optional<ProtectedAddresses> protected_;  // the never-block view, read <= 1/s if whole
-  TimePoint protected_at_{};
+  // Runs the ladder's decisions through one Action per kind, over units_, commands_, blocks_
+  // and releases_ (declared before it).
+  Mitigator mitigator_;
   // `vigil incidents`: the summary of each resolved timeline, by the file version it came from.
   struct Summary {
     std::pair<std::uintmax_t, std::int64_t> stamp;
     std::string text;  // the summary's JSON, serialized as the control socket sends it
   };
   std::map<std::string, Summary> summaries_;
-  std::uint64_t protection_failures_ = 0;  // reader failures since start (metrics)
   std::uint64_t housekeeping_ticks_ = 0;
 
-  Outbox outbox_;
-  bool paging_ready_ = false;  // the outbox is loaded: pages may be queued
-  // What record() leaves for paging, drained once at the end of the loop turn (drain()):
-  // incidents whose timelines changed, in order, and the mitigation events to send as change
-  // events. record() never pages itself, so paging never re-enters record().
-  std::vector<std::string> to_page_;
-  std::vector<std::pair<std::string, TimelineEvent>> held_changes_;
+  Paging paging_;
   bool drain_posted_ = false;  // drain() is posted for the end of this turn
-  std::map<std::uint64_t, sys::HttpClient::RequestId> sending_;         // seq -> request
-  std::map<std::pair<std::string, std::string>, TimePoint> last_sent_;  // (notifier, incident)
-  std::map<std::string, std::deque<TimePoint>> sent_recently_;  // target -> sends in the last 60s
-  std::mt19937_64 rng_{std::random_device{}()};
-  std::uint64_t pages_delivered_ = 0, pages_failed_ = 0, pages_queued_ = 0;
-  std::map<std::pair<std::string, std::string>, std::uint64_t> page_counts_;  // (notifier, outcome)
-  TimePoint heartbeat_at_{}, silences_at_{};
-  std::set<std::string> heartbeat_failing_;  // targets whose last heartbeat failed (logged once)
 };
 
 }  // namespace vigil

@@ -1,5 +1,7 @@
-// The daemon's half of the mitigation ladder: decide() says what, this file does it and writes
-// every step to the incident's timeline before and after (see agent/mitigate/mitigation.h).
+// What the daemon keeps for the mitigator (agent/mitigator.h) and the actions: whether the checks
+// have reported since start, fast re-runs while a mitigation is verified, the release histories
+// (known good, forgotten when a rollback from them is verified), and the block list with its
+// reconciliation against ufw and its expiry.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -31,258 +33,12 @@ constexpr std::chrono::seconds kReconcileRetry{5};
 
 }  // namespace
 
-namespace {
-
-// A mitigation event of step `d`: its outcome, rung, action, target and dry-run mark.
-TimelineEvent mitigation_timeline_event(const Decision& d, const char* oc, const std::string& text,
-                                        TimePoint at) {
-  TimelineEvent e;
-  e.at = at;
-  e.type = TimelineEvent::Type::mitigation;
-  e.text = text;
-  e.fields["outcome"] = oc;
-  e.fields["rung"] = std::to_string(d.rung);
-  if (d.action != nullptr) {
-    e.fields["action"] = d.action->ref();
-  } else if (!d.ref.empty()) {
-    e.fields["action"] = d.ref;
-  }
-  if (!d.target.empty()) e.fields["target"] = d.target;
-  if (d.dry_run == DryRun::yes) e.fields["dry_run"] = "yes";
-  return e;
-}
-
-}  // namespace
-
-std::vector<IncidentBook::Change> Daemon::mitigation_event(const std::string& incident,
-                                                           const Decision& d, const char* oc,
-                                                           const std::string& text, TimePoint at) {
-  return book_.record(incident, mitigation_timeline_event(d, oc, text, at));
-}
-
-void Daemon::hold(const std::string& incident, const Decision& d, const std::string& why,
-                  TimePoint at) {
-  // Written once per reason: a cooldown re-checked every second must not fill the file.
-  std::string& last = last_wait_[incident];
-  if (last == why) return;
-  last = why;
-  record(mitigation_event(incident, d, outcome::waiting, "on hold: " + why, at));
-}
-
-void Daemon::set_state(const std::string& incident, IncidentState s, const std::string& why,
-                       TimePoint at) {
-  const Incident* inc = book_.find(incident);
-  if (inc == nullptr || !inc->open() || inc->state == s) return;
-  TimelineEvent e;
-  e.at = at;
-  e.type = TimelineEvent::Type::state;
-  e.state = s;
-  e.text = why;
-  record(book_.record(incident, std::move(e)));
-}
-
-void Daemon::mitigate_all() {
-  std::vector<std::string> ids;
-  for (const Incident* inc : book_.open()) ids.push_back(inc->id);
-  for (const std::string& id : ids) mitigate(id);
-}
-
-// Asks the ladder what to do for `incident` and does it. Loops over rungs that cannot apply,
-// so one call either starts an action, waits, escalates or finds nothing to do.
-void Daemon::mitigate(const std::string& incident) {
-  if (stopping_ || acting_.count(incident) > 0) return;
-  for (int guard = 0; guard < 64; ++guard) {
-    const Incident* inc = book_.find(incident);
-    if (inc == nullptr || !inc->open()) {
-      last_wait_.erase(incident);
-      return;
-    }
-    // Right after vigil starts, every member check must have reported once: an incident
-    // continued from before may have been fixed by hand meanwhile.
-    if (!fresh(*inc)) return;
-    const LadderState ladder = ladder_state(*inc);
-    const TimePoint now = Clock::now();
-    Guards g;
-    g.dry_run = config_.agent.dry_run;
-    g.maintenance = std::any_of(inc->members.begin(), inc->members.end(),
-                                [&](const auto& m) { return in_maintenance(m.second.check, now); });
-    g.protected_reason = [this, now](const IpAddress& ip) -> std::optional<std::string> {
-      // Read at most once a second: in a wave, many decisions share one view of the host. A
-      // view that could not be read whole is never reused: blocking resumes at the first
-      // decision after the source is readable again, not up to a second later.
-      if (!protected_ || !protected_->warnings.empty() || now - protected_at_ >= Duration(1'000) ||
-          now < protected_at_) {
-        protected_ = gather_protected(
-            config_.mitigation.allow,
-            config_.mitigation.protect_ssh_sessions ? ProtectSsh::yes : ProtectSsh::no,
-            config_.mitigation.respect_ufw_allow ? ProtectFirewall::yes : ProtectFirewall::no);
-        protected_at_ = now;
-        // Loud: while a reader fails, every block is held (fail closed), and a human must know
-        // why blocking stopped. Shown in `vigil status`, counted in the metrics.
-        for (const std::string& w : protected_->warnings) {
-          sys::log_error("protected addresses: " + w +
-                         "; no address is blocked while it cannot be read (fail closed)");
-          ++protection_failures_;
-        }
-      }
-      if (auto why = why_protected(ip, *protected_)) return why;
-      // Fail closed: if the host's addresses or sessions could not be read, vigil cannot tell
-      // that this is not the admin's own address.
-      if (!protected_->warnings.empty()) {
-        return "possibly protected (cannot tell: " + protected_->warnings.front() + ")";
-      }
-      return std::nullopt;
-    };
-    g.release_age = [now](const std::string& dir) -> std::optional<Duration> {
-      struct stat st {};
-      if (::lstat((dir + "/current").c_str(), &st) != 0) return std::nullopt;
-      const TimePoint switched = Clock::from_time_t(st.st_mtim.tv_sec);
-      return switched > now ? Duration::zero()
-                            : std::chrono::duration_cast<Duration>(now - switched);
-    };
-    const Decision d = decide(*inc, ladder, config_, ledger_, g, now);
-    switch (d.kind) {
-      case Decision::Kind::nothing:
-        return;
-      case Decision::Kind::wait:
-        hold(incident, d, d.reason, now);
-        return;
-      case Decision::Kind::skip:
-        record(mitigation_event(incident, d, outcome::skipped,
-                                (d.action ? d.action->ref() + ": " : std::string()) + d.reason,
-                                now));
-        continue;
-      case Decision::Kind::escalate:
-        if (d.open_circuit) {
-          ledger_.open_circuit(inc->dedupe_key, d.reason, now);
-          healthy_since_.erase(inc->dedupe_key);
-          (void)save_ledger();
-        }
-        record(mitigation_event(incident, d, outcome::gave_up, "escalated: " + d.reason, now));
-        set_state(incident, IncidentState::escalated, "escalated: a human is needed", now);
-        return;
-      case Decision::Kind::act:
-        if (d.action->kind == ActionKind::block && !blocks_reconciled_ && d.dry_run == DryRun::no) {
-          hold(incident, d, "waiting until vigil's block list is reconciled with ufw", now);
-          return;
-        }
-        if (d.dry_run == DryRun::no && busy_.count(lock_key(d)) > 0) {
-          // Another incident's action holds the same unit, app or address: one at a time (a
-          // second RestartUnit would cancel the first job).
-          hold(incident, d, "another mitigation on " + lock_key(d) + " is running", now);
-          return;
-        }
-        last_wait_.erase(incident);
-        run_action(incident, d);
-        return;
-    }
-  }
-}
-
 bool Daemon::fresh(const Incident& inc) const {
   for (const auto& [k, m] : inc.members) {
     const auto r = runners_.find(m.check);
     if (r != runners_.end() && r->second->runs_since_start == 0) return false;
   }
   return true;
-}
-
-std::string Daemon::lock_key(const Decision& d) const {
-  if (d.action == nullptr) return d.target;
-  return actions_.at(d.action->kind)->lock_key(*d.action, d.target);
-}
-
-void Daemon::run_action(const std::string& incident, Decision d) {
-  const TimePoint now = Clock::now();
-  // From here on the action may outlive the config (a reload): keep a copy.
-  d.owned = std::make_shared<const ActionConfig>(*d.action);
-  d.action = d.owned.get();
-  const ActionConfig& a = *d.action;
-  Action& action = *actions_.at(a.kind);
-  if (d.dry_run == DryRun::yes) {
-    const std::string what = action.would(a, d.target, now);
-    record(mitigation_event(incident, d, outcome::would, "dry-run: " + what, now));
-    return;
-  }
-  ledger_.ran(a.ref(), d.target, now);
-  d.started = now;
-  if (!save_ledger()) {
-    // A budget that cannot be written is no budget: after a restart of vigil it would start
-    // from zero. A full disk is itself an incident; a human must look.
-    ledger_.unrun(a.ref(), d.target, now);
-    record(mitigation_event(incident, d, outcome::failed,
-                            "not run: the run could not be recorded in " + config_.agent.state_dir +
-                                "/mitigations.json",
-                            now));
-    return;
-  }
-  acting_.insert(incident);
-  busy_.insert(lock_key(d));
-  ++mitigations_run_;
-  set_state(incident, IncidentState::mitigating, "mitigating: " + a.ref() + " on " + d.target, now);
-  record(mitigation_event(
-      incident, d, outcome::started,
-      "started " + a.ref() + " on " + d.target + " (rung " + std::to_string(d.rung + 1) + ")",
-      now));
-  // `d` owns its copy of the action's config (above): the callback keeps it alive.
-  action.run(incident, a, d.target, [this, incident, d](ActionResult r, std::string text) {
-    action_done(incident, d, r, text);
-  });
-}
-
-void Daemon::action_done(const std::string& incident, const Decision& d, ActionResult result,
-                         const std::string& text) {
-  acting_.erase(incident);
-  busy_.erase(lock_key(d));
-  const TimePoint now = Clock::now();
-  const Incident* inc = book_.find(incident);
-  if (inc == nullptr || !inc->open()) {
-    // The checks recovered while the action ran: the incident is resolved; its file still gets
-    // the action's outcome, so the timeline never ends on "started".
-    const TimelineEvent e = mitigation_timeline_event(
-        d, result == ActionResult::ok ? outcome::ok : outcome::failed, text, now);
-    sys::log_info("incident " + incident + " (resolved meanwhile): " + e.text);
-    if (auto w = store_.append(incident, {e}); !w) sys::log_error(w.error().message);
-    return;
-  }
-  if (result == ActionResult::refused) {
-    // Refused before touching anything (systemd is already restarting the unit, or gave up on
-    // it): not a failed attempt. No budget spent; the ladder goes on, and escalates at its end.
-    ledger_.unrun(d.action->ref(), d.target, d.started);
-    (void)save_ledger();
-    record(mitigation_event(incident, d, outcome::skipped, text, now));
-    mitigate(incident);
-    return;
-  }
-  if (result == ActionResult::failed) {
-    record(mitigation_event(incident, d, outcome::failed, text, now));
-    mitigate(incident);
-    return;
-  }
-  if (d.action->kind == ActionKind::block) {
-    // A block is verified by its rule being in place; the incident resolves when the address
-    // stops showing up in the journal (its window runs out).
-    record(mitigation_event(incident, d, outcome::ok, text, now));
-    record(mitigation_event(incident, d, outcome::verified,
-                            "verified: ufw holds the rule for " + d.target, now));
-    return;
-  }
-  // A journal rule recovers only when its window runs out with fewer matches: its deadline
-  // must leave it that long, or a fix that worked would be judged as not helping.
-  Duration within = d.action->verify_within;
-  for (const auto& [k, m] : inc->members) {
-    const CheckConfig* c = config_.find_check(m.check);
-    if (c == nullptr || c->journal() == nullptr) continue;
-    within = std::max(within, c->journal()->window + c->interval * (c->recover_after + 1));
-  }
-  const TimePoint deadline = now + within;
-  TimelineEvent e = mitigation_timeline_event(
-      d, outcome::ok, text + "; verifying until " + format_time(deadline), now);
-  e.fields["deadline"] = format_time(deadline);
-  record(book_.record(incident, std::move(e)));
-  set_state(incident, IncidentState::verifying,
-            "verifying: the checks must pass again within " + format_duration(within), now);
-  fast_verify(incident, deadline);
 }
 
 // While a mitigation is verified, the incident's HTTP checks run every second (or at their
@@ -301,38 +57,6 @@ void Daemon::fast_verify(const std::string& incident, TimePoint until) {
       r->second->timer.expires_after(std::chrono::milliseconds(kVerifyEvery.count()));
       wait_tick(r->second);
     }
-  }
-}
-
-// A mitigation whose checks still fail at its deadline did not help: the book raises the
-// severity, and the ladder goes on with its next rung.
-void Daemon::check_verifications(TimePoint now) {
-  for (const Incident* inc : book_.open()) {
-    if (acting_.count(inc->id) > 0 || !fresh(*inc)) continue;
-    const LadderState l = ladder_state(*inc);
-    std::string why;
-    if (l.phase == LadderState::Phase::acting) {
-      // vigil stopped while the action ran: its result is unknown. Count it as not helping
-      // (its run is in the budget already): the checks will tell if it did.
-      why = "vigil restarted before " + l.ref + " reported; treated as failed";
-    } else if (l.phase == LadderState::Phase::verifying && now >= l.deadline) {
-      why = "did not help: the checks still fail after " + l.ref + " on " + l.target;
-    } else {
-      continue;
-    }
-    Decision d;
-    d.rung = l.rung;
-    d.ref = l.ref;  // named even if a reload removed the action, so it is not tried again
-    d.action = config_.find_action(l.ref);
-    d.target = l.target;
-    const std::string id = inc->id;
-    const bool timed_out = l.phase == LadderState::Phase::verifying;
-    record(mitigation_event(id, d, outcome::failed, why, now));
-    if (timed_out) {
-      set_state(id, IncidentState::triaged, "the mitigation did not help", now);
-      mitigate(id);
-    }
-    return check_verifications(now);  // the open list may have changed
   }
 }
 
@@ -371,41 +95,12 @@ void Daemon::mark_release_healthy(const CheckConfig& check, TimePoint at) {
 
 void Daemon::load_mitigation_state() {
   const std::string dir = config_.agent.state_dir;
-  {
-    std::ifstream in(dir + "/mitigations.json");
-    if (in) {
-      std::stringstream text;
-      text << in.rdbuf();
-      auto l = MitigationLedger::from_json(text.str());
-      if (l) {
-        ledger_ = std::move(*l);
-      } else {
-        // A ledger that cannot be read cannot be half-trusted: budgets restart from zero (and
-        // the log says so loudly); the file is kept for a human as mitigations.json.bad.
-        sys::log_error(dir + "/mitigations.json: " + l.error().message +
-                       "; budgets start from zero (the bad file is kept as mitigations.json.bad)");
-        if (auto kept = sys::rename_file(dir + "/mitigations.json", dir + "/mitigations.json.bad");
-            !kept) {
-          sys::log_error(kept.error().message);
-        }
-      }
-    }
-  }
+  mitigator_.load();
   load_release_histories();
   BlockList::Loaded b = BlockList::load(dir + "/blocks.json");
   if (!b.warning.empty()) sys::log_warning(b.warning);
   blocks_ = std::move(b.list);
   reconcile_blocks();
-}
-
-bool Daemon::save_ledger() const {
-  if (auto ok =
-          sys::write_file_atomic(config_.agent.state_dir + "/mitigations.json", ledger_.to_json());
-      !ok) {
-    sys::log_error(ok.error().message);
-    return false;
-  }
-  return true;
 }
 
 // The known-good history of every rollback action, also of one a reload just added (else the
@@ -585,25 +280,6 @@ void Daemon::expire_blocks(TimePoint now) {
     });
     save_blocks();
   }
-}
-
-void Daemon::close_healthy_circuits(TimePoint now) {
-  std::vector<std::string> closing;
-  for (const auto& [key, c] : ledger_.circuits()) {
-    if (book_.open_for(key) != nullptr) {
-      healthy_since_.erase(key);
-      continue;
-    }
-    const auto [it, fresh] = healthy_since_.try_emplace(key, now);
-    if (now - it->second >= config_.mitigation.circuit_reset) closing.push_back(key);
-  }
-  for (const std::string& key : closing) {
-    ledger_.close_circuit(key);
-    healthy_since_.erase(key);
-    sys::log_info("circuit for " + key + " closed: healthy for " +
-                  format_duration(config_.mitigation.circuit_reset));
-  }
-  if (!closing.empty()) (void)save_ledger();
 }
 
 }  // namespace vigil

@@ -1,13 +1,15 @@
-// The daemon's half of paging: plan_pages() says what, the outbox keeps it on disk until a target
-// accepted it, and the HTTP client (curl multi on the loop) delivers it. Every queued page is a
+// Paging (notify/paging.h): plan_pages() says what, the outbox keeps it on disk until a target
+// accepted it, and the HTTP sender (curl multi on the loop) delivers it. Every queued page is a
 // timeline event, so a restart neither re-pages nor forgets a resolve (see notify/pager.h).
+#include "notify/paging.h"
+
 #include <algorithm>
 #include <charconv>
 #include <set>
 #include <tuple>
 
 #include "agent/core/json.h"
-#include "agent/daemon.h"
+#include "agent/core/time.h"
 #include "agent/sys/log.h"
 
 namespace vigil {
@@ -68,7 +70,8 @@ TimelineEvent delivery_event(const Page& p, const std::string& outcome, const st
 
 }  // namespace
 
-void Daemon::load_outbox() {
+void Paging::load(TimePoint started) {
+  started_ = started;
   auto loaded = outbox_.load();
   if (!loaded) {
     sys::log_error("outbox: " + loaded.error().message +
@@ -82,7 +85,7 @@ void Daemon::load_outbox() {
   }
 }
 
-void Daemon::reconcile_outbox() {
+void Paging::reconcile() {
   std::set<std::tuple<std::string, std::string, PageAction>> seen;
   for (const Page* p : outbox_.queued()) {
     if (p->action != PageAction::trigger && p->action != PageAction::resolve &&
@@ -104,46 +107,93 @@ void Daemon::reconcile_outbox() {
     pp.page = *p;
     TimelineEvent e = page_event(pp);
     e.text += " (queued before vigil stopped; its record restored)";
-    record(book_.record(p->incident, std::move(e)));
+    hooks_.record(book_.record(p->incident, std::move(e)));
   }
-  paging_ready_ = true;
+  ready_ = true;
 }
 
-void Daemon::page(const std::string& incident) {
-  if (!paging_ready_) return;
-  if (const Incident* inc = book_.find(incident)) page_incident(*inc);
-}
+Paging::Paging(IncidentBook& book, const Config& config, Hooks hooks)
+    : book_(book),
+      config_(config),
+      hooks_(std::move(hooks)),
+      outbox_(config.agent.state_dir, config.paging.outbox_max) {}
 
-void Daemon::page_all() {
-  if (!paging_ready_) return;
-  std::vector<std::string> ids;
-  for (const Incident* inc : book_.open()) ids.push_back(inc->id);
-  for (const Incident& inc : book_.recently_resolved()) ids.push_back(inc.id);
-  for (const std::string& id : ids) page(id);
-  // Once a minute, forget re-send times of incidents the book no longer holds.
-  if (housekeeping_ticks_ % 60 == 0) {
-    for (auto it = last_sent_.begin(); it != last_sent_.end();) {
-      it = book_.find(it->first.second) == nullptr ? last_sent_.erase(it) : std::next(it);
+void Paging::recorded(const std::vector<IncidentBook::Change>& changes) {
+  // The incident's own pages first, then PagerDuty change events for rollbacks (sent only where
+  // it was paged). A page event itself calls for no page.
+  for (const IncidentBook::Change& c : changes) {
+    if (c.event.type == TimelineEvent::Type::mitigation)
+      held_changes_.emplace_back(c.incident, c.event);
+  }
+  for (const IncidentBook::Change& c : changes) {
+    if (c.event.type != TimelineEvent::Type::page &&
+        std::find(to_page_.begin(), to_page_.end(), c.incident) == to_page_.end()) {
+      to_page_.push_back(c.incident);
     }
   }
 }
 
-void Daemon::page_incident(const Incident& inc) {
-  if (config_.notify.empty()) return;
+void Paging::drain(TimePoint now) {
+  // Paging records page events, which call for no further pages; change events are only held
+  // for mitigation events. So this ends after one round in practice.
+  while (pending()) {
+    std::vector<std::string> ids;
+    ids.swap(to_page_);
+    for (const std::string& id : ids) page(id, now);
+    flush_change_pages(now);
+  }
+}
+
+void Paging::flush_change_pages(TimePoint now) {
+  std::vector<std::pair<std::string, TimelineEvent>> held;
+  held.swap(held_changes_);
+  for (const auto& [id, e] : held) {
+    if (const Incident* inc = book_.find(id)) {
+      if (auto change = change_pages(config_, *inc, e); !change.empty()) {
+        queue(*inc, std::move(change), now);
+      }
+    }
+  }
+}
+
+void Paging::page(const std::string& incident, TimePoint now) {
+  if (!ready_ || config_.notify.empty()) return;
+  const Incident* inc = book_.find(incident);
+  if (inc == nullptr) return;
   PagerInput in;
   in.config = &config_;
-  in.incident = &inc;
-  in.now = Clock::now();
+  in.incident = inc;
+  in.now = now;
   for (const NotifyConfig& n : config_.notify) {
-    const auto it = last_sent_.find({n.name, inc.id});
+    const auto it = last_sent_.find({n.name, inc->id});
     if (it != last_sent_.end()) in.last_sent[n.name] = it->second;
   }
   std::vector<PlannedPage> planned = plan_pages(in);
-  if (!planned.empty()) queue_pages(inc, std::move(planned));
+  if (!planned.empty()) queue(*inc, std::move(planned), now);
 }
 
-void Daemon::queue_pages(const Incident& inc, std::vector<PlannedPage> planned) {
-  const TimePoint now = Clock::now();
+void Paging::page_all(TimePoint now) {
+  if (!ready_) return;
+  std::vector<std::string> ids;
+  for (const Incident* inc : book_.open()) ids.push_back(inc->id);
+  for (const Incident& inc : book_.recently_resolved()) ids.push_back(inc.id);
+  for (const std::string& id : ids) page(id, now);
+}
+
+void Paging::forget_gone() {
+  for (auto it = last_sent_.begin(); it != last_sent_.end();) {
+    it = book_.find(it->first.second) == nullptr ? last_sent_.erase(it) : std::next(it);
+  }
+}
+
+void Paging::persist() {
+  // Pages queued in memory only (a full disk): written as soon as the disk takes them.
+  if (outbox_.unsaved() && outbox_.persist()) {
+    sys::log_info("outbox written again: every queued page is on disk");
+  }
+}
+
+void Paging::queue(const Incident& inc, std::vector<PlannedPage> planned, TimePoint now) {
   const std::string id = inc.id;  // `inc` lives in the book, which record() below changes
   std::vector<Page> pages;
   for (const PlannedPage& pp : planned) {
@@ -203,13 +253,12 @@ void Daemon::queue_pages(const Incident& inc, std::vector<PlannedPage> planned) 
     if (pp.quiet) continue;
     for (auto& c : book_.record(id, page_event(pp))) events.push_back(std::move(c));
   }
-  record(std::move(events));
-  deliver();
+  hooks_.record(std::move(events));
+  deliver(now);
 }
 
-void Daemon::deliver() {
-  if (!paging_ready_ || stopping_) return;
-  const TimePoint now = Clock::now();
+void Paging::deliver(TimePoint now) {
+  if (!ready_ || stopping_) return;
   // Most urgent first, so a rate-limited target serves a SEV1 trigger before SEV3 re-sends:
   // severity, then events before updates, then age.
   std::vector<const Page*> ready = outbox_.due(now);
@@ -249,7 +298,7 @@ void Daemon::deliver() {
                "page to " + p->target + " for incident " + p->incident +
                    " cannot be sent: " + req.error().message,
                {{"VIGIL_INCIDENT", p->incident}});
-      record(book_.record(
+      hooks_.record(book_.record(
           p->incident,
           delivery_event(*p, "failed",
                          "page to " + p->target + " cannot be sent: " + req.error().message, now)));
@@ -270,19 +319,19 @@ void Daemon::deliver() {
     hr.body_limit = 4096;
     outbox_.begin(seq);
     recent.push_back(now);
-    const auto id = http_.start(hr, [this, seq](sys::HttpResponse resp) {
+    const auto id = hooks_.send(hr, [this, seq](sys::HttpResponse resp) {
       sending_.erase(seq);
-      delivery_done(seq, resp);
+      delivered(seq, resp);
     });
     if (id != 0) sending_[seq] = id;
   }
 }
 
-void Daemon::delivery_done(std::uint64_t seq, const sys::HttpResponse& resp) {
+void Paging::delivered(std::uint64_t seq, const sys::HttpResponse& resp) {
   const Page* found = outbox_.find(seq);
   if (found == nullptr) return;
   const Page p = *found;
-  const TimePoint now = Clock::now();
+  const TimePoint now = hooks_.clock();
   const NotifyConfig* n = config_.find_notify(p.notifier);
   if (n == nullptr) {
     (void)outbox_.done(seq, "notifier removed");
@@ -325,7 +374,7 @@ void Daemon::delivery_done(std::uint64_t seq, const sys::HttpResponse& resp) {
                     late);
     }
     if (p.action != PageAction::update && !p.incident.empty()) {
-      record(
+      hooks_.record(
           book_.record(p.incident, delivery_event(p, "delivered",
                                                   "page delivered to " + p.target + " (" +
                                                       std::string(to_string(p.action)) + ")" + late,
@@ -337,7 +386,7 @@ void Daemon::delivery_done(std::uint64_t seq, const sys::HttpResponse& resp) {
     sys::log(sys::LogLevel::err, what + " REFUSED, not retried: " + v.why,
              {{"VIGIL_INCIDENT", p.incident}});
     if (!p.incident.empty()) {
-      record(book_.record(
+      hooks_.record(book_.record(
           p.incident,
           delivery_event(p, "failed", "page to " + p.target + " refused, not retried: " + v.why,
                          now)));
@@ -356,10 +405,10 @@ void Daemon::delivery_done(std::uint64_t seq, const sys::HttpResponse& resp) {
                {{"VIGIL_INCIDENT", p.incident}});
     }
   }
-  deliver();
+  deliver(now);
 }
 
-void Daemon::send_heartbeats(TimePoint now) {
+void Paging::send_heartbeats(TimePoint now) {
   if (now < heartbeat_at_) return;
   heartbeat_at_ = now + config_.paging.heartbeat_every;
   auto note = [this](const std::string& target, const sys::HttpResponse& resp) {
@@ -367,7 +416,7 @@ void Daemon::send_heartbeats(TimePoint now) {
     const std::string why =
         resp.transport != FailureKind::none ? resp.error : "HTTP " + std::to_string(resp.status);
     if (ok && heartbeat_failing_.erase(target) > 0) {
-      const std::size_t woken = outbox_.wake(target, Clock::now());
+      const std::size_t woken = outbox_.wake(target, hooks_.clock());
       sys::log_info("heartbeat to " + target + " works again" +
                     (woken > 0 ? "; " + std::to_string(woken) + " queued page(s) to it are sent now"
                                : std::string()));
@@ -400,7 +449,7 @@ void Daemon::send_heartbeats(TimePoint now) {
       hr.verify_tls = n.verify_tls;
       hr.body_limit = 1024;
       const std::string target = n.name + "#" + std::to_string(i);
-      http_.start(hr, [note, target](sys::HttpResponse resp) { note(target, resp); });
+      hooks_.send(hr, [note, target](sys::HttpResponse resp) { note(target, resp); });
     }
   }
   if (!config_.paging.heartbeat_url.empty()) {
@@ -408,11 +457,11 @@ void Daemon::send_heartbeats(TimePoint now) {
     hr.url = config_.paging.heartbeat_url;
     hr.timeout = Duration{10'000};
     hr.body_limit = 1024;
-    http_.start(hr, [note](sys::HttpResponse resp) { note("heartbeat_url", resp); });
+    hooks_.send(hr, [note](sys::HttpResponse resp) { note("heartbeat_url", resp); });
   }
 }
 
-void Daemon::acknowledge(const std::string& id, const std::string& text,
+void Paging::acknowledge(const std::string& id, const std::string& text,
                          std::map<std::string, std::string> fields, TimePoint now) {
   const Incident* inc = book_.find(id);
   if (inc == nullptr || !inc->open()) return;
@@ -422,20 +471,19 @@ void Daemon::acknowledge(const std::string& id, const std::string& text,
   e.text = text;
   e.fields = std::move(fields);
   const std::string key = inc->dedupe_key;
-  record(book_.record(id, e));
-  if (ledger_.close_circuit(key)) {
-    (void)save_ledger();
+  hooks_.record(book_.record(id, e));
+  if (hooks_.close_circuit(key)) {
     TimelineEvent n;
     n.at = now;
     n.type = TimelineEvent::Type::note;
     n.text =
         "circuit closed by the ack: automatic mitigations may run again on the next failure "
         "(this incident's ladder stays where it is)";
-    record(book_.record(id, n));
+    hooks_.record(book_.record(id, n));
   }
 }
 
-void Daemon::poll_silences(TimePoint now) {
+void Paging::poll_silences(TimePoint now) {
   if (now < silences_at_) return;
   silences_at_ = now + kSilencePoll;
   // Only worth asking when an open, unacknowledged incident was paged to an Alertmanager.
@@ -468,11 +516,11 @@ void Daemon::poll_silences(TimePoint now) {
     hr.timeout = n->timeout;
     hr.verify_tls = n->verify_tls;
     hr.body_limit = 1024 * 1024;
-    http_.start(hr, [this](sys::HttpResponse resp) {
+    hooks_.send(hr, [this](sys::HttpResponse resp) {
       if (resp.transport != FailureKind::none || resp.status != 200) return;
       auto parsed = parse_json(resp.body);
       if (!parsed || !parsed->is_array()) return;
-      const TimePoint at = Clock::now();
+      const TimePoint at = hooks_.clock();
       for (const nlohmann::json& a : *parsed) {
         if (!a.is_object()) continue;
         const auto labels = a.find("labels");
@@ -497,7 +545,7 @@ void Daemon::poll_silences(TimePoint now) {
   }
 }
 
-nlohmann::json Daemon::paging_json(TimePoint now) const {
+nlohmann::json Paging::json(TimePoint now) const {
   nlohmann::json j = {{"queued", outbox_.size()},
                       {"queued_sev1", outbox_.size(Severity::sev1)},
                       {"queued_sev2", outbox_.size(Severity::sev2)},

@@ -1,0 +1,113 @@
+// The mitigator: the executing half of the ladder. decide() (agent/mitigate/) says what to do for
+// an open incident; the mitigator does it through the kind's Action (actions/), keeps the budgets
+// (the ledger, saved before an action runs), the circuits, and one action per lock at a time,
+// verifies (a deadline, then "did not help" and the next rung), and writes every step as an event
+// through the scribe it is given. It never pages and never reads the clock itself: every entry
+// point takes `now`, and an action's result is stamped with `Hooks::clock`, so unit tests drive
+// it with a fake clock and fake actions (tests/unit/mitigator_test.cpp).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "actions/action.h"
+#include "actions/protect.h"
+#include "agent/config/config.h"
+#include "agent/incidents/incident.h"
+#include "agent/mitigate/mitigation.h"
+
+namespace vigil {
+
+class Mitigator {
+ public:
+  // What the mitigator needs from the rest of the agent; the daemon wires these.
+  struct Hooks {
+    // The scribe: writes the changes to the timelines and logs them. Never calls back into
+    // the mitigator.
+    std::function<void(std::vector<IncidentBook::Change>)> record;
+    // Appends to the timeline file of an incident that is no longer open (an action's outcome
+    // that arrives after the checks recovered).
+    std::function<void(const std::string& incident, const TimelineEvent&)> append_closed;
+    // Every member check of the incident has reported since vigil started.
+    std::function<bool(const Incident&)> fresh;
+    std::function<bool(const std::string& check, TimePoint now)> in_maintenance;
+    // Re-runs the incident's checks often until `until`, so a verified recovery is seen soon.
+    std::function<void(const std::string& incident, TimePoint until)> fast_verify;
+    // The never-block view of the host (addresses, SSH sessions, ufw allow rules).
+    std::function<ProtectedAddresses()> read_protected;
+    // When DIR/current was last switched, if it exists.
+    std::function<std::optional<TimePoint>(const std::string& dir)> release_switched;
+    // vigil's block list agrees with ufw: blocks may be added.
+    std::function<bool()> blocks_reconciled;
+    // The time an action's result arrives.
+    std::function<TimePoint()> clock;
+  };
+
+  // `config` is the daemon's: read at every decision, so a reload applies at once.
+  Mitigator(IncidentBook& book, const Config& config,
+            std::map<ActionKind, std::unique_ptr<Action>> actions, Hooks hooks);
+
+  // Reads the ledger from STATE_DIR/mitigations.json (a bad file is kept as .bad, budgets start
+  // from zero, loudly).
+  void load();
+  // No new action starts after this.
+  void stop() { stopping_ = true; }
+
+  // Asks the ladder what to do for `incident` now and does it: one call starts an action,
+  // waits, escalates, or finds nothing to do (rungs that cannot apply are skipped).
+  void mitigate(const std::string& incident, TimePoint now);
+  void mitigate_all(TimePoint now);
+  // A mitigation whose checks still fail at its deadline did not help: recorded as failed (the
+  // book raises the severity), and the ladder goes on with its next rung.
+  void check_verifications(TimePoint now);
+  // A circuit whose incident has been healthy for circuit_reset closes.
+  void close_healthy_circuits(TimePoint now);
+  // A human acknowledged: the circuit for `dedupe_key` closes. True if one was open.
+  bool close_circuit(const std::string& dedupe_key);
+  // Forgets runs older than any budget window or cooldown.
+  void prune(TimePoint now);
+
+  const MitigationLedger& ledger() const { return ledger_; }
+  std::uint64_t runs() const { return runs_; }
+  // The last never-block view and how many reads of it failed since start.
+  const std::optional<ProtectedAddresses>& protection() const { return protected_; }
+  std::uint64_t protection_failures() const { return protection_failures_; }
+
+ private:
+  std::vector<IncidentBook::Change> event(const std::string& incident, const Decision& d,
+                                          const char* outcome, const std::string& text,
+                                          TimePoint at);
+  // Records "on hold: WHY" once per reason (the ladder is asked every second).
+  void hold(const std::string& incident, const Decision& d, const std::string& why, TimePoint at);
+  void set_state(const std::string& incident, IncidentState s, const std::string& why,
+                 TimePoint at);
+  std::optional<std::string> protected_reason(const IpAddress& ip, TimePoint now);
+  std::string lock_key(const Decision& d) const;  // what an action holds: a unit, app or address
+  void run(const std::string& incident, Decision d, TimePoint now);
+  void done(const std::string& incident, const Decision& d, ActionResult result,
+            const std::string& text);
+  bool save_ledger() const;  // false (and logged) when it could not be written
+
+  IncidentBook& book_;
+  const Config& config_;
+  std::map<ActionKind, std::unique_ptr<Action>> actions_;
+  Hooks hooks_;
+  bool stopping_ = false;
+
+  MitigationLedger ledger_;
+  std::map<std::string, std::string> last_wait_;    // incident -> last "waiting" reason logged
+  std::map<std::string, TimePoint> healthy_since_;  // circuit key -> no open incident since
+  std::set<std::string> acting_;                    // incidents with an action in flight
+  std::set<std::string> busy_;                      // lock_key()s of actions in flight
+  std::uint64_t runs_ = 0;
+  std::optional<ProtectedAddresses> protected_;  // the never-block view, read <= 1/s if whole
+  TimePoint protected_at_{};
+  std::uint64_t protection_failures_ = 0;
+};
+
+}  // namespace vigil

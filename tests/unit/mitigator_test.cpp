@@ -1,0 +1,357 @@
+// The mitigator (agent/mitigator.h) with a fake clock and fake actions: what it records, runs and
+// refuses, step by step. The real IncidentBook and ledger; the ledger is written to a temporary
+// state directory. Nothing sleeps: time moves when a test moves `now`, and an action reports
+// when a test calls its `done`.
+#include "agent/mitigator.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace vigil {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kConfig = R"(
+[agent]
+state_dir = "STATE"
+
+[action.restart.app]
+unit = "app.service"
+max_runs = 2
+per = "1h"
+cooldown = "0s"
+verify_within = "2m"
+
+[action.restart.api]
+unit = "app.service"
+
+[action.block.ssh]
+block_for = "10m"
+
+[[check]]
+name = "app"
+probe = "http"
+url = "http://127.0.0.1:8080/health"
+mitigate = ["restart:app", "restart:api"]
+
+[[check]]
+name = "api"
+probe = "http"
+url = "http://127.0.0.1:8081/health"
+mitigate = ["restart:api"]
+
+[[check]]
+name = "sshd"
+probe = "journal"
+unit = "ssh.service"
+pattern = 'Failed password for .* from (?P<ip>\S+)'
+key = "ip"
+count = 3
+mitigate = ["block:ssh"]
+)";
+
+// An action that remembers each run and reports only when the test says so.
+class FakeAction : public Action {
+ public:
+  struct Run {
+    std::string incident, target;
+    Done done;
+  };
+  std::string lock_key(const ActionConfig& a, const std::string&) const override {
+    return a.kind == ActionKind::block ? "address" : "unit " + a.unit;
+  }
+  std::string would(const ActionConfig& a, const std::string& target, TimePoint) const override {
+    return "would " + a.ref() + " on " + target;
+  }
+  void run(const std::string& incident, const ActionConfig&, const std::string& target,
+           Done done) override {
+    runs.push_back(Run{incident, target, std::move(done)});
+  }
+  std::vector<Run> runs;
+};
+
+class MitigatorTest : public ::testing::Test {
+ protected:
+  MitigatorTest() : book(TriageSettings{"h1", 1h}) {
+    std::string tmpl = ::testing::TempDir() + "vigil-mitigator-XXXXXX";
+    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+    state = tmpl;
+    std::string text = kConfig;
+    text.replace(text.find("STATE"), 5, state);
+    LoadResult r = parse_config(text, "test.toml");
+    EXPECT_TRUE(r.errors.empty()) << (r.errors.empty() ? "" : r.errors[0].to_string());
+    cfg = *r.config;
+  }
+  ~MitigatorTest() override { std::filesystem::remove_all(state); }
+
+  // Built on first use, so a test can change cfg first.
+  Mitigator& m() {
+    if (!mitigator) {
+      auto restart = std::make_unique<FakeAction>();
+      auto block = std::make_unique<FakeAction>();
+      restarts = restart.get();
+      blocks = block.get();
+      std::map<ActionKind, std::unique_ptr<Action>> actions;
+      actions[ActionKind::restart] = std::move(restart);
+      actions[ActionKind::block] = std::move(block);
+      Mitigator::Hooks h;
+      h.record = [this](std::vector<IncidentBook::Change> changes) {
+        for (const auto& c : changes) recorded.push_back(c.event);
+      };
+      h.append_closed = [this](const std::string& id, const TimelineEvent& e) {
+        closed.push_back(id + ": " + e.text);
+      };
+      h.fresh = [](const Incident&) { return true; };
+      h.in_maintenance = [](const std::string&, TimePoint) { return false; };
+      h.fast_verify = [this](const std::string&, TimePoint until) { verify_until = until; };
+      h.read_protected = [this] {
+        ++protected_reads;
+        return view;
+      };
+      h.release_switched = [](const std::string&) { return std::optional<TimePoint>(); };
+      h.blocks_reconciled = [this] { return reconciled; };
+      h.clock = [this] { return now; };
+      mitigator = std::make_unique<Mitigator>(book, cfg, std::move(actions), std::move(h));
+      mitigator->load();
+    }
+    return *mitigator;
+  }
+
+  // Fires `check` (key) now and returns its incident's id.
+  std::string fire(const std::string& check, const std::string& key = "") {
+    const CheckConfig& c = *cfg.find_check(check);
+    Finding f;
+    f.check = check;
+    f.key = key;
+    f.kind = Finding::Kind::firing;
+    f.severity = Severity::sev2;
+    f.at = now;
+    f.since = now;
+    f.reason = "failing";
+    f.observation.check = check;
+    f.observation.key = key;
+    f.observation.failure = c.journal() ? FailureKind::journal_match : FailureKind::http_5xx;
+    std::string id;
+    for (const auto& ch : book.on_finding(c, f)) id = ch.incident;
+    return id;
+  }
+  void recover(const std::string& check) {
+    Finding f;
+    f.check = check;
+    f.kind = Finding::Kind::recovered;
+    f.severity = Severity::sev2;
+    f.at = now;
+    f.since = now;
+    (void)book.on_finding(*cfg.find_check(check), f);
+  }
+
+  // The texts of the mitigation and state events recorded so far, in order.
+  std::vector<std::string> texts() const {
+    std::vector<std::string> out;
+    for (const TimelineEvent& e : recorded) out.push_back(e.text);
+    return out;
+  }
+  bool recorded_text(const std::string& text) const {
+    for (const TimelineEvent& e : recorded) {
+      if (e.text == text) return true;
+    }
+    return false;
+  }
+  int count_text(const std::string& text) const {
+    int n = 0;
+    for (const TimelineEvent& e : recorded) n += e.text == text ? 1 : 0;
+    return n;
+  }
+
+  std::string state;
+  Config cfg;
+  IncidentBook book;
+  TimePoint now = TimePoint{} + 1'700'000'000s;
+  std::vector<TimelineEvent> recorded;
+  std::vector<std::string> closed;
+  std::optional<TimePoint> verify_until;
+  ProtectedAddresses view;
+  int protected_reads = 0;
+  bool reconciled = true;
+  FakeAction* restarts = nullptr;
+  FakeAction* blocks = nullptr;
+  std::unique_ptr<Mitigator> mitigator;
+};
+
+TEST_F(MitigatorTest, StartsTheFirstRungAndSavesTheBudgetBeforeItRuns) {
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  ASSERT_EQ(restarts->runs.size(), 1u);
+  EXPECT_EQ(restarts->runs[0].incident, id);
+  EXPECT_EQ(restarts->runs[0].target, "app.service");
+  EXPECT_EQ(m().runs(), 1u);
+  EXPECT_EQ(book.find(id)->state, IncidentState::mitigating);
+  EXPECT_TRUE(recorded_text("started restart:app on app.service (rung 1)"));
+  // The run is in the ledger on disk before the action reports.
+  EXPECT_TRUE(std::filesystem::exists(state + "/mitigations.json"));
+  // Asked again while it runs: nothing new starts.
+  m().mitigate(id, now + 1s);
+  m().mitigate_all(now + 2s);
+  EXPECT_EQ(restarts->runs.size(), 1u);
+}
+
+TEST_F(MitigatorTest, ASuccessVerifiesUntilTheDeadlineAndThenTriesTheNextRungOrEscalates) {
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  now += 3s;
+  restarts->runs[0].done(ActionResult::ok, "restarted app.service");
+  EXPECT_EQ(book.find(id)->state, IncidentState::verifying);
+  ASSERT_TRUE(verify_until.has_value());
+  EXPECT_EQ(*verify_until, now + 2min);  // stamped by the clock when the result arrived
+  // Before the deadline nothing happens; at it, "did not help", and the ladder goes on with
+  // its second rung.
+  m().check_verifications(now + 119s);
+  EXPECT_EQ(restarts->runs.size(), 1u);
+  now += 2min;
+  m().check_verifications(now);
+  EXPECT_TRUE(
+      recorded_text("did not help: the checks still fail after restart:app on app.service"));
+  ASSERT_EQ(restarts->runs.size(), 2u);
+  EXPECT_TRUE(recorded_text("started restart:api on app.service (rung 2)"));
+  // The second one fails outright: the ladder is at its end, a human is needed.
+  now += 1s;
+  restarts->runs[1].done(ActionResult::failed, "restart failed: job failed");
+  EXPECT_EQ(book.find(id)->state, IncidentState::escalated);
+  EXPECT_EQ(restarts->runs.size(), 2u);
+  // The exhausted ladder opened the circuit for this check; an ack closes it.
+  EXPECT_EQ(m().ledger().circuits().size(), 1u);
+  EXPECT_TRUE(m().close_circuit(book.find(id)->dedupe_key));
+  EXPECT_TRUE(m().ledger().circuits().empty());
+  EXPECT_FALSE(m().close_circuit(book.find(id)->dedupe_key));
+}
+
+TEST_F(MitigatorTest, ARefusedRunSpendsNoBudget) {
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  EXPECT_TRUE(m().ledger().last_run("restart:app", "app.service").has_value());
+  restarts->runs[0].done(ActionResult::refused, "app.service is already restarting");
+  EXPECT_TRUE(recorded_text("app.service is already restarting"));
+  // Not counted, and the ladder goes on at once with its next rung.
+  EXPECT_FALSE(m().ledger().last_run("restart:app", "app.service").has_value());
+  ASSERT_EQ(restarts->runs.size(), 2u);
+  EXPECT_TRUE(recorded_text("started restart:api on app.service (rung 2)"));
+}
+
+TEST_F(MitigatorTest, OneActionPerLockAtATimeAndTheHoldIsRecordedOnce) {
+  const std::string a = fire("app");
+  const std::string b = fire("api");
+  ASSERT_NE(a, b);
+  m().mitigate(a, now);
+  m().mitigate(b, now);
+  m().mitigate(b, now + 1s);
+  EXPECT_EQ(restarts->runs.size(), 1u);
+  EXPECT_EQ(count_text("on hold: another mitigation on unit app.service is running"), 1);
+  // The lock is released with the result; the other incident's action may run.
+  restarts->runs[0].done(ActionResult::ok, "restarted");
+  m().mitigate(b, now + 2s);
+  ASSERT_EQ(restarts->runs.size(), 2u);
+  EXPECT_EQ(restarts->runs[1].incident, b);
+}
+
+TEST_F(MitigatorTest, DryRunRecordsWhatItWouldDoAndRunsNothing) {
+  cfg.agent.dry_run = DryRun::yes;
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  EXPECT_TRUE(restarts->runs.empty());
+  EXPECT_EQ(m().runs(), 0u);
+  EXPECT_TRUE(recorded_text("dry-run: would restart:app on app.service"));
+  EXPECT_FALSE(std::filesystem::exists(state + "/mitigations.json"));
+}
+
+TEST_F(MitigatorTest, ABudgetThatCannotBeWrittenRunsNothing) {
+  // The state directory is a regular file: mitigations.json cannot be written under it.
+  cfg.agent.state_dir = state + "/not-a-dir";
+  std::ofstream(cfg.agent.state_dir) << "x";
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  EXPECT_TRUE(restarts->runs.empty());
+  EXPECT_EQ(m().runs(), 0u);
+  EXPECT_TRUE(recorded_text("not run: the run could not be recorded in " + state +
+                            "/not-a-dir/mitigations.json"));
+}
+
+TEST_F(MitigatorTest, AResultAfterRecoveryGoesToTheClosedIncidentsFile) {
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  recover("app");
+  ASSERT_FALSE(book.find(id)->open());
+  restarts->runs[0].done(ActionResult::ok, "restarted app.service");
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0], id + ": restarted app.service");
+}
+
+TEST_F(MitigatorTest, BlocksWaitForReconcileAndReadTheProtectedViewAtMostOnceASecond) {
+  reconciled = false;
+  const std::string a = fire("sshd", "203.0.113.7");
+  m().mitigate(a, now);
+  EXPECT_TRUE(blocks->runs.empty());
+  EXPECT_TRUE(recorded_text("on hold: waiting until vigil's block list is reconciled with ufw"));
+  reconciled = true;
+  m().mitigate(a, now);
+  ASSERT_EQ(blocks->runs.size(), 1u);
+  EXPECT_EQ(blocks->runs[0].target, "203.0.113.7");
+  blocks->runs[0].done(ActionResult::ok, "blocked 203.0.113.7");
+  EXPECT_TRUE(recorded_text("verified: ufw holds the rule for 203.0.113.7"));
+  EXPECT_EQ(protected_reads, 1);
+  // A second attacker in the same second shares the view; one a second later reads it anew.
+  const std::string b = fire("sshd", "203.0.113.8");
+  m().mitigate(b, now);
+  blocks->runs[1].done(ActionResult::ok, "blocked");
+  EXPECT_EQ(protected_reads, 1);
+  const std::string c = fire("sshd", "203.0.113.9");
+  m().mitigate(c, now + 1s);
+  EXPECT_EQ(protected_reads, 2);
+}
+
+TEST_F(MitigatorTest, AViewReadWithAFailureIsNeverReusedAndHoldsEveryBlock) {
+  view.warnings = {"cannot list sessions"};
+  const std::string a = fire("sshd", "203.0.113.7");
+  m().mitigate(a, now);
+  EXPECT_TRUE(blocks->runs.empty());
+  EXPECT_EQ(m().protection_failures(), 1u);
+  // The same second: read again (fail closed, but blocking resumes as soon as it is readable).
+  view.warnings.clear();
+  const std::string b = fire("sshd", "203.0.113.8");
+  m().mitigate(b, now);
+  EXPECT_EQ(protected_reads, 2);
+  ASSERT_EQ(blocks->runs.size(), 1u);
+  EXPECT_EQ(blocks->runs[0].target, "203.0.113.8");
+}
+
+TEST_F(MitigatorTest, ACircuitClosesAfterItsTargetWasHealthyForCircuitReset) {
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  restarts->runs[0].done(ActionResult::failed, "job failed");
+  ASSERT_EQ(restarts->runs.size(), 2u);
+  restarts->runs[1].done(ActionResult::failed, "job failed");
+  ASSERT_EQ(m().ledger().circuits().size(), 1u);
+  recover("app");
+  m().close_healthy_circuits(now);
+  m().close_healthy_circuits(now + cfg.mitigation.circuit_reset - 1s);
+  EXPECT_EQ(m().ledger().circuits().size(), 1u);
+  m().close_healthy_circuits(now + cfg.mitigation.circuit_reset);
+  EXPECT_TRUE(m().ledger().circuits().empty());
+}
+
+TEST_F(MitigatorTest, NothingStartsAfterStop) {
+  const std::string id = fire("app");
+  m().stop();
+  m().mitigate(id, now);
+  EXPECT_TRUE(restarts->runs.empty());
+  EXPECT_TRUE(texts().empty());
+}
+
+}  // namespace
+}  // namespace vigil
