@@ -1,5 +1,5 @@
-// Daemon::Runner: one check's probe, timer and classifier state. Shared by daemon.cpp and
-// daemon_actions.cpp.
+// Internal to the daemon's files (daemon*.cpp): Daemon::Runner, one check's probe, timer and
+// classifier state, and the bounds on maintenance windows.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -15,6 +15,13 @@
 #include "probes/probe.h"
 
 namespace vigil {
+
+// Why 32, 7 days and 512: windows are for humans at work, a few at once, each for a change, not a
+// season; every one is read on each check result, and a reason is a sentence, not a document.
+// The same bounds hold for windows read back from maintenance.json at start.
+inline constexpr std::size_t kMaxMaintenanceWindows = 32;
+inline constexpr long long kMaxMaintenanceMs = 7LL * 24 * 3600 * 1000;
+inline constexpr std::size_t kMaxMaintenanceReason = 512;
 
 struct Daemon::Runner {
   Runner(boost::asio::io_context& io, CheckConfig c) : check(std::move(c)), timer(io) {}
