@@ -1750,6 +1750,27 @@ pattern = "x"
                   "\"nginx.service\", \"app@1.service\")"});
 }
 
+// `unit` and `units` each take a string or an array of strings, but not both keys at once.
+TEST(ConfigErrors, UnitListsTakeStringsOnly) {
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "u"
+probe = "unit"
+unit = "a.service"
+units = ["b.service", 7]
+)toml"),
+            (Lines{"vigil.toml:5:9: check 'u': give either 'unit' or 'units', not both",
+                   "vigil.toml:5:23: check 'u': 'units' items must be strings, not an integer"}));
+  EXPECT_EQ(Errors(R"toml(
+[[check]]
+name = "u"
+probe = "unit"
+unit = 5
+)toml"),
+            Lines{"vigil.toml:4:8: check 'u': 'unit' must be a string or an array of strings, "
+                  "not an integer"});
+}
+
 // ---------------------------------------------------------------------------------------------
 // Mitigations: [mitigation], [action.KIND.NAME] and the checks' `mitigate` ladders
 
