@@ -5,7 +5,8 @@
 // reboot is rendered with the notifier's config and secret as they are when it is sent.
 // render() turns a Page into one HTTP request in the notifier's documented wire format
 // (../shared/PAGING-FORMATS.md); judge() reads the answer: delivered, retry (when), or
-// permanent (never retried, logged loudly).
+// permanent (never retried, logged loudly). Both hand over to the kind's Notifier
+// (notify/notifier.h).
 //
 // Pure: no I/O, no clock (times come in), so every format is tested field by field.
 #pragma once

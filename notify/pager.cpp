@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <set>
 
+#include "notify/register.h"
+
 namespace vigil {
 namespace {
 
@@ -35,10 +37,15 @@ const IncidentMember* lead_member(const Incident& inc) {
   return inc.members.empty() ? nullptr : &inc.members.begin()->second;
 }
 
+// Only kinds with an acknowledge in their wire format get one planned (the others would skip it
+// at render time); only kinds that take change events get those.
 bool has_acknowledge(NotifierKind k) {
-  // Only these have an acknowledge in their wire format; the others skip it at render time,
-  // so it is not even planned for them.
-  return k == NotifierKind::pagerduty || k == NotifierKind::webhook;
+  const Notifier* kind = notifier_for(k);
+  return kind != nullptr && kind->has_acknowledge();
+}
+bool takes_change_events(NotifierKind k) {
+  const Notifier* kind = notifier_for(k);
+  return kind != nullptr && kind->takes_change_events();
 }
 
 // Every notifier named in an escalation chain (of any team): paged by chains only.
@@ -233,7 +240,7 @@ std::vector<PlannedPage> change_pages(const Config& config, const Incident& inc,
   if (action.rfind("rollback:", 0) != 0 || field_of(mitigation, "outcome") != "ok") return out;
   const PagedState ps = paged_state(inc);
   for (const NotifyConfig& n : config.notify) {
-    if (n.kind != NotifierKind::pagerduty) continue;
+    if (!takes_change_events(n.kind)) continue;
     const auto t = ps.targets.find(n.name);
     if (t == ps.targets.end() || !t->second.triggered) continue;
     PlannedPage p = planned(inc, n, PageAction::change, mitigation.at);
