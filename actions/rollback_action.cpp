@@ -1,12 +1,19 @@
 // The rollback action: switch DIR/current to the last release that passed health (as root, or
-// as the directory's owner through a transient systemd unit), then restart the app's unit.
+// as the directory's owner through a transient systemd unit), then restart the app's unit. It
+// owns the release histories (STATE_DIR/releases/APP.json): a release becomes known good while
+// the checks that can roll it back pass, and is forgotten once a rollback from it is verified.
 #include "actions/rollback_action.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
 #include "actions/restart_action.h"
+#include "actions/rollback.h"
 #include "agent/sys/groups.h"
+#include "agent/sys/log.h"
 
 namespace vigil {
 namespace {
@@ -64,6 +71,11 @@ class RollbackAction final : public Action {
  public:
   explicit RollbackAction(const ActionContext& ctx) : ctx_(ctx) {}
 
+  void start() override { load(); }
+  void reloaded() override { load(); }
+  void check_passed(const CheckConfig& check, TimePoint at) override;
+  void recorded(const Incident& inc, const TimelineEvent& e) override;
+
   // A rollback restarts its unit: it shares the unit's lock with the restart action. One
   // without a unit holds the app.
   std::string lock_key(const ActionConfig& a, const std::string& target) const override {
@@ -71,14 +83,17 @@ class RollbackAction final : public Action {
   }
 
   std::string would(const ActionConfig& a, const std::string&, TimePoint) const override {
-    const RollbackOutcome o = rollback({a.name, a.dir, DryRun::yes}, ctx_.releases[a.name]);
+    static const ReleaseHistory kNone;
+    const auto known = releases_.find(a.name);
+    const RollbackOutcome o =
+        rollback({a.name, a.dir, DryRun::yes}, known != releases_.end() ? known->second : kNone);
     return o.message + (o.ok && !a.unit.empty() ? ", then restart " + a.unit : "");
   }
 
   void run(const std::string& incident, const ActionConfig& a, const std::string&,
            Done done) override {
     const RollbackRequest request{a.name, a.dir, DryRun::no};
-    const PlannedRollback planned = begin_rollback(request, ctx_.releases[a.name]);
+    const PlannedRollback planned = begin_rollback(request, releases_[a.name]);
     if (!planned.switch_pending) {
       done(ActionResult::failed, planned.outcome.message);
       return;
@@ -142,8 +157,81 @@ class RollbackAction final : public Action {
     });
   }
 
+  // The known-good history of every rollback action, also of one a reload just added (else the
+  // next healthy check would write a fresh history over the file).
+  void load() {
+    for (const auto& [ref, a] : ctx_.config.actions) {
+      if (a.kind != ActionKind::rollback || releases_.count(a.name) > 0) continue;
+      auto path = release_history_path(ctx_.config.agent.state_dir, a.name);
+      if (!path) continue;
+      ReleaseHistory::Loaded loaded = ReleaseHistory::load(*path);
+      if (!loaded.warning.empty()) sys::log_warning(loaded.warning);
+      releases_[a.name] = std::move(loaded.history);
+    }
+  }
+  void save(const std::string& app, const ReleaseHistory& history) const {
+    if (auto path = release_history_path(ctx_.config.agent.state_dir, app)) {
+      if (auto saved = history.save(*path); !saved) sys::log_error(saved.error().message);
+    }
+  }
+
   ActionContext ctx_;
+  std::map<std::string, ReleaseHistory> releases_;  // by rollback action name
 };
+
+// A release is known good while every check whose ladder can roll it back passes.
+void RollbackAction::check_passed(const CheckConfig& check, TimePoint at) {
+  for (const std::string& ref : check.mitigate) {
+    const ActionConfig* a = ctx_.config.find_action(ref);
+    if (a == nullptr || a->kind != ActionKind::rollback) continue;
+    const Result<std::string> current = current_release(a->dir);
+    if (!current) continue;
+    if (!a->unit.empty()) {
+      // Between `ln -sfn` and the restart of a deploy, the old process still answers: its pass
+      // says nothing about the new release. Only a unit (re)started after the switch counts.
+      const std::optional<sys::UnitState> unit = ctx_.unit_state(a->unit);
+      struct stat st {};
+      if (!unit || !unit->known || unit->active_state != "active" ||
+          ::lstat((a->dir + "/current").c_str(), &st) != 0) {
+        continue;
+      }
+      const std::uint64_t switched_us = static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1'000'000 +
+                                        static_cast<std::uint64_t>(st.st_mtim.tv_nsec) / 1'000;
+      if (unit->state_change_usec < switched_us) continue;
+    }
+    ReleaseHistory& history = releases_[a->name];
+    const auto changed = history.mark_good(*current, at);
+    if (!changed || *changed == ReleaseHistory::Change::refreshed) continue;
+    sys::log_info("release " + *current + " of " + a->name + " is known good (" + check.name +
+                  " passes)");
+    save(a->name, history);
+  }
+}
+
+// A verified rollback proves the release it left bad: it is never planned again. A rollback
+// that did not help says nothing about that release; it stays known good.
+void RollbackAction::recorded(const Incident& inc, const TimelineEvent& e) {
+  if (e.type != TimelineEvent::Type::mitigation) return;
+  const auto o = e.fields.find("outcome");
+  const auto action = e.fields.find("action");
+  if (o == e.fields.end() || o->second != outcome::verified || action == e.fields.end() ||
+      action->second.rfind("rollback:", 0) != 0) {
+    return;
+  }
+  // The switch's from/to are in the incident's timeline (a note), so this also works for a
+  // rollback verified after vigil restarted.
+  const auto note = std::find_if(inc.timeline.rbegin(), inc.timeline.rend(), [](const auto& t) {
+    return t.type == TimelineEvent::Type::note && t.fields.count("from") > 0;
+  });
+  if (note == inc.timeline.rend()) return;
+  const std::string app = action->second.substr(std::string("rollback:").size());
+  const std::string release = note->fields.at("from");
+  ReleaseHistory& history = releases_[app];
+  if (!history.forget(release)) return;
+  save(app, history);
+  sys::log_info("release " + release + " of " + app +
+                " is no longer known good (rolled back from, and the rollback was verified)");
+}
 
 }  // namespace
 

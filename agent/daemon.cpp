@@ -9,6 +9,7 @@
 #include <functional>
 #include <sstream>
 
+#include "actions/rollback.h"
 #include "agent/daemon_runner.h"
 #include "agent/detect/flap.h"
 #include "agent/incidents/report.h"
@@ -50,8 +51,7 @@ Daemon::Daemon(asio::io_context& io, DaemonOptions options, Config config)
       commands_(io),
       mitigator_(book_, config_,
                  make_actions(ActionContext{
-                     units_, commands_, blocks_, [this] { return blocks_reconciled_; },
-                     [this] { save_blocks(); }, releases_, [this] { return stopping_; },
+                     io_, units_, commands_, config_, [this] { return stopping_; },
                      [this](const std::string& incident, const std::string& text,
                             std::map<std::string, std::string> fields) {
                        TimelineEvent e;
@@ -60,6 +60,14 @@ Daemon::Daemon(asio::io_context& io, DaemonOptions options, Config config)
                        e.text = text;
                        e.fields = std::move(fields);
                        record(book_.record(incident, std::move(e)));
+                     },
+                     [this](const std::string& incident, const std::string& text) {
+                       note_later(incident, text);
+                     },
+                     [this](const std::string& unit) -> std::optional<sys::UnitState> {
+                       const auto o = owner_units_.find(unit);
+                       if (o == owner_units_.end()) return std::nullopt;
+                       return o->second.state;
                      }}),
                  mitigator_hooks()),
       paging_(book_, config_, paging_hooks()) {
@@ -98,7 +106,6 @@ Mitigator::Hooks Daemon::mitigator_hooks() {
         config_.mitigation.respect_ufw_allow ? ProtectFirewall::yes : ProtectFirewall::no);
   };
   h.release_switched = [](const std::string& dir) { return release_switched(dir); };
-  h.blocks_reconciled = [this] { return blocks_reconciled_; };
   h.clock = [] { return Clock::now(); };
   return h;
 }
@@ -121,7 +128,7 @@ void Daemon::start() {
   prune_incidents(started_);
   paging_.reconcile();
   load_maintenance();
-  load_mitigation_state();
+  mitigator_.start();
   // A window that ended while vigil was down must not keep its incidents silenced.
   // record() appends to the incident but never opens or closes one: the list stays valid.
   for (const Incident* inc : book_.open()) {
@@ -233,7 +240,7 @@ bool Daemon::reload() {
   apply(next);
   config_ = std::move(next);
   control_.set_access(control_access(config_.agent));
-  load_release_histories();
+  mitigator_.reloaded();
   const std::string status = "Watching " + std::to_string(runners_.size()) + " check(s)";
   sys::log(sys::LogLevel::info, "configuration reloaded: " + status,
            {{"MESSAGE_ID", std::string(sys::kMsgConfigLoaded)}});
@@ -326,7 +333,7 @@ void Daemon::schedule_first(const std::shared_ptr<Runner>& r) {
 void Daemon::schedule_next(const std::shared_ptr<Runner>& r) {
   auto interval = std::chrono::duration_cast<asio::steady_timer::duration>(r->check.interval);
   if (r->fast_until > asio::steady_timer::clock_type::now()) {
-    // Verifying a mitigation: see recovery in seconds (daemon_actions.cpp).
+    // Verifying a mitigation: see recovery in seconds (daemon_verify.cpp).
     interval = std::min<asio::steady_timer::duration>(interval, std::chrono::seconds(1));
   }
   // Absolute rescheduling: the next tick is one interval after the previous *scheduled* tick,
@@ -388,7 +395,7 @@ void Daemon::observed(Runner& r, const Observation& obs) {
     }
   }
 
-  if (!r.check.mitigate.empty() && health == Health::healthy) mark_release_healthy(r.check, obs.at);
+  if (health == Health::healthy) mitigator_.check_passed(r.check, obs.at);
   auto it = r.classifiers.find(obs.key);
   if (it == r.classifiers.end()) {
     if (!rated) return;  // a healthy key with no history needs no state
@@ -444,10 +451,11 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
     // read at start).
     if (const Incident* inc = book_.find(id); inc != nullptr && !inc->open()) index_resolved(*inc);
   }
+  // What the action kinds keep follows what was recorded (a verified rollback).
+  mitigator_.recorded(changes);
   for (const IncidentBook::Change& c : changes) {
     const TimelineEvent& e = c.event;
     using T = TimelineEvent::Type;
-    if (e.type == T::mitigation) forget_rolled_back(c.incident, e);
     std::string_view message_id;
     sys::LogLevel level = sys::LogLevel::info;
     if (e.type == T::opened) {
@@ -499,6 +507,18 @@ void Daemon::record(std::vector<IncidentBook::Change> changes) {
 void Daemon::drain() {
   drain_posted_ = false;
   paging_.drain(Clock::now());
+}
+
+void Daemon::note_later(const std::string& incident, const std::string& text) {
+  TimelineEvent e;
+  e.at = Clock::now();
+  e.type = TimelineEvent::Type::note;
+  e.text = text;
+  if (const Incident* inc = book_.find(incident); inc != nullptr && inc->open()) {
+    record(book_.record(incident, std::move(e)));
+  } else if (auto w = store_.append(incident, {e}); !w) {
+    sys::log_error("incident " + incident + ": " + w.error().message);
+  }
 }
 
 void Daemon::gather_evidence(const CheckConfig& check, const std::string& key, TimePoint at) {
@@ -563,13 +583,12 @@ void Daemon::housekeeping() {
   paging_.deliver(now);
   paging_.send_heartbeats(now);
   paging_.poll_silences(now);
-  expire_blocks(now);
+  mitigator_.tick(now);
   mitigator_.close_healthy_circuits(now);
   // Once a minute: forget runs older than any budget window, and block history past its
   // memory, so the state files stay small.
   if (++housekeeping_ticks_ % 60 == 0) {
     mitigator_.prune(now);
-    blocks_.prune(now);
     paging_.forget_gone();
   }
   if (housekeeping_ticks_ % 3600 == 0) prune_incidents(now);

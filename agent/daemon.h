@@ -14,10 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "actions/block.h"
-#include "actions/protect.h"
 #include "actions/register.h"
-#include "actions/rollback.h"
 #include "agent/config/config.h"
 #include "agent/control.h"
 #include "agent/detect/classifier.h"
@@ -86,21 +83,16 @@ class Daemon {
   void arm_housekeeping();
   void housekeeping();
 
-  // Mitigation (the Mitigator executes, agent/mitigator.h); daemon_actions.cpp keeps what the
-  // daemon holds for the actions: the block list and its reconciliation with ufw, the release
-  // histories, and fast verification of the checks.
+  // Mitigation: the Mitigator executes (agent/mitigator.h) and holds the action kinds with
+  // their state; daemon_verify.cpp answers what it asks of the checks.
   // Every member check reported since vigil started.
   bool fresh(const Incident& inc) const;
   Mitigator::Hooks mitigator_hooks();
-  // A healthy result of `check`: the releases its rollback actions point at are known good.
-  void mark_release_healthy(const CheckConfig& check, TimePoint at);
-  void load_mitigation_state();
-  void load_release_histories();
-  void forget_rolled_back(const std::string& incident, const TimelineEvent& e);
-  void save_blocks() const;
-  void reconcile_blocks();
-  void expire_blocks(TimePoint now);
+  // While a mitigation is verified, the incident's HTTP checks run every second.
   void fast_verify(const std::string& incident, TimePoint until);
+  // A note about an incident that may be resolved by now: in its timeline while it is open,
+  // else in its file only.
+  void note_later(const std::string& incident, const std::string& text);
 
   // Paging (notify/paging.h) drains what record() noted, once at the end of the loop turn
   // (posted by record(); also run by stop(), so nothing is left unqueued).
@@ -150,11 +142,8 @@ class Daemon {
   std::uint64_t incidents_opened_ = 0;
 
   sys::CommandRunner commands_;
-  BlockList blocks_;
-  bool blocks_reconciled_ = false;  // no block/unblock before ufw and the list agree
-  std::map<std::string, ReleaseHistory> releases_;  // by rollback action name
-  // Runs the ladder's decisions through one Action per kind, over units_, commands_, blocks_
-  // and releases_ (declared before it).
+  // Runs the ladder's decisions through one Action per kind, over units_ and commands_
+  // (declared before it).
   Mitigator mitigator_;
   // `vigil incidents`: the summary of each resolved timeline, by the file version it came from.
   struct Summary {

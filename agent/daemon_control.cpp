@@ -52,11 +52,6 @@ nlohmann::json Daemon::status_json(TimePoint now) const {
     windows.push_back(
         {{"checks", m.checks}, {"until", format_time(m.until)}, {"reason", m.reason}});
   }
-  nlohmann::json blocked = nlohmann::json::array();
-  for (const BlockEntry& b : blocks_.entries()) {
-    blocked.push_back(
-        {{"ip", b.ip.to_string()}, {"incident", b.incident}, {"until", format_time(b.until)}});
-  }
   nlohmann::json circuits = nlohmann::json::array();
   for (const auto& [key, c] : mitigator_.ledger().circuits()) {
     circuits.push_back({{"key", key}, {"reason", c.reason}, {"opened", format_time(c.opened)}});
@@ -65,9 +60,8 @@ nlohmann::json Daemon::status_json(TimePoint now) const {
   if (const auto& view = mitigator_.protection()) {
     for (const std::string& w : view->warnings) protection.push_back(w);
   }
-  return {{"ok", true},
+  nlohmann::json status = {{"ok", true},
           {"version", VIGIL_VERSION},
-          {"blocks", blocked},
           {"protection_warnings", protection},
           {"circuits", circuits},
           {"mitigations_run", mitigator_.runs()},
@@ -80,6 +74,8 @@ nlohmann::json Daemon::status_json(TimePoint now) const {
           {"checks", checks},
           {"incidents", open},
           {"maintenance", windows}};
+  mitigator_.status(status);  // the block list
+  return status;
 }
 
 ControlAnswer Daemon::control(const nlohmann::json& request, const ControlPeer& peer) {

@@ -1,6 +1,6 @@
-// What the daemon keeps on disk besides the mitigation state (daemon_actions.cpp) and the outbox
-// (notify/paging.cpp): the incidents' timelines read back at start, their index and retention,
-// and the maintenance windows.
+// What the daemon keeps on disk besides the mitigator's and its actions' state (agent/mitigator.h)
+// and the outbox (notify/paging.cpp): the incidents' timelines read back at start, their index
+// and retention, and the maintenance windows.
 #include <algorithm>
 #include <fstream>
 #include <sstream>

@@ -39,7 +39,16 @@ Mitigator::Mitigator(IncidentBook& book, const Config& config,
                      std::map<ActionKind, std::unique_ptr<Action>> actions, Hooks hooks)
     : book_(book), config_(config), actions_(std::move(actions)), hooks_(std::move(hooks)) {}
 
-void Mitigator::load() {
+void Mitigator::start() {
+  load_ledger();
+  for (auto& [kind, action] : actions_) action->start();
+}
+
+void Mitigator::reloaded() {
+  for (auto& [kind, action] : actions_) action->reloaded();
+}
+
+void Mitigator::load_ledger() {
   const std::string dir = config_.agent.state_dir;
   std::ifstream in(dir + "/mitigations.json");
   if (!in) return;
@@ -175,10 +184,11 @@ void Mitigator::mitigate(const std::string& incident, TimePoint now) {
         set_state(incident, IncidentState::escalated, "escalated: a human is needed", now);
         return;
       case Decision::Kind::act:
-        if (d.action->kind == ActionKind::block && !hooks_.blocks_reconciled() &&
-            d.dry_run == DryRun::no) {
-          hold(incident, d, "waiting until vigil's block list is reconciled with ufw", now);
-          return;
+        if (d.dry_run == DryRun::no) {
+          if (const auto why = actions_.at(d.action->kind)->not_ready()) {
+            hold(incident, d, *why, now);
+            return;
+          }
         }
         if (d.dry_run == DryRun::no && busy_.count(lock_key(d)) > 0) {
           // Another incident's action holds the same unit, app or address: one at a time (a
@@ -344,10 +354,32 @@ bool Mitigator::close_circuit(const std::string& dedupe_key) {
   return true;
 }
 
+void Mitigator::tick(TimePoint now) {
+  for (auto& [kind, action] : actions_) action->tick(now);
+}
+
 void Mitigator::prune(TimePoint now) {
   Duration longest{3'600'000};
   for (const auto& [ref, a] : config_.actions) longest = std::max({longest, a.per, a.cooldown});
   ledger_.prune(longest, now);
+  for (auto& [kind, action] : actions_) action->prune(now);
+}
+
+void Mitigator::check_passed(const CheckConfig& check, TimePoint at) {
+  if (check.mitigate.empty() || book_.open_for(book_.dedupe_key(check, "")) != nullptr) return;
+  for (auto& [kind, action] : actions_) action->check_passed(check, at);
+}
+
+void Mitigator::recorded(const std::vector<IncidentBook::Change>& changes) {
+  for (const IncidentBook::Change& c : changes) {
+    const Incident* inc = book_.find(c.incident);
+    if (inc == nullptr) continue;
+    for (auto& [kind, action] : actions_) action->recorded(*inc, c.event);
+  }
+}
+
+void Mitigator::status(nlohmann::json& out) const {
+  for (const auto& [kind, action] : actions_) action->status(out);
 }
 
 }  // namespace vigil

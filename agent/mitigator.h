@@ -42,8 +42,6 @@ class Mitigator {
     std::function<ProtectedAddresses()> read_protected;
     // When DIR/current was last switched, if it exists.
     std::function<std::optional<TimePoint>(const std::string& dir)> release_switched;
-    // vigil's block list agrees with ufw: blocks may be added.
-    std::function<bool()> blocks_reconciled;
     // The time an action's result arrives.
     std::function<TimePoint()> clock;
   };
@@ -53,8 +51,11 @@ class Mitigator {
             std::map<ActionKind, std::unique_ptr<Action>> actions, Hooks hooks);
 
   // Reads the ledger from STATE_DIR/mitigations.json (a bad file is kept as .bad, budgets start
-  // from zero, loudly).
-  void load();
+  // from zero, loudly), and each action kind's own state (the block list, reconciled with ufw;
+  // the release histories).
+  void start();
+  // After a reload: the kinds read the state of actions the new config added.
+  void reloaded();
   // No new action starts after this.
   void stop() { stopping_ = true; }
 
@@ -69,8 +70,17 @@ class Mitigator {
   void close_healthy_circuits(TimePoint now);
   // A human acknowledged: the circuit for `dedupe_key` closes. True if one was open.
   bool close_circuit(const std::string& dedupe_key);
-  // Forgets runs older than any budget window or cooldown.
+  // Every second: the kinds' timed work (block expiry).
+  void tick(TimePoint now);
+  // Once a minute: forgets runs older than any budget window or cooldown, and what the kinds
+  // keep past its memory.
   void prune(TimePoint now);
+  // A healthy result of `check` (the releases its rollbacks point at become known good), and
+  // what the scribe recorded (a verified rollback forgets the release it left).
+  void check_passed(const CheckConfig& check, TimePoint at);
+  void recorded(const std::vector<IncidentBook::Change>& changes);
+  // The kinds' parts of `vigil status` (the block list).
+  void status(nlohmann::json& out) const;
 
   const MitigationLedger& ledger() const { return ledger_; }
   std::uint64_t runs() const { return runs_; }
@@ -91,6 +101,7 @@ class Mitigator {
   void run(const std::string& incident, Decision d, TimePoint now);
   void done(const std::string& incident, const Decision& d, ActionResult result,
             const std::string& text);
+  void load_ledger();
   bool save_ledger() const;  // false (and logged) when it could not be written
 
   IncidentBook& book_;

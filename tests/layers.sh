@@ -17,7 +17,7 @@ declare -A allowed=(
   [agent/incidents]="agent/core agent/sys agent/config"
   [agent/mitigate]="agent/core agent/config agent/incidents"
   [notify]="agent/core agent/sys agent/config agent/incidents"
-  [actions]="agent/core agent/sys agent/config"
+  [actions]="agent/core agent/sys agent/config agent/incidents"
   [probes]="agent/core agent/sys agent/config agent/detect"
   [agent]="agent/core agent/sys agent/config agent/detect agent/incidents agent/mitigate notify
            actions probes"

@@ -30,6 +30,18 @@ enum class IncidentState { detected, triaged, mitigating, verifying, resolved, e
 std::string_view to_string(IncidentState s);
 std::optional<IncidentState> parse_incident_state(std::string_view text);
 
+// The field values mitigation events carry ("outcome"): what the timeline says happened.
+namespace outcome {
+inline constexpr const char* started = "started";    // action running
+inline constexpr const char* ok = "ok";              // action done; verifying
+inline constexpr const char* verified = "verified";  // the checks pass again
+inline constexpr const char* failed = "failed";      // the action failed or did not help
+inline constexpr const char* skipped = "skipped";    // this rung could not apply
+inline constexpr const char* would = "dry_run";      // dry-run: what would have been done
+inline constexpr const char* waiting = "waiting";    // held back by a guard, for now
+inline constexpr const char* gave_up = "escalated";  // no more automatic actions
+}  // namespace outcome
+
 // One line of an incident's timeline (the scribe).
 struct TimelineEvent {
   enum class Type {

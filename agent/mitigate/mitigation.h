@@ -125,16 +125,6 @@ struct Decision {
 Decision decide(const Incident& inc, const LadderState& ladder, const Config& config,
                 const MitigationLedger& ledger, const Guards& guards, TimePoint now);
 
-// The field values mitigation events carry ("outcome"): what the timeline says happened.
-namespace outcome {
-inline constexpr const char* started = "started";    // action running
-inline constexpr const char* ok = "ok";              // action done; verifying
-inline constexpr const char* verified = "verified";  // the checks pass again
-inline constexpr const char* failed = "failed";      // the action failed or did not help
-inline constexpr const char* skipped = "skipped";    // this rung could not apply
-inline constexpr const char* would = "dry_run";      // dry-run: what would have been done
-inline constexpr const char* waiting = "waiting";    // held back by a guard, for now
-inline constexpr const char* gave_up = "escalated";  // no more automatic actions
-}  // namespace outcome
+// The "outcome" values of mitigation events are in agent/incidents/incident.h (namespace outcome).
 
 }  // namespace vigil

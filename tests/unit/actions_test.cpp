@@ -3,9 +3,12 @@
 // ufw or systemd are covered end to end (tests/testbed/e2e.sh mitigate_*).
 #include "actions/register.h"
 
+#include "actions/block.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -15,21 +18,29 @@ namespace {
 using namespace std::chrono_literals;
 
 struct Fixture {
+  Fixture() {
+    std::string tmpl = ::testing::TempDir() + "vigil-actions-XXXXXX";
+    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+    config.agent.state_dir = tmpl;
+  }
+  ~Fixture() { std::filesystem::remove_all(config.agent.state_dir); }
+
   boost::asio::io_context io;
   sys::UnitWatcher units{io};  // connects to the bus only when used
   sys::CommandRunner commands{io};
-  BlockList blocks;
-  std::map<std::string, ReleaseHistory> releases;
-  bool reconciled = true;
-  int saves = 0;
+  Config config;
   std::vector<std::string> notes;
   std::map<ActionKind, std::unique_ptr<Action>> actions = make_actions(ActionContext{
-      units, commands, blocks, [this] { return reconciled; }, [this] { ++saves; }, releases,
-      [] { return false; },
+      io, units, commands, config, [] { return false; },
       [this](const std::string& incident, const std::string& text,
-             std::map<std::string, std::string>) { notes.push_back(incident + ": " + text); }});
+             std::map<std::string, std::string>) { notes.push_back(incident + ": " + text); },
+      [this](const std::string& incident, const std::string& text) {
+        notes.push_back(incident + ": " + text);
+      },
+      [](const std::string&) { return std::optional<sys::UnitState>(); }});
 
   Action& of(ActionKind k) { return *actions.at(k); }
+  std::string blocks_file() const { return config.agent.state_dir + "/blocks.json"; }
 };
 
 ActionConfig action(ActionKind kind, std::string name, std::string unit = "") {
@@ -89,7 +100,14 @@ TEST(Actions, DryRunSaysWhatWouldBeDoneAndABlockDoublesForARepeatOffender) {
   earlier.since = now - 2h;
   earlier.until = now - 1h;
   earlier.offence = 1;
-  ASSERT_TRUE(f.blocks.add(earlier));
+  // The block action's own list, read back at start. Its reconcile would run `ufw status`: the
+  // runner is stopped first, so nothing runs on this host.
+  BlockList saved;
+  ASSERT_TRUE(saved.add(earlier));
+  ASSERT_TRUE(saved.save(f.blocks_file()));
+  f.commands.stop();
+  f.of(ActionKind::block).start();
+  EXPECT_TRUE(f.of(ActionKind::block).not_ready().has_value());
   EXPECT_EQ(f.of(ActionKind::block).would(block, "203.0.113.9", now),
             "would block 203.0.113.9 for 20m (ufw prepend deny from 203.0.113.9)");
 }
@@ -102,13 +120,15 @@ TEST(Actions, BlockRefusesBeforeUfwWhenTheTargetIsNoAddressOrTheListIsNotReconci
   ASSERT_EQ(bad.result, ActionResult::failed);
   EXPECT_EQ(bad.text.rfind("not blocked: ", 0), 0u) << bad.text;
 
-  f.reconciled = false;
+  // Before start() has reconciled the list with ufw.
+  EXPECT_EQ(f.of(ActionKind::block).not_ready(),
+            "waiting until vigil's block list is reconciled with ufw");
   Reported early;
   f.of(ActionKind::block).run("inc-1", block, "203.0.113.9", early.done());
   ASSERT_EQ(early.result, ActionResult::failed);
   EXPECT_NE(early.text.find("not reconciled yet"), std::string::npos) << early.text;
   EXPECT_EQ(f.commands.pending(), 0u) << "nothing may reach ufw";
-  EXPECT_EQ(f.saves, 0);
+  EXPECT_FALSE(std::filesystem::exists(f.blocks_file())) << "the list is not written";
 }
 
 TEST(Actions, RollbackWithoutAKnownGoodReleaseFailsWithoutSwitching) {

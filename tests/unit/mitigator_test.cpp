@@ -70,11 +70,16 @@ class FakeAction : public Action {
   std::string would(const ActionConfig& a, const std::string& target, TimePoint) const override {
     return "would " + a.ref() + " on " + target;
   }
+  std::optional<std::string> not_ready() const override {
+    if (ready) return std::nullopt;
+    return "waiting until the fake is ready";
+  }
   void run(const std::string& incident, const ActionConfig&, const std::string& target,
            Done done) override {
     runs.push_back(Run{incident, target, std::move(done)});
   }
   std::vector<Run> runs;
+  bool ready = true;
 };
 
 class MitigatorTest : public ::testing::Test {
@@ -116,10 +121,9 @@ class MitigatorTest : public ::testing::Test {
         return view;
       };
       h.release_switched = [](const std::string&) { return std::optional<TimePoint>(); };
-      h.blocks_reconciled = [this] { return reconciled; };
       h.clock = [this] { return now; };
       mitigator = std::make_unique<Mitigator>(book, cfg, std::move(actions), std::move(h));
-      mitigator->load();
+      mitigator->start();
     }
     return *mitigator;
   }
@@ -179,7 +183,6 @@ class MitigatorTest : public ::testing::Test {
   std::optional<TimePoint> verify_until;
   ProtectedAddresses view;
   int protected_reads = 0;
-  bool reconciled = true;
   FakeAction* restarts = nullptr;
   FakeAction* blocks = nullptr;
   std::unique_ptr<Mitigator> mitigator;
@@ -292,13 +295,14 @@ TEST_F(MitigatorTest, AResultAfterRecoveryGoesToTheClosedIncidentsFile) {
   EXPECT_EQ(closed[0], id + ": restarted app.service");
 }
 
-TEST_F(MitigatorTest, BlocksWaitForReconcileAndReadTheProtectedViewAtMostOnceASecond) {
-  reconciled = false;
+TEST_F(MitigatorTest, AKindThatIsNotReadyHoldsAndTheProtectedViewIsReadAtMostOnceASecond) {
+  m();
+  blocks->ready = false;
   const std::string a = fire("sshd", "203.0.113.7");
   m().mitigate(a, now);
   EXPECT_TRUE(blocks->runs.empty());
-  EXPECT_TRUE(recorded_text("on hold: waiting until vigil's block list is reconciled with ufw"));
-  reconciled = true;
+  EXPECT_TRUE(recorded_text("on hold: waiting until the fake is ready"));
+  blocks->ready = true;
   m().mitigate(a, now);
   ASSERT_EQ(blocks->runs.size(), 1u);
   EXPECT_EQ(blocks->runs[0].target, "203.0.113.7");
