@@ -288,9 +288,9 @@ void BlockAction::expire(TimePoint now) {
         sys::log_error("unblocking " + ip.to_string() + " failed: " + r.describe());
       }
       // The incident may be resolved by now; the note then goes to its file only.
-      ctx_.note_later(incident, r.ok() ? "block of " + ip.to_string() + " expired: unblocked"
-                                       : "unblocking " + ip.to_string() + " failed: " +
-                                             r.describe());
+      ctx_.note_later(incident, r.ok()
+                                    ? "block of " + ip.to_string() + " expired: unblocked"
+                                    : "unblocking " + ip.to_string() + " failed: " + r.describe());
     });
     save();
   }

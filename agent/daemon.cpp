@@ -130,20 +130,7 @@ void Daemon::start() {
   load_maintenance();
   mitigator_.start();
   // A window that ended while vigil was down must not keep its incidents silenced.
-  // record() appends to the incident but never opens or closes one: the list stays valid.
-  for (const Incident* inc : book_.open()) {
-    if (!inc->maintenance) continue;
-    const bool still = std::any_of(inc->members.begin(), inc->members.end(), [&](const auto& m) {
-      return in_maintenance(m.second.check, started_);
-    });
-    if (still) continue;
-    TimelineEvent e;
-    e.at = started_;
-    e.type = TimelineEvent::Type::maintenance;
-    e.text = "maintenance window ended while vigil was stopped";
-    e.fields["maintenance"] = "no";
-    record(book_.record(inc->id, e));
-  }
+  end_maintenance(started_, "maintenance window ended while vigil was stopped");
   control_.set_access(control_access(config_.agent));
   if (auto listening = control_.listen(config_.agent.control_socket); !listening) {
     // The checks still run: losing the CLI must not cost the monitoring.
@@ -509,18 +496,6 @@ void Daemon::drain() {
   paging_.drain(Clock::now());
 }
 
-void Daemon::note_later(const std::string& incident, const std::string& text) {
-  TimelineEvent e;
-  e.at = Clock::now();
-  e.type = TimelineEvent::Type::note;
-  e.text = text;
-  if (const Incident* inc = book_.find(incident); inc != nullptr && inc->open()) {
-    record(book_.record(incident, std::move(e)));
-  } else if (auto w = store_.append(incident, {e}); !w) {
-    sys::log_error("incident " + incident + ": " + w.error().message);
-  }
-}
-
 void Daemon::gather_evidence(const CheckConfig& check, const std::string& key, TimePoint at) {
   if (check.owner_unit.empty()) return;
   std::vector<std::string> lines;
@@ -600,19 +575,7 @@ void Daemon::housekeeping() {
     }
     maintenance_.erase(ended, maintenance_.end());
     save_maintenance();
-    for (const Incident* inc : book_.open()) {
-      if (!inc->maintenance) continue;
-      const bool still = std::any_of(inc->members.begin(), inc->members.end(), [&](const auto& m) {
-        return in_maintenance(m.second.check, now);
-      });
-      if (still) continue;
-      TimelineEvent e;
-      e.at = now;
-      e.type = TimelineEvent::Type::maintenance;
-      e.text = "maintenance window ended: pages and mitigations apply again";
-      e.fields["maintenance"] = "no";
-      record(book_.record(inc->id, e));
-    }
+    end_maintenance(now, "maintenance window ended: pages and mitigations apply again");
   }
 }
 

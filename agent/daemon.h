@@ -80,6 +80,8 @@ class Daemon {
   bool in_maintenance(const std::string& check, TimePoint now) const;
   void save_maintenance() const;
   void load_maintenance();
+  // Incidents whose maintenance window is over (at `now`) get a maintenance event saying `text`.
+  void end_maintenance(TimePoint now, const std::string& text);
   void arm_housekeeping();
   void housekeeping();
 

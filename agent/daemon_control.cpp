@@ -61,19 +61,19 @@ nlohmann::json Daemon::status_json(TimePoint now) const {
     for (const std::string& w : view->warnings) protection.push_back(w);
   }
   nlohmann::json status = {{"ok", true},
-          {"version", VIGIL_VERSION},
-          {"protection_warnings", protection},
-          {"circuits", circuits},
-          {"mitigations_run", mitigator_.runs()},
-          {"paging", paging_.json(now)},
-          {"host", config_.agent.hostname},
-          {"config", options_.config_path},
-          {"started", format_time(started_)},
-          {"now", format_time(now)},
-          {"dry_run", config_.agent.dry_run == DryRun::yes},
-          {"checks", checks},
-          {"incidents", open},
-          {"maintenance", windows}};
+                           {"version", VIGIL_VERSION},
+                           {"protection_warnings", protection},
+                           {"circuits", circuits},
+                           {"mitigations_run", mitigator_.runs()},
+                           {"paging", paging_.json(now)},
+                           {"host", config_.agent.hostname},
+                           {"config", options_.config_path},
+                           {"started", format_time(started_)},
+                           {"now", format_time(now)},
+                           {"dry_run", config_.agent.dry_run == DryRun::yes},
+                           {"checks", checks},
+                           {"incidents", open},
+                           {"maintenance", windows}};
   mitigator_.status(status);  // the block list
   return status;
 }

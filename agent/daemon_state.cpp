@@ -204,4 +204,34 @@ void Daemon::load_maintenance() {
   }
 }
 
+void Daemon::note_later(const std::string& incident, const std::string& text) {
+  TimelineEvent e;
+  e.at = Clock::now();
+  e.type = TimelineEvent::Type::note;
+  e.text = text;
+  if (const Incident* inc = book_.find(incident); inc != nullptr && inc->open()) {
+    record(book_.record(incident, std::move(e)));
+  } else if (auto w = store_.append(incident, {e}); !w) {
+    sys::log_error("incident " + incident + ": " + w.error().message);
+  }
+}
+
+// Incidents marked maintenance whose checks are no longer in a window get `text`, so pages and
+// mitigations apply again. record() appends to an incident but never opens or closes one: the
+// open list stays valid while this walks it.
+void Daemon::end_maintenance(TimePoint now, const std::string& text) {
+  for (const Incident* inc : book_.open()) {
+    if (!inc->maintenance) continue;
+    const bool still = std::any_of(inc->members.begin(), inc->members.end(), [&](const auto& m) {
+      return in_maintenance(m.second.check, now);
+    });
+    if (still) continue;
+    TimelineEvent e;
+    e.at = now;
+    e.type = TimelineEvent::Type::maintenance;
+    e.text = text;
+    e.fields["maintenance"] = "no";
+    record(book_.record(inc->id, e));
+  }
+}
 }  // namespace vigil

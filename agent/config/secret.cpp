@@ -1,69 +1,13 @@
 // The secrets of notifiers (routing keys, API keys, HMAC keys): inline, or read from a file
 // that grants nothing to group or others. No message ever contains a secret.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 
 #include "agent/config/reader.h"
 #include "agent/config/sections.h"
 #include "agent/core/result.h"
+#include "agent/sys/files.h"
 
 namespace vigil::config_internal {
-
-namespace {
-
-// A secret file is a key or a token, not a document: refuse to read more.
-constexpr std::size_t kMaxSecretFile = 64 * 1024;
-
-// Reads a secret file: a regular file that grants nothing to group or others, not empty, at
-// most kMaxSecretFile; one trailing newline is dropped. The error (never the content) is the
-// rest of a sentence that starts with the file's name.
-Result<std::string> read_secret_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return make_error(std::string(": cannot read it: ") + std::strerror(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    return make_error(std::string(": cannot read it: ") + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) return make_error(" is not a regular file");
-  // Checked on the open file, before reading: what another user could read is no secret.
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return make_error(std::string(" has mode ") + mode +
-                      ": it must not be readable by group or others (chmod 600)");
-  }
-  if (static_cast<std::size_t>(st.st_size) > kMaxSecretFile) {
-    return make_error(" is larger than 64 KiB: not a key");
-  }
-  std::string content;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return make_error(std::string(": cannot read it: ") + std::strerror(errno));
-    if (n == 0) break;
-    content.append(buf, static_cast<std::size_t>(n));
-    if (content.size() > kMaxSecretFile) return make_error(" is larger than 64 KiB: not a key");
-  }
-  if (!content.empty() && content.back() == '\n') {
-    content.pop_back();
-    if (!content.empty() && content.back() == '\r') content.pop_back();
-  }
-  if (content.empty()) return make_error(" is empty");
-  return content;
-}
-
-}  // namespace
 
 std::optional<Secret> read_secret(ConfigReader& r, const toml::table& t, const std::string& key,
                                   const std::string& where) {
@@ -93,7 +37,7 @@ std::optional<Secret> read_secret(ConfigReader& r, const toml::table& t, const s
     return std::nullopt;
   }
   const std::string label = "'" + file_key + "' \"" + *path + "\"";
-  Result<std::string> content = read_secret_file(*path);
+  Result<std::string> content = sys::read_secret_file(*path);
   if (!content) {
     r.error(file_node->source(), where + label + content.error().message);
     return std::nullopt;

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "agent/sys/errors.h"
@@ -217,6 +219,52 @@ Result<std::string> replace_symlink(const std::string& target, const std::string
            ")";
   }
   return std::string();
+}
+
+namespace {
+// A secret file is a key or a token, not a document: refuse to read more.
+constexpr std::size_t kMaxSecretFile = 64 * 1024;
+
+}  // namespace
+
+Result<std::string> read_secret_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return make_error(std::string(": cannot read it: ") + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return make_error(std::string(": cannot read it: ") + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return make_error(" is not a regular file");
+  // Checked on the open file, before reading: what another user could read is no secret.
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return make_error(std::string(" has mode ") + mode +
+                      ": it must not be readable by group or others (chmod 600)");
+  }
+  if (static_cast<std::size_t>(st.st_size) > kMaxSecretFile) {
+    return make_error(" is larger than 64 KiB: not a key");
+  }
+  std::string content;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(std::string(": cannot read it: ") + std::strerror(errno));
+    if (n == 0) break;
+    content.append(buf, static_cast<std::size_t>(n));
+    if (content.size() > kMaxSecretFile) return make_error(" is larger than 64 KiB: not a key");
+  }
+  if (!content.empty() && content.back() == '\n') {
+    content.pop_back();
+    if (!content.empty() && content.back() == '\r') content.pop_back();
+  }
+  if (content.empty()) return make_error(" is empty");
+  return content;
 }
 
 }  // namespace vigil::sys

@@ -52,6 +52,11 @@ bool write_all(int fd, std::string_view data);
 // than `max_bytes`.
 Result<std::string> read_small_file(const std::string& path, std::size_t max_bytes);
 
+// A secret (a key or a token, for the config): a regular file that grants nothing to group or
+// others, not empty, at most 64 KiB; one trailing newline is dropped. The error (never the
+// content) is the rest of a sentence that starts with the file's name (" has mode 0644: ...").
+Result<std::string> read_secret_file(const std::string& path);
+
 // Writes `data` to `path` atomically: a temporary file beside it (0600, never through a symlink),
 // fsync, rename over `path`, fsync of the directory. The directory is created when missing. On
 // failure `path` is untouched and the temporary file removed. Errors: "cannot write PATH: why".

@@ -3,7 +3,7 @@
 // force nobody counts), so it must never reject a line the regex matches.
 //
 // Input: the first line is an operator's pattern, compiled as parse_config compiles patterns
-// (agent/config/config.cpp: Latin-1, 8 MiB, quiet); every further line is a journal message. For
+// (agent/config/journal.cpp: Latin-1, 8 MiB, quiet); every further line is a journal message. For
 // each message, JournalScanner (with and without a capture key) must agree with a plain RE2 match,
 // and every match must start with required_prefix and contain required_literal.
 #include <re2/re2.h>

@@ -433,7 +433,7 @@ count = 1
 }
 
 // BUG (probes/journal.cpp JournalScanner::scan with the patterns compiled in UTF-8 mode by
-// agent/config/config.cpp): a byte that is not valid UTF-8 anywhere in the line - here in the user
+// agent/config/journal.cpp): a byte that is not valid UTF-8 anywhere in the line - here in the user
 // name, which the attacker chooses - makes \S+ fail, so the failed password is not counted at all.
 // An attacker can brute-force without ever crossing the count.
 TEST(JournalScanner, InvalidUtf8ElsewhereInTheLineDoesNotHideAFailure) {
