@@ -23,17 +23,9 @@ TB=vigil-mitlat
 trap 'testbed_down "$TB"' EXIT
 tb() { testbed_exec "$TB" "$@"; }
 
-if [[ -n "${DEB_DIR:-}" ]]; then
-  deb=$(ls "$DEB_DIR"/vigil_*.deb)
-else
-  DEB_DIR=$root/build-deb
-  deb=$(scripts/build-deb.sh "$DEB_DIR")
-fi
+testbed_bench_deb "$root"
 testbed_up "$TB" "$DEB_DIR:/opt/vigil-deb"
-tb sh -c 'printf "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/sleep infinity\n" > /etc/systemd/system/victim.service'
-tb systemctl daemon-reload
-tb systemctl start victim
-tb dpkg -i "/opt/vigil-deb/$(basename "$deb")" >/dev/null
+testbed_bench_victim "$TB"
 tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
 [action.restart.victim]
 max_runs = 1000

@@ -28,12 +28,7 @@ art=$(mktemp -d)
 trap 'central_down || true; testbed_down "$TB"; rm -rf "$art"' EXIT
 tb() { testbed_exec "$TB" "$@"; }
 
-if [[ -n "${DEB_DIR:-}" ]]; then
-  deb=$(ls "$DEB_DIR"/vigil_*.deb)
-else
-  DEB_DIR=$root/build-deb
-  deb=$(scripts/build-deb.sh "$DEB_DIR")
-fi
+testbed_bench_deb "$root"
 testbed_up "$TB" "$DEB_DIR:/opt/vigil-deb"
 central_up "$TB" "$art"
 tb dpkg -i "/opt/vigil-deb/$(basename "$deb")" >/dev/null

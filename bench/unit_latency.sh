@@ -5,6 +5,7 @@
 # t0 is taken inside the container right before the kill; t1 is the finding's journal timestamp.
 #
 # Usage: bench/unit_latency.sh [TRIALS=100]
+#        (DEB_DIR=DIR: use the .deb already built there, as bench/paging_latency.sh does)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,13 +17,10 @@ TB=vigil-latency
 trap 'testbed_down "$TB"' EXIT
 tb() { testbed_exec "$TB" "$@"; }
 
-deb=$(scripts/build-deb.sh "$root/build-deb")
-testbed_up "$TB" "$root/build-deb:/opt/vigil-deb"
+testbed_bench_deb "$root"
+testbed_up "$TB" "$DEB_DIR:/opt/vigil-deb"
 # StartLimitIntervalSec=0: the victim is started a hundred times in a row, on purpose.
-tb sh -c 'printf "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/sleep infinity\n" > /etc/systemd/system/victim.service'
-tb systemctl daemon-reload
-tb systemctl start victim
-tb dpkg -i "/opt/vigil-deb/$(basename "$deb")" >/dev/null
+testbed_bench_victim "$TB"
 tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
 [[check]]
 name = "victim"

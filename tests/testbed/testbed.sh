@@ -191,6 +191,27 @@ testbed_peer() {
   nsenter --target "$(testbed_leader "$name")" --net ip link set "${dev:0:15}" up
 }
 
+# For bench/: the .deb to install, in $deb, and the directory it is in, in $DEB_DIR (the one
+# given in DEB_DIR, else built into ROOT/build-deb).
+testbed_bench_deb() {
+  if [[ -n "${DEB_DIR:-}" ]]; then
+    deb=$(ls "$DEB_DIR"/vigil_*.deb)
+  else
+    DEB_DIR=$1/build-deb
+    deb=$(scripts/build-deb.sh "$DEB_DIR")
+  fi
+}
+
+# For bench/: in testbed NAME, a victim.service that stays up until killed and may be started
+# any number of times in a row (StartLimitIntervalSec=0), started, and vigil installed from $deb
+# (mounted at /opt/vigil-deb).
+testbed_bench_victim() {
+  testbed_exec "$1" sh -c 'printf "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/sleep infinity\n" > /etc/systemd/system/victim.service'
+  testbed_exec "$1" systemctl daemon-reload
+  testbed_exec "$1" systemctl start victim
+  testbed_exec "$1" dpkg -i "/opt/vigil-deb/$(basename "$deb")" >/dev/null
+}
+
 testbed_down() {
   local name=$1
   local dir="$TESTBED_RUN/$name"
