@@ -124,10 +124,10 @@ void Daemon::start() {
   started_ = Clock::now();
   apply(config_);
   paging_.load(started_);
-  load_incidents();
+  load_incidents(started_);
   prune_incidents(started_);
   paging_.reconcile();
-  load_maintenance();
+  load_maintenance(started_);
   mitigator_.start();
   // A window that ended while vigil was down must not keep its incidents silenced.
   end_maintenance(started_, "maintenance window ended while vigil was stopped");
@@ -145,9 +145,8 @@ void Daemon::start() {
     }
   }
   // Incidents continued from before the restart pick up their ladders where they stood.
-  const TimePoint now = Clock::now();
-  mitigator_.check_verifications(now);
-  mitigator_.mitigate_all(now);
+  mitigator_.check_verifications(started_);
+  mitigator_.mitigate_all(started_);
   arm_housekeeping();
   watchdog_every_ = sys::watchdog_timeout();
   if (watchdog_every_) arm_watchdog();

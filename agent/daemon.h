@@ -71,7 +71,7 @@ class Daemon {
 
   // The incident book: findings and flapping go in; every event that comes out is written to
   // the incident's timeline file (durably, before anything acts on it) and logged.
-  void load_incidents();
+  void load_incidents(TimePoint now);
   // Writes the index entry of resolved incident `inc` for the current version of its timeline.
   void index_resolved(const Incident& inc);
   void record(std::vector<IncidentBook::Change> changes);
@@ -79,7 +79,7 @@ class Daemon {
   void watch_owner_units(const Config& config);
   bool in_maintenance(const std::string& check, TimePoint now) const;
   void save_maintenance() const;
-  void load_maintenance();
+  void load_maintenance(TimePoint now);
   // Incidents whose maintenance window is over (at `now`) get a maintenance event saying `text`.
   void end_maintenance(TimePoint now, const std::string& text);
   void arm_housekeeping();

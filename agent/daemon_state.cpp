@@ -30,7 +30,7 @@ void Daemon::prune_incidents(TimePoint now) {
 // Open incidents continue across a restart: the book takes them back from their timelines, and
 // each firing member's classifier is seeded as firing, so its recovery is seen and resolves the
 // incident (instead of a second incident, or one that never closes).
-void Daemon::load_incidents() {
+void Daemon::load_incidents(TimePoint now) {
   if (auto l = index_.load(); !l) {
     sys::log_warning("incident index: " + l.error().message +
                      "; every timeline is read once instead");
@@ -65,7 +65,7 @@ void Daemon::load_incidents() {
       PagerInput in;
       in.config = &config_;
       in.incident = &inc;
-      in.now = Clock::now();
+      in.now = now;
       const KeepResolved owed = plan_pages(in).empty() ? KeepResolved::no : KeepResolved::yes;
       index_resolved(inc);
       book_.restore(std::move(inc), owed);  // keeps its id taken
@@ -96,12 +96,12 @@ void Daemon::load_incidents() {
     book_.restore(std::move(inc));
     ++restored;
     for (const std::string& check : gone) {
-      record(book_.retire(check, "check no longer in the configuration", Clock::now()));
+      record(book_.retire(check, "check no longer in the configuration", now));
     }
   }
   // An incident whose timeline ends before any member failed (a crash between its first
   // events) has nothing that could ever recover: close it rather than keep it open forever.
-  record(book_.resolve_idle("nothing was failing in it when vigil restarted", Clock::now()));
+  record(book_.resolve_idle("nothing was failing in it when vigil restarted", now));
   if (restored > 0) sys::log_info("continuing " + std::to_string(restored) + " open incident(s)");
   if (auto c = index_.compact(ids); !c) sys::log_warning("incident index: " + c.error().message);
   if (!ids.empty()) {
@@ -146,7 +146,7 @@ void Daemon::save_maintenance() const {
   }
 }
 
-void Daemon::load_maintenance() {
+void Daemon::load_maintenance(TimePoint now) {
   const std::string path = config_.agent.state_dir + "/maintenance.json";
   std::ifstream in(path);
   if (!in) return;
@@ -159,7 +159,6 @@ void Daemon::load_maintenance() {
                      "and mitigate as usual)");
     return;
   }
-  const TimePoint now = Clock::now();
   const TimePoint latest = now + Duration(kMaxMaintenanceMs);
   std::size_t bad = 0;
   std::size_t over = 0;
