@@ -26,10 +26,13 @@ Result<RenderedRequest> render_oncall(const NotifyConfig& n, const Page& p,
   if (n.urls.empty()) return make_error("oncall " + n.name + ": no url");
   std::string message = shown_summary(p) + "\nstate: " + p.state;
   if (p.acknowledged) message += " (acknowledged)";
-  if (!p.evidence.empty()) message += "\n" + evidence_text(p.evidence);
+  // append(), not `"\n" + ...`: GCC 12 at -O3 reports a -Wrestrict false positive for it.
+  if (!p.evidence.empty()) message.append("\n").append(evidence_text(p.evidence));
   // A resolve repeats the title: OnCall shows the resolved alert under it.
+  std::string title = "[";
+  title.append(to_string(p.severity)).append("] ").append(shown_title(p));
   Json body = {{"alert_uid", dedup_key(p)},
-               {"title", "[" + std::string(to_string(p.severity)) + "] " + shown_title(p)},
+               {"title", title},
                {"message", cut_utf8(message, kEvidenceTextMax + kSummaryMax)},
                {"state", p.action == PageAction::resolve ? "ok" : "alerting"}};
   const std::string link = link_of(p, ctx);
