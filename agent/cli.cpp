@@ -23,6 +23,7 @@
 #include "agent/detect/classifier.h"
 #include "agent/detect/string_index.h"
 #include "agent/incidents/report.h"
+#include "agent/load_config.h"
 #include "agent/sys/http.h"
 #include "agent/sys/journal.h"
 #include "agent/sys/log.h"

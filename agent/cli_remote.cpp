@@ -11,6 +11,7 @@
 #include "agent/incidents/incident_index.h"
 #include "agent/incidents/postmortem.h"
 #include "agent/incidents/timeline.h"
+#include "agent/load_config.h"
 
 namespace vigil::cli {
 namespace {

@@ -13,6 +13,7 @@
 #include "agent/daemon_runner.h"
 #include "agent/detect/flap.h"
 #include "agent/incidents/report.h"
+#include "agent/load_config.h"
 #include "agent/sys/files.h"
 #include "agent/sys/groups.h"
 #include "agent/sys/journal.h"

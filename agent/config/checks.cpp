@@ -1,17 +1,14 @@
 // [[check]] tables: the keys every check takes (timing, streaks, latency, severity, routing,
-// flap detection, the ladder) and those of the http and unit probes; the journal probe's keys
-// are in journal.cpp. Each probe names the keys it takes, so a typo is an error.
-#include <re2/re2.h>
-
+// flap detection, the ladder); each probe kind (kinds.h, registered by probes/config.cpp) names
+// the keys it takes, so a typo is an error, and parses its own.
 #include <algorithm>
 #include <cctype>
 #include <map>
-#include <memory>
 #include <sstream>
 
+#include "agent/config/kinds.h"
 #include "agent/config/reader.h"
 #include "agent/config/sections.h"
-#include "agent/sys/http.h"
 
 namespace vigil::config_internal {
 
@@ -23,138 +20,19 @@ constexpr Duration kMinInterval{100};
 constexpr int kMaxConfirm = 10;
 constexpr int kMaxStreak = 1000;
 
-// One item of `expect_status`: 503, "503", "2xx" or "200-399".
-void status_item(ConfigReader& r, const toml::node& n, std::vector<StatusRange>& out,
-                 const std::string& where) {
-  auto valid = [](long long c) { return c >= 100 && c <= 599; };
-  if (const auto* i = n.as_integer()) {
-    if (!valid(i->get())) {
-      r.error(n.source(), where + "'expect_status': " + std::to_string(i->get()) +
-                              " is not an HTTP status code (100-599)");
-      return;
-    }
-    out.push_back({static_cast<int>(i->get()), static_cast<int>(i->get())});
-    return;
-  }
-  if (const auto* s = n.as_string()) {
-    const std::string& v = s->get();
-    // "2xx" style classes
-    if (v.size() == 3 && v[0] >= '1' && v[0] <= '5' && (v[1] == 'x' || v[1] == 'X') &&
-        (v[2] == 'x' || v[2] == 'X')) {
-      int base = (v[0] - '0') * 100;
-      out.push_back({base, base + 99});
-      return;
-    }
-    // "503": a code written as a string
-    if (v.size() == 3 &&
-        std::all_of(v.begin(), v.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
-      const int code = std::stoi(v);
-      if (valid(code)) {
-        out.push_back({code, code});
-        return;
-      }
-    }
-    // "200-399" ranges
-    int low = 0, high = 0;
-    char dash = 0;
-    std::istringstream in(v);
-    if ((in >> low >> dash >> high) && dash == '-' && in.peek() == EOF && valid(low) &&
-        valid(high) && low <= high) {
-      out.push_back({low, high});
-      return;
-    }
-    r.error(n.source(), where + "'expect_status': \"" + v +
-                            "\" is not a status code, a class like \"2xx\" or a range like "
-                            "\"200-399\"");
-    return;
-  }
-  r.error(n.source(), where + "'expect_status' items must be integers or strings, not " +
-                          std::string(type_name(n)));
-}
-
-void http(ConfigReader& r, const toml::table& t, CheckConfig& c, const std::string& where) {
-  HttpSettings h;
-  const toml::node* url = t.get("url");
-  if (url == nullptr) {
-    r.error(t.source(), where + "missing required key 'url' for probe \"http\"");
-  } else if (auto u = r.get_string(t, "url", where)) {
-    if (auto problem = sys::validate_http_url(*u)) {
-      r.error(url->source(), where + "'url' \"" + *u + "\": " + *problem);
-    } else {
-      h.url = *u;
-    }
-  }
-  if (auto m = r.get_string(t, "method", where)) {
-    if (*m == "GET") {
-      h.method = HttpMethod::get;
-    } else if (*m == "HEAD") {
-      h.method = HttpMethod::head;
-    } else {
-      r.error(t.get("method")->source(),
-              where + "'method' must be \"GET\" or \"HEAD\", not \"" + *m + "\"");
-    }
-  }
-  if (const toml::node* es = t.get("expect_status")) {
-    std::vector<StatusRange> ranges;
-    if (const auto* arr = es->as_array()) {
-      if (arr->empty()) r.error(es->source(), where + "'expect_status' must not be empty");
-      for (const toml::node& item : *arr) status_item(r, item, ranges, where);
-    } else {
-      status_item(r, *es, ranges, where);
-    }
-    if (!ranges.empty()) h.expect_status = std::move(ranges);
-  }
-  if (auto s = r.get_string(t, "body_contains", where)) h.body_contains = *s;
-  if (auto s = r.get_string(t, "body_regex", where)) {
-    re2::RE2::Options opts;
-    opts.set_log_errors(false);
-    auto re = std::make_shared<re2::RE2>(*s, opts);
-    if (!re->ok()) {
-      r.error(t.get("body_regex")->source(),
-              where + "'body_regex' is not a valid RE2 pattern: " + re->error());
-    } else {
-      h.body_regex = *s;
-      h.body_regex_compiled = std::move(re);
-    }
-  }
-  if (h.method == HttpMethod::head && (!h.body_contains.empty() || !h.body_regex.empty())) {
-    const toml::node* body_key = t.get(h.body_contains.empty() ? "body_regex" : "body_contains");
-    r.error(body_key->source(), where +
-                                    "a HEAD request has no body: 'body_contains'/'body_regex' need "
-                                    "method = \"GET\"");
-  }
-  if (const toml::node* hn = t.get("headers")) {
-    if (const auto* ht = hn->as_table()) {
-      for (auto&& [key, value] : *ht) {
-        const std::string_view name = key.str();
-        const bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
-          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
-        });
-        if (!name_ok) {
-          r.error(key.source(), where + "header name '" + std::string(name) + "' is not valid");
-          continue;
-        }
-        const auto* v = value.as_string();
-        if (v == nullptr) {
-          r.error(value.source(), where + "header '" + std::string(name) +
-                                      "' must be a string, not " + std::string(type_name(value)));
-          continue;
-        }
-        if (v->get().find_first_of("\r\n") != std::string::npos) {
-          r.error(value.source(),
-                  where + "header '" + std::string(name) + "' must not contain a line break");
-          continue;
-        }
-        h.headers.emplace_back(std::string(name), v->get());
-      }
-    } else {
-      r.error(hn->source(), where +
-                                "'headers' must be a table, e.g. headers = { Host = "
-                                "\"example.org\" }");
-    }
-  }
-  if (auto b = r.get_bool(t, "verify_tls", where)) h.verify_tls = *b;
-  c.settings = std::move(h);
+// The keys a check of this probe takes: those every check takes around the probe's own, in the
+// order "did you mean" prefers them.
+std::vector<std::string_view> check_keys_of(const ProbeKind& kind) {
+  const bool timed = kind.timing == ProbeTiming::request;
+  std::vector<std::string_view> keys{"name", "probe", "interval"};
+  if (timed) keys.push_back("timeout");
+  keys.insert(keys.end(), {"fail_after", "recover_after"});
+  if (timed)
+    keys.insert(keys.end(), {"confirm", "confirm_interval", "latency_warn", "latency_crit"});
+  keys.push_back("severity");
+  keys.insert(keys.end(), kind.keys.begin(), kind.keys.end());
+  keys.insert(keys.end(), {"service", "team", "flap_window", "flap_low", "flap_high", "mitigate"});
+  return keys;
 }
 
 void severity(ConfigReader& r, const toml::node& node, SeverityRules& rules,
@@ -185,7 +63,7 @@ void severity(ConfigReader& r, const toml::node& node, SeverityRules& rules,
   }
 }
 
-// service / team (routing and correlation), flap detection, and an HTTP check's owner unit.
+// service / team (routing and correlation), flap detection and the ladder.
 void routing(ConfigReader& r, const toml::table& t, CheckConfig& c, const std::string& where,
              CheckSources& sources) {
   for (const char* key : {"service", "team"}) {
@@ -233,39 +111,9 @@ void routing(ConfigReader& r, const toml::table& t, CheckConfig& c, const std::s
     c.mitigate = r.string_list(t, "mitigate", "", where);
     sources.ladders.push_back({c.name, m->source()});
   }
-  if (c.probe == "http" && t.get("unit") != nullptr) {
-    if (auto u = r.get_string(t, "unit", where)) {
-      r.unit_names(t, {*u}, where, UnitNamePatterns::no);
-      c.owner_unit = *u;
-    }
-  }
 }
 
-void unit(ConfigReader& r, const toml::table& t, CheckConfig& c, const std::string& where) {
-  UnitSettings u;
-  u.units = r.string_list(t, "unit", "units", where);
-  if (u.units.empty() && t.get("unit") == nullptr && t.get("units") == nullptr) {
-    r.error(t.source(), where + "missing required key 'unit' (e.g. unit = \"nginx.service\")");
-  }
-  r.unit_names(t, u.units, where, UnitNamePatterns::globs);
-  if (auto e = r.get_string(t, "expect", where)) {
-    if (*e == "active") {
-      u.expect = UnitExpect::active;
-    } else if (*e == "inactive") {
-      u.expect = UnitExpect::inactive;
-    } else {
-      r.error(t.get("expect")->source(),
-              where + "'expect' must be \"active\" or \"inactive\", not \"" + *e + "\"");
-    }
-  }
-  if (auto v = r.get_int(t, "restart_loop_count", 2, 1000, where)) u.restart_loop_count = *v;
-  if (auto v = r.get_duration(t, "restart_loop_window", Duration(1'000), where)) {
-    u.restart_loop_window = *v;
-  }
-  c.settings = std::move(u);
-}
-
-void check(ConfigReader& r, const toml::table& t, CheckConfig& c,
+void check(ConfigReader& r, const toml::table& t, const ConfigKinds& kinds, CheckConfig& c,
            std::map<std::string, SourcePos>& names, CheckSources& sources) {
   c.where = r.pos(t.source());
   std::string where = "check: ";
@@ -293,42 +141,18 @@ void check(ConfigReader& r, const toml::table& t, CheckConfig& c,
   }
 
   const toml::node* probe_node = t.get("probe");
-  std::string probe;
+  const ProbeKind* kind = nullptr;
   if (probe_node == nullptr) {
     r.error(t.source(), where + "missing required key 'probe' (e.g. probe = \"http\")");
   } else if (auto p = r.get_string(t, "probe", where)) {
-    probe = *p;
-    if (probe != "http" && probe != "unit" && probe != "journal") {
-      r.error(probe_node->source(),
-              where + "unknown probe \"" + probe + "\" (known: \"http\", \"unit\", \"journal\")");
+    c.probe = *p;
+    kind = kinds.probe(*p);
+    if (kind == nullptr) {
+      r.error(probe_node->source(), where + "unknown probe \"" + *p + "\" (known: " +
+                                        join_names(kinds.probe_names(), ", ", ", ", "\"") + ")");
     }
   }
-  c.probe = probe;
-
-  const bool is_http = probe == "http";
-  if (is_http) {
-    r.check_keys(
-        t, {"name",          "probe",       "interval",         "timeout",       "fail_after",
-            "recover_after", "confirm",     "confirm_interval", "latency_warn",  "latency_crit",
-            "severity",      "url",         "method",           "expect_status", "body_contains",
-            "body_regex",    "headers",     "verify_tls",       "unit",          "service",
-            "team",          "flap_window", "flap_low",         "flap_high",     "mitigate"},
-        where);
-  } else if (probe == "unit") {
-    r.check_keys(t,
-                 {"name", "probe", "interval", "fail_after", "recover_after", "severity", "unit",
-                  "units", "expect", "restart_loop_count", "restart_loop_window", "service", "team",
-                  "flap_window", "flap_low", "flap_high", "mitigate"},
-                 where);
-  } else if (probe == "journal") {
-    r.check_keys(t,
-                 {"name", "probe",       "interval",   "fail_after",  "recover_after", "severity",
-                  "unit", "units",       "identifier", "identifiers", "comm",          "exe",
-                  "uid",  "transport",   "priority",   "pattern",     "patterns",      "ignore",
-                  "key",  "count",       "window",     "max_keys",    "catch_up",      "service",
-                  "team", "flap_window", "flap_low",   "flap_high",   "mitigate"},
-                 where);
-  }
+  if (kind != nullptr) r.check_keys(t, check_keys_of(*kind), where);
 
   const auto interval = r.get_duration(t, "interval", kMinInterval, where);
   if (interval) c.interval = *interval;
@@ -352,7 +176,7 @@ void check(ConfigReader& r, const toml::table& t, CheckConfig& c,
                 ") must be below 'latency_crit' (" + format_duration(*c.latency_crit) + ")");
   }
   for (const char* key : {"latency_warn", "latency_crit"}) {
-    if (!is_http) break;
+    if (kind == nullptr || kind->timing != ProbeTiming::request) break;
     const auto& v = std::string_view(key) == "latency_warn" ? c.latency_warn : c.latency_crit;
     if (v && *v >= c.timeout) {
       r.error(t.get(key)->source(), where + "'" + key + "' (" + format_duration(*v) +
@@ -362,15 +186,13 @@ void check(ConfigReader& r, const toml::table& t, CheckConfig& c,
   }
   if (const toml::node* s = t.get("severity")) severity(r, *s, c.severity, where);
   routing(r, t, c, where, sources);
-  if (is_http) http(r, t, c, where);
-  if (probe == "unit") unit(r, t, c, where);
-  if (probe == "journal") parse_journal(r, t, c, where, sources);
+  if (kind != nullptr && kind->parse != nullptr) kind->parse(r, t, c, where, sources);
 }
 
 }  // namespace
 
-void parse_checks(ConfigReader& r, const toml::node& node, std::vector<CheckConfig>& out,
-                  CheckSources& sources) {
+void parse_checks(ConfigReader& r, const toml::node& node, const ConfigKinds& kinds,
+                  std::vector<CheckConfig>& out, CheckSources& sources) {
   const auto* arr = node.as_array();
   if (arr == nullptr || !arr->is_array_of_tables()) {
     r.error(node.source(), "'check' must be an array of tables: write [[check]]");
@@ -379,7 +201,7 @@ void parse_checks(ConfigReader& r, const toml::node& node, std::vector<CheckConf
   std::map<std::string, SourcePos> names;
   for (const toml::node& n : *arr) {
     CheckConfig c;
-    check(r, *n.as_table(), c, names, sources);
+    check(r, *n.as_table(), kinds, c, names, sources);
     out.push_back(std::move(c));
   }
 }

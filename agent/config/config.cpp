@@ -16,6 +16,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "agent/config/kinds.h"
 #include "agent/config/reader.h"
 #include "agent/config/sections.h"
 #include "agent/core/ip.h"
@@ -109,7 +110,6 @@ const EscalationConfig* Config::escalation_for(std::string_view team) const {
 
 namespace {
 
-using config_internal::CheckSources;
 using config_internal::ConfigReader;
 
 // "" when `text` is "ADDRESS:PORT" with a loopback address (127.0.0.0/8 or [::1]) and a
@@ -230,9 +230,10 @@ void agent(ConfigReader& r, const toml::node& node, AgentSettings& out) {
   }
 }
 
-// The sections in this order: escalations after the notifiers they name; the ladders and
-// provenance, which look across sections, once everything is read.
-Config document(ConfigReader& r, const toml::table& root) {
+// The sections in this order: escalations after the notifiers they name; the ladders and each
+// probe kind's rule over the whole config (a journal check's provenance), once everything is
+// read.
+Config document(ConfigReader& r, const toml::table& root, const ConfigKinds& kinds) {
   namespace sections = config_internal;
   Config cfg;
   r.check_keys(root, {"agent", "check", "mitigation", "action", "paging", "notify", "escalation"},
@@ -241,19 +242,23 @@ Config document(ConfigReader& r, const toml::table& root) {
   if (const toml::node* m = root.get("mitigation")) {
     sections::parse_mitigation(r, *m, cfg.mitigation);
   }
-  if (const toml::node* a = root.get("action")) sections::parse_actions(r, *a, cfg.actions);
+  if (const toml::node* a = root.get("action")) sections::parse_actions(r, *a, kinds, cfg.actions);
   if (const toml::node* p = root.get("paging")) sections::parse_paging(r, *p, cfg.paging);
   std::set<std::string> broken_notify;  // [[notify]] names whose kind is unknown
   if (const toml::node* n = root.get("notify")) {
-    broken_notify = sections::parse_notifiers(r, *n, cfg.notify);
+    broken_notify = sections::parse_notifiers(r, *n, kinds, cfg.notify);
   }
   if (const toml::node* e = root.get("escalation")) {
     sections::parse_escalations(r, *e, cfg, broken_notify);
   }
   CheckSources sources;
-  if (const toml::node* c = root.get("check")) sections::parse_checks(r, *c, cfg.checks, sources);
-  sections::check_ladders(r, cfg, sources);
-  sections::check_provenance(r, cfg, sources);
+  if (const toml::node* c = root.get("check")) {
+    sections::parse_checks(r, *c, kinds, cfg.checks, sources);
+  }
+  sections::check_ladders(r, cfg, kinds, sources);
+  for (const ProbeKind& probe : kinds.probes) {
+    if (probe.check_across != nullptr) probe.check_across(r, cfg, sources);
+  }
   return cfg;
 }
 
@@ -265,7 +270,7 @@ std::string default_hostname() {
 
 }  // namespace
 
-LoadResult parse_config(std::string_view text, const std::string& path) {
+LoadResult parse_config(std::string_view text, const std::string& path, const ConfigKinds& kinds) {
   LoadResult result;
   toml::table root;
   try {
@@ -278,7 +283,7 @@ LoadResult parse_config(std::string_view text, const std::string& path) {
     return result;
   }
   config_internal::ConfigReader reader(path);
-  Config cfg = document(reader, root);
+  Config cfg = document(reader, root, kinds);
   result.errors = reader.take_errors();
   std::stable_sort(
       result.errors.begin(), result.errors.end(), [](const ConfigError& a, const ConfigError& b) {
@@ -292,7 +297,7 @@ LoadResult parse_config(std::string_view text, const std::string& path) {
   return result;
 }
 
-LoadResult load_config_file(const std::string& path) {
+LoadResult load_config_file(const std::string& path, const ConfigKinds& kinds) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     LoadResult r;
@@ -302,7 +307,7 @@ LoadResult load_config_file(const std::string& path) {
   }
   std::ostringstream buf;
   buf << in.rdbuf();
-  return parse_config(buf.str(), path);
+  return parse_config(buf.str(), path, kinds);
 }
 
 }  // namespace vigil

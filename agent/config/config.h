@@ -320,10 +320,8 @@ struct LoadResult {
   std::vector<ConfigError> errors;  // sorted by position
 };
 
-// Parses and validates TOML text; `path` is used in error messages only.
-LoadResult parse_config(std::string_view text, const std::string& path);
-// Reads and validates a file. An unreadable file is one error at line 0.
-LoadResult load_config_file(const std::string& path);
+// parse_config() and load_config_file() are in kinds.h (with the kinds of probes, actions and
+// notifiers to read) and agent/load_config.h (with the built-in ones).
 
 // The default config location.
 inline constexpr const char* kDefaultConfigPath = "/etc/vigil/vigil.toml";

@@ -1,11 +1,13 @@
-// [mitigation] (the guards of every action), the [action.KIND.NAME] tables with each kind's
-// keys, and the check across sections that every ladder step names an action that fits its
+// [mitigation] (the guards of every action), the [action.KIND.NAME] tables (each kind's keys are
+// its plugin's, actions/config.cpp; the guards every action takes are read here), and the check
+// across sections that every ladder step names an action that fits its
 // check.
 #include <algorithm>
 #include <cctype>
 #include <map>
 #include <set>
 
+#include "agent/config/kinds.h"
 #include "agent/config/reader.h"
 #include "agent/config/sections.h"
 #include "agent/core/ip.h"
@@ -14,69 +16,26 @@ namespace vigil::config_internal {
 
 namespace {
 
-// The keys of one [action.KIND.NAME] table, as its kind takes them.
-void action(ConfigReader& r, const toml::table& t, ActionConfig& a, const std::string& where) {
-  switch (a.kind) {
-    case ActionKind::restart:
-      r.check_keys(t,
-                   {"unit", "reset_failed", "job_timeout", "max_runs", "per", "cooldown",
-                    "verify_within", "dry_run"},
-                   where);
-      break;
-    case ActionKind::rollback:
-      r.check_keys(t,
-                   {"dir", "unit", "job_timeout", "max_runs", "per", "cooldown", "verify_within",
-                    "dry_run", "deployed_within"},
-                   where);
-      break;
-    case ActionKind::block:
-      r.check_keys(t,
-                   {"block_for", "max_block_for", "kill_connections", "max_runs", "per", "cooldown",
-                    "dry_run"},
-                   where);
-      // A block is verified by its rule being in place, not by waiting for health.
-      a.cooldown = Duration::zero();
-      break;
+// The kinds that act on the address a journal check captured.
+std::vector<std::string_view> address_kinds(const ConfigKinds& kinds) {
+  std::vector<std::string_view> out;
+  for (const ActionKindInfo& k : kinds.actions) {
+    if (k.target == ActionTarget::address) out.push_back(k.name);
   }
-  if (a.kind != ActionKind::block) {
-    if (auto u = r.get_string(t, "unit", where)) {
-      r.unit_names(t, {*u}, where, UnitNamePatterns::no);
-      a.unit = *u;
-    } else if (a.kind == ActionKind::restart && t.get("unit") == nullptr) {
-      // [action.restart.nginx] with no unit restarts nginx.service.
-      a.unit = a.name.find('.') == std::string::npos ? a.name + ".service" : a.name;
-    }
-  }
-  if (a.kind == ActionKind::rollback) {
-    const toml::node* d = t.get("dir");
-    if (d == nullptr) {
-      r.error(t.source(), where +
-                              "missing required key 'dir' (the directory holding releases/ "
-                              "and the current symlink, e.g. \"/srv/app\")");
-    } else if (auto v = r.get_string(t, "dir", where)) {
-      if (v->empty() || v->front() != '/' || v->find("/../") != std::string::npos ||
-          (v->size() >= 3 && v->compare(v->size() - 3, 3, "/..") == 0)) {
-        r.error(d->source(),
-                where + "'dir' must be an absolute path without '..', not \"" + *v + "\"");
-      } else {
-        a.dir = *v;
-      }
-    }
-  }
-  if (auto b = r.get_bool(t, "reset_failed", where)) a.reset_failed = *b;
-  if (auto d = r.get_duration(t, "deployed_within", Duration(1'000), where)) {
-    a.deployed_within = *d;
-  }
-  if (auto d = r.get_duration(t, "job_timeout", Duration(1'000), where)) a.job_timeout = *d;
-  if (auto d = r.get_duration(t, "block_for", Duration(1'000), where)) a.block_for = *d;
-  if (auto d = r.get_duration(t, "max_block_for", Duration(1'000), where)) a.max_block_for = *d;
-  if (a.max_block_for < a.block_for) {
-    const toml::node* n = t.get("max_block_for") ? t.get("max_block_for") : t.get("block_for");
-    r.error(n->source(), where + "'max_block_for' (" + format_duration(a.max_block_for) +
-                             ") must not be shorter than 'block_for' (" +
-                             format_duration(a.block_for) + ")");
-  }
-  if (auto b = r.get_bool(t, "kill_connections", where)) a.kill_connections = *b;
+  return out;
+}
+
+// One [action.KIND.NAME] table: its kind's keys, then the guards every action takes.
+void action(ConfigReader& r, const toml::table& t, const ActionKindInfo& kind, ActionConfig& a,
+            const std::string& where) {
+  std::vector<std::string_view> keys(kind.keys.begin(), kind.keys.end());
+  keys.insert(keys.end(), {"max_runs", "per", "cooldown"});
+  if (kind.verified_by_health) keys.push_back("verify_within");
+  keys.push_back("dry_run");
+  r.check_keys(t, keys, where);
+  // An action that verifies itself has nothing to wait for before the next step.
+  if (!kind.verified_by_health) a.cooldown = Duration::zero();
+  if (kind.parse != nullptr) kind.parse(r, t, a, where);
   if (auto v = r.get_int(t, "max_runs", 1, 1000, where)) a.max_runs = *v;
   if (auto d = r.get_duration(t, "per", Duration(1'000), where)) a.per = *d;
   if (const toml::node* n = t.get("cooldown")) {
@@ -87,7 +46,9 @@ void action(ConfigReader& r, const toml::table& t, ActionConfig& a, const std::s
       a.cooldown = *d;
     }
   }
-  if (auto d = r.get_duration(t, "verify_within", Duration(1'000), where)) a.verify_within = *d;
+  if (kind.verified_by_health) {
+    if (auto d = r.get_duration(t, "verify_within", Duration(1'000), where)) a.verify_within = *d;
+  }
   if (auto b = r.get_bool(t, "dry_run", where)) a.dry_run = *b ? DryRun::yes : DryRun::no;
 }
 
@@ -137,32 +98,27 @@ void parse_mitigation(ConfigReader& r, const toml::node& node, MitigationSetting
 }
 
 // [action.KIND.NAME] tables.
-void parse_actions(ConfigReader& r, const toml::node& node,
+void parse_actions(ConfigReader& r, const toml::node& node, const ConfigKinds& kinds,
                    std::map<std::string, ActionConfig>& out) {
   const auto* t = node.as_table();
   if (t == nullptr) {
     r.error(node.source(), "'action' must be tables like [action.restart.app]");
     return;
   }
-  r.check_keys(*t, {"restart", "rollback", "block"}, "[action]: ");
+  r.check_keys(*t, kinds.action_names(), "[action]: ");
   for (auto&& [kind_key, kind_node] : *t) {
     const std::string kind_name(kind_key.str());
-    ActionKind kind = ActionKind::restart;
-    if (kind_name == "rollback")
-      kind = ActionKind::rollback;
-    else if (kind_name == "block")
-      kind = ActionKind::block;
-    else if (kind_name != "restart")
-      continue;  // reported by check_keys
-    const auto* kinds = kind_node.as_table();
-    if (kinds == nullptr) {
+    const ActionKindInfo* kind = kinds.action(kind_name);
+    if (kind == nullptr) continue;  // reported by check_keys
+    const auto* tables = kind_node.as_table();
+    if (tables == nullptr) {
       r.error(kind_node.source(),
               "'action." + kind_name + "' must hold tables like [action." + kind_name + ".NAME]");
       continue;
     }
-    for (auto&& [name_key, n] : *kinds) {
+    for (auto&& [name_key, n] : *tables) {
       ActionConfig a;
-      a.kind = kind;
+      a.kind = kind->kind;
       a.name = std::string(name_key.str());
       a.where = r.pos(n.source());
       const std::string where = "[action." + kind_name + "." + a.name + "]: ";
@@ -181,14 +137,16 @@ void parse_actions(ConfigReader& r, const toml::node& node,
         r.error(n.source(), where + "must be a table");
         continue;
       }
-      action(r, *at, a, where);
+      action(r, *at, *kind, a, where);
       out[a.ref()] = std::move(a);
     }
   }
 }
 
 // Every ladder step names a defined action that fits the check.
-void check_ladders(ConfigReader& r, const Config& cfg, const CheckSources& sources) {
+void check_ladders(ConfigReader& r, const Config& cfg, const ConfigKinds& kinds,
+                   const CheckSources& sources) {
+  const std::string kind_list = join_names(kinds.action_names(), ", ", " or ");
   for (const auto& [check_name, where_src] : sources.ladders) {
     const CheckConfig* c = nullptr;
     for (const CheckConfig& x : cfg.checks) {
@@ -200,11 +158,9 @@ void check_ladders(ConfigReader& r, const Config& cfg, const CheckSources& sourc
     for (const std::string& ref : c->mitigate) {
       const auto colon = ref.find(':');
       const std::string kind = ref.substr(0, colon);
-      if (colon == std::string::npos ||
-          (kind != "restart" && kind != "rollback" && kind != "block")) {
-        r.error(where_src, where + "'mitigate': \"" + ref +
-                               "\" must be \"KIND:NAME\" with KIND restart, rollback or block "
-                               "(e.g. \"restart:app\")");
+      if (colon == std::string::npos || kinds.action(kind) == nullptr) {
+        r.error(where_src, where + "'mitigate': \"" + ref + "\" must be \"KIND:NAME\" with KIND " +
+                               kind_list + " (e.g. \"restart:app\")");
         continue;
       }
       if (!seen.insert(ref).second) {
@@ -217,7 +173,8 @@ void check_ladders(ConfigReader& r, const Config& cfg, const CheckSources& sourc
                                kind + "." + ref.substr(colon + 1) + "])");
         continue;
       }
-      if (a->second.kind == ActionKind::block) {
+      const ActionKindInfo* info = kinds.action(a->second.kind);
+      if (info != nullptr && info->target == ActionTarget::address) {
         const JournalSettings* j = c->journal();
         if (j == nullptr || j->key.empty()) {
           r.error(where_src, where + "'mitigate': \"" + ref +
@@ -228,7 +185,9 @@ void check_ladders(ConfigReader& r, const Config& cfg, const CheckSources& sourc
       } else if (c->journal() != nullptr && !c->journal()->key.empty()) {
         r.error(where_src, where + "'mitigate': \"" + ref +
                                "\" acts on a service, but this check counts per '" +
-                               c->journal()->key + "': only block fits a per-address rule");
+                               c->journal()->key + "': only " +
+                               join_names(address_kinds(kinds), ", ", " or ") +
+                               " fits a per-address rule");
       }
     }
   }

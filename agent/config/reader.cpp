@@ -87,10 +87,15 @@ void ConfigReader::error(const toml::source_region& r, std::string message) {
 void ConfigReader::check_keys(const toml::table& table,
                               std::initializer_list<std::string_view> allowed,
                               const std::string& where) {
+  check_keys(table, std::span(allowed.begin(), allowed.size()), where);
+}
+
+void ConfigReader::check_keys(const toml::table& table, std::span<const std::string_view> allowed,
+                              const std::string& where) {
   for (auto&& [key, value] : table) {
     const std::string_view k = key.str();
     if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
-    unknown_key(key, std::span(allowed.begin(), allowed.size()), where);
+    unknown_key(key, allowed, where);
   }
 }
 

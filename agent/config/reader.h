@@ -2,8 +2,8 @@
 // file:line:col of their node, typed getters whose messages say what was expected and what was
 // given, the unknown-key check with its "did you mean", and the name checks of several sections.
 //
-// Internal to vigil_config: toml++ is a PRIVATE dependency of the library, so only
-// agent/config/*.cpp include this header; every other layer reads config.h.
+// Shared by agent/config/*.cpp and the kinds' parsers in the plugin folders (probes/, actions/,
+// notify/ config.cpp, through kinds.h); every other file reads the typed config.h.
 #pragma once
 
 #include <toml++/toml.h>
@@ -44,6 +44,8 @@ class ConfigReader {
 
   // Reports every key of `table` not in `allowed`, suggesting the closest allowed key.
   void check_keys(const toml::table& table, std::initializer_list<std::string_view> allowed,
+                  const std::string& where);
+  void check_keys(const toml::table& table, std::span<const std::string_view> allowed,
                   const std::string& where);
   // Reports `key` as unknown, suggesting the closest of `allowed`.
   void unknown_key(const toml::key& key, std::span<const std::string_view> allowed,

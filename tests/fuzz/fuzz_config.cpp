@@ -9,6 +9,7 @@
 #include <string>
 
 #include "agent/config/config.h"
+#include "agent/load_config.h"
 #include "probes/journal.h"
 #include "tests/fuzz/fuzz_common.h"
 

@@ -26,6 +26,7 @@
 
 #include "agent/config/config.h"
 #include "agent/core/ip.h"
+#include "agent/load_config.h"
 #include "probes/journal.h"
 #include "tests/fuzz/fuzz_common.h"
 

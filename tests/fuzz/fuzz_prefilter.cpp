@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "agent/config/config.h"
+#include "agent/load_config.h"
 #include "probes/journal.h"
 #include "tests/fuzz/fuzz_common.h"
 

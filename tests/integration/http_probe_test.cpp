@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "agent/config/config.h"
+#include "agent/load_config.h"
 #include "agent/sys/http.h"
 #include "probes/http.h"
 #include "tests/integration/child.h"

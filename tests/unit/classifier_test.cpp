@@ -1,6 +1,7 @@
 // The classifier: observations in, findings out. Time comes with each observation, so these tests
 // build TimePoints by hand and never sleep.
 #include "agent/detect/classifier.h"
+#include "agent/load_config.h"
 
 #include <gtest/gtest.h>
 

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "agent/config/kinds.h"
+#include "agent/load_config.h"
 #include "agent/metrics.h"
 
 namespace vigil {
@@ -448,6 +450,97 @@ probe = "tcp"
 )toml"),
             Lines{"vigil.toml:3:9: check 'db': unknown probe \"tcp\" (known: \"http\", \"unit\", "
                   "\"journal\")"});
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kinds the reader is handed (agent/config/kinds.h): it names none itself.
+
+std::vector<std::string> ErrorsWith(const ConfigKinds& kinds, std::string_view text) {
+  const LoadResult r = parse_config(Text(text), "vigil.toml", kinds);
+  std::vector<std::string> out;
+  for (const ConfigError& e : r.errors) out.push_back(e.to_string());
+  return out;
+}
+
+// A probe kind the built-in ones do not have: a port probe with one key of its own. Its parse
+// records the port in the check's owner unit, so the test can see it ran.
+ConfigKinds WithPortProbe() {
+  ConfigKinds kinds = builtin_kinds();
+  kinds.probes.push_back(ProbeKind{
+      .name = "port",
+      .timing = ProbeTiming::request,
+      .keys = {"port"},
+      .parse =
+          [](config_internal::ConfigReader& r, const toml::table& t, CheckConfig& c,
+             const std::string& where, CheckSources&) {
+            if (auto p = r.get_int(t, "port", 1, 65535, where)) c.owner_unit = std::to_string(*p);
+          },
+  });
+  return kinds;
+}
+
+TEST(ConfigKinds, RegisteredProbeIsKnownAndReadsItsOwnKeys) {
+  const ConfigKinds kinds = WithPortProbe();
+  const LoadResult ok = parse_config(Text(R"toml(
+[[check]]
+name = "db"
+probe = "port"
+port = 5432
+timeout = "2s"
+latency_warn = "500ms"
+)toml"),
+                                     "vigil.toml", kinds);
+  ASSERT_TRUE(ok.config.has_value());
+  EXPECT_EQ(ok.config->checks.at(0).owner_unit, "5432");
+  EXPECT_EQ(ok.config->checks.at(0).timeout, milliseconds(2000));
+
+  // Its keys and the timing keys are checked as a built-in kind's are; an http key is unknown.
+  EXPECT_EQ(ErrorsWith(kinds, R"toml(
+[[check]]
+name = "db"
+probe = "port"
+portt = 5432
+url = "http://127.0.0.1/"
+latency_warn = "2s"
+timeout = "1s"
+interval = "10s"
+)toml"),
+            (Lines{"vigil.toml:4:1: check 'db': unknown key 'portt' (did you mean 'port'?)",
+                   "vigil.toml:5:1: check 'db': unknown key 'url'",
+                   "vigil.toml:6:16: check 'db': 'latency_warn' (2s) is not below 'timeout' "
+                   "(1s): it could never fire"}));
+  EXPECT_EQ(ErrorsWith(kinds, R"toml(
+[[check]]
+name = "db"
+probe = "tcp"
+)toml"),
+            Lines{"vigil.toml:3:9: check 'db': unknown probe \"tcp\" (known: \"http\", \"unit\", "
+                  "\"journal\", \"port\")"});
+}
+
+TEST(ConfigKinds, KindsNotRegisteredAreUnknown) {
+  ConfigKinds kinds = builtin_kinds();
+  std::erase_if(kinds.actions, [](const ActionKindInfo& k) { return k.name == "block"; });
+  std::erase_if(kinds.notifiers, [](const NotifierKindInfo& k) { return k.name != "webhook"; });
+  EXPECT_EQ(ErrorsWith(kinds, R"toml(
+[action.block.ssh]
+block_for = "1h"
+
+[[notify]]
+kind = "pagerduty"
+routing_key = "0123456789abcdef0123456789abcdef"
+
+[[check]]
+name = "web"
+probe = "http"
+url = "http://127.0.0.1/"
+mitigate = ["block:ssh"]
+)toml"),
+            (Lines{"vigil.toml:1:9: [action]: unknown key 'block'",
+                   "vigil.toml:5:8: notify: unknown kind \"pagerduty\" (known: webhook; for a "
+                   "chat tool or a custom receiver: webhook)",
+                   "vigil.toml:12:12: check 'web': 'mitigate': \"block:ssh\" must be "
+                   "\"KIND:NAME\" with KIND restart or rollback (e.g. \"restart:app\")"}));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "agent/config/config.h"
+#include "agent/load_config.h"
 #include "agent/sys/http.h"
 #include "probes/http.h"
 

@@ -2,6 +2,7 @@
 // parsed from TOML and incidents built by the real IncidentBook. Times are built by hand; nothing
 // sleeps, nothing runs.
 #include "agent/mitigate/mitigation.h"
+#include "agent/load_config.h"
 
 #include <gtest/gtest.h>
 

@@ -3,6 +3,7 @@
 // state directory. Nothing sleeps: time moves when a test moves `now`, and an action reports
 // when a test calls its `done`.
 #include "agent/mitigator.h"
+#include "agent/load_config.h"
 
 #include <gtest/gtest.h>
 

@@ -2,6 +2,7 @@
 // queues, sends, records and retries, turn by turn. The real IncidentBook, pager and outbox (in a
 // temporary state directory); requests are answered by the test, nothing goes on the network.
 #include "notify/paging.h"
+#include "agent/load_config.h"
 
 #include <gtest/gtest.h>
 

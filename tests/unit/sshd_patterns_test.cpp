@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/config/config.h"
+#include "agent/load_config.h"
 #include "probes/journal.h"
 
 namespace vigil {

@@ -9,11 +9,14 @@
 #include <string_view>
 
 #include "agent/config/reader.h"
-#include "agent/config/sections.h"
+#include "probes/config.h"
 
-namespace vigil::config_internal {
+namespace vigil {
 
 namespace {
+
+using config_internal::ConfigReader;
+using config_internal::UnitNamePatterns;
 
 // RE2 patterns under `one` or `many`, compiled as the journal probe matches them.
 std::vector<JournalPattern> patterns(ConfigReader& r, const toml::table& t, std::string_view one,
@@ -89,8 +92,6 @@ void trusted_fields(ConfigReader& r, const toml::table& t, JournalSettings& j,
     }
   }
 }
-
-}  // namespace
 
 void parse_journal(ConfigReader& r, const toml::table& t, CheckConfig& c, const std::string& where,
                    CheckSources& sources) {
@@ -198,4 +199,18 @@ void check_provenance(ConfigReader& r, const Config& cfg, const CheckSources& so
   }
 }
 
-}  // namespace vigil::config_internal
+}  // namespace
+
+ProbeKind journal_probe_config() {
+  return ProbeKind{
+      .name = "journal",
+      .timing = ProbeTiming::none,
+      .keys = {"unit", "units", "identifier", "identifiers", "comm", "exe", "uid", "transport",
+               "priority", "pattern", "patterns", "ignore", "key", "count", "window", "max_keys",
+               "catch_up"},
+      .parse = parse_journal,
+      .check_across = check_provenance,
+  };
+}
+
+}  // namespace vigil
