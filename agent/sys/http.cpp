@@ -201,10 +201,20 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   }
 
   // curl closes every socket of its connections here (CURLOPT_CLOSESOCKETFUNCTION): the one
-  // place a socket's watch is dropped, while the descriptor is still open, so that a new
-  // socket that gets the same number never meets a stale registration.
+  // place a socket's watch is dropped. It leaves the reactor now, while the descriptor is still
+  // open: a wait handler running right now may keep the watch alive past the close, and its
+  // late deregistration would otherwise remove a new socket that got the same number.
   static int on_close_socket(void* clientp, curl_socket_t fd) {
-    static_cast<Impl*>(clientp)->watches.erase(fd);
+    auto& watches = static_cast<Impl*>(clientp)->watches;
+    if (auto it = watches.find(fd); it != watches.end()) {
+      SocketWatch& w = *it->second;
+      boost::system::error_code ignored;
+      w.desc.cancel(ignored);
+      ++w.generation;
+      w.reading = w.writing = false;
+      (void)w.desc.release();
+      watches.erase(it);
+    }
     return close(fd);
   }
 
