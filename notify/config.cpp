@@ -20,6 +20,7 @@ using config_internal::header_safe;
 using config_internal::iequals;
 using config_internal::notify_name_ok;
 using config_internal::notify_url;
+using config_internal::read_required_secret;
 using config_internal::read_secret;
 using config_internal::type_name;
 
@@ -88,7 +89,8 @@ void alertmanager(ConfigReader& r, const toml::table& t, NotifyConfig& n,
 // kind = "pagerduty": the Events API v2 and the integration's routing key.
 void pagerduty(ConfigReader& r, const toml::table& t, NotifyConfig& n, const std::string& where) {
   one_url(r, t, n, "https://events.pagerduty.com", "", "/v2/enqueue", where);
-  if (auto s = read_secret(r, t, "routing_key", where)) {
+  if (auto s = read_required_secret(r, t, "routing_key",
+                                    "the integration key of the PagerDuty service", where)) {
     const bool chars_ok = std::all_of(s->value.begin(), s->value.end(),
                                       [](unsigned char ch) { return std::isalnum(ch); });
     if (s->value.size() != 32 || !chars_ok) {
@@ -102,10 +104,6 @@ void pagerduty(ConfigReader& r, const toml::table& t, NotifyConfig& n, const std
       n.secret = std::move(s->value);
       n.secret_file = std::move(s->file);
     }
-  } else if (t.get("routing_key") == nullptr && t.get("routing_key_file") == nullptr) {
-    r.error(t.source(), where +
-                            "missing required key 'routing_key_file' (or 'routing_key'): "
-                            "the integration key of the PagerDuty service");
   }
 }
 
@@ -147,15 +145,11 @@ void statuspage_ids(ConfigReader& r, const toml::table& t, NotifyConfig& n,
 // kind = "statuspage": the API key, the page and its components, and how often it is updated.
 void statuspage(ConfigReader& r, const toml::table& t, NotifyConfig& n, const std::string& where) {
   one_url(r, t, n, "https://api.statuspage.io", "", "/v1", where);
-  if (auto s = read_secret(r, t, "api_key", where)) {
+  if (auto s = read_required_secret(r, t, "api_key", "the Statuspage API key", where)) {
     if (header_safe(r, *s, where)) {
       n.secret = std::move(s->value);
       n.secret_file = std::move(s->file);
     }
-  } else if (t.get("api_key") == nullptr && t.get("api_key_file") == nullptr) {
-    r.error(t.source(), where +
-                            "missing required key 'api_key_file' (or 'api_key'): the "
-                            "Statuspage API key");
   }
   statuspage_ids(r, t, n, where);
   update_every(r, t, n, where);

@@ -99,6 +99,17 @@ std::optional<Secret> read_secret(ConfigReader& r, const toml::table& t, const s
   return Secret{std::move(*content), *path, file_node, label};
 }
 
+std::optional<Secret> read_required_secret(ConfigReader& r, const toml::table& t,
+                                           const std::string& key, std::string_view what,
+                                           const std::string& where) {
+  std::optional<Secret> s = read_secret(r, t, key, where);
+  if (!s && t.get(key) == nullptr && t.get(key + "_file") == nullptr) {
+    r.error(t.source(), where + "missing required key '" + key + "_file' (or '" + key +
+                            "'): " + std::string(what));
+  }
+  return s;
+}
+
 bool header_safe(ConfigReader& r, const Secret& s, const std::string& where) {
   const bool ok = std::none_of(s.value.begin(), s.value.end(),
                                [](unsigned char ch) { return ch < 0x20 || ch == 0x7f; });

@@ -34,6 +34,11 @@ struct Secret {
 // (reported). No message ever contains the secret.
 std::optional<Secret> read_secret(ConfigReader& r, const toml::table& t, const std::string& key,
                                   const std::string& where);
+// As read_secret(), for a secret the kind cannot work without: a table with neither key is
+// reported as "missing required key 'KEY_file' (or 'KEY'): WHAT".
+std::optional<Secret> read_required_secret(ConfigReader& r, const toml::table& t,
+                                           const std::string& key, std::string_view what,
+                                           const std::string& where);
 // A secret that goes into an HTTP header: no control characters.
 bool header_safe(ConfigReader& r, const Secret& s, const std::string& where);
 

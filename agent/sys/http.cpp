@@ -115,9 +115,15 @@ struct SocketWatch {
   SocketWatch(asio::io_context& ctx, curl_socket_t socket) : desc(ctx, socket), fd(socket) {}
   ~SocketWatch() {
     // curl owns the socket; we only stop watching it.
+    stop_waiting();
+    (void)desc.release();
+  }
+  // Cancels the pending waits; their handlers see a stale generation and do nothing.
+  void stop_waiting() {
     boost::system::error_code ignored;
     desc.cancel(ignored);
-    (void)desc.release();
+    ++generation;
+    reading = writing = false;
   }
   asio::posix::stream_descriptor desc;
   curl_socket_t fd;
@@ -207,12 +213,8 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   static int on_close_socket(void* clientp, curl_socket_t fd) {
     auto& watches = static_cast<Impl*>(clientp)->watches;
     if (auto it = watches.find(fd); it != watches.end()) {
-      SocketWatch& w = *it->second;
-      boost::system::error_code ignored;
-      w.desc.cancel(ignored);
-      ++w.generation;
-      w.reading = w.writing = false;
-      (void)w.desc.release();
+      it->second->stop_waiting();
+      (void)it->second->desc.release();
       watches.erase(it);
     }
     return close(fd);
@@ -272,13 +274,10 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
       // A kept-alive connection went back to curl's cache: stop waiting on it, but keep it
       // registered with the reactor. Dropping and re-adding the watch cost two epoll_ctl and
       // an ioctl per probe; the watch goes when curl closes the socket (on_close_socket).
-      if (it != watches.end() && (it->second->reading || it->second->writing)) {
-        boost::system::error_code ignored;
-        it->second->desc.cancel(ignored);
-        ++it->second->generation;
-        it->second->reading = it->second->writing = false;
+      if (it != watches.end()) {
+        if (it->second->reading || it->second->writing) it->second->stop_waiting();
+        it->second->wanted = CURL_POLL_NONE;
       }
-      if (it != watches.end()) it->second->wanted = CURL_POLL_NONE;
       return;
     }
     if (it == watches.end()) {
@@ -288,10 +287,7 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     // A changed interest cancels pending waits; their handlers see operation_aborted and the
     // wanted waits are re-armed below.
     if ((w->reading && !(what & CURL_POLL_IN)) || (w->writing && !(what & CURL_POLL_OUT))) {
-      boost::system::error_code ignored;
-      w->desc.cancel(ignored);
-      ++w->generation;
-      w->reading = w->writing = false;
+      w->stop_waiting();
     }
     w->wanted = what;
     arm(w);
