@@ -13,6 +13,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "agent/sys/http_plain.h"
+
 namespace vigil::sys {
 
 std::optional<std::string> validate_http_url(std::string_view url) {
@@ -373,9 +375,9 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     }
   }
 
-  HttpClient::RequestId start(const HttpRequest& req, Callback done) {
+  HttpClient::RequestId start(HttpClient::RequestId id, const HttpRequest& req, Callback done) {
     auto r = std::make_unique<Request>();
-    r->id = ++next_id;
+    r->id = id;
     r->done = std::move(done);
     r->body_limit = req.body_limit;
     if (!idle.empty()) {
@@ -424,7 +426,6 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
       r->headers = curl_slist_append(r->headers, (name + ": " + value).c_str());
     }
     if (r->headers != nullptr) curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-    const HttpClient::RequestId id = r->id;
     Request& ref = *r;
     requests.emplace(id, std::move(r));
     if (CURLMcode mc = curl_multi_add_handle(multi, e); mc != CURLM_OK) {
@@ -465,22 +466,38 @@ HttpClient::HttpClient(asio::io_context& io) {
   if (!curl_ready) throw std::runtime_error("curl_global_init failed");
   impl_ = std::make_shared<Impl>(io);
   impl_->setup();
+  if (!proxy_in_environment()) plain_ = std::make_unique<PlainHttp>(io);
 }
 
 HttpClient::~HttpClient() = default;
 
 HttpClient::RequestId HttpClient::start(const HttpRequest& request, Callback done) {
-  return impl_->start(request, std::move(done));
+  const RequestId id = ++impl_->next_id;
+  if (plain_) {
+    if (std::optional<PlainTarget> target = plain_target(request)) {
+      plain_->start(id, std::move(*target), request, std::move(done));
+      return id;
+    }
+  }
+  return impl_->start(id, request, std::move(done));
 }
 
-void HttpClient::cancel(RequestId id) { impl_->cancel(id); }
+void HttpClient::cancel(RequestId id) {
+  if (plain_ && plain_->cancel(id)) return;
+  impl_->cancel(id);
+}
 
 void HttpClient::cancel_all() {
   std::vector<RequestId> ids;
   for (const auto& [id, r] : impl_->requests) ids.push_back(id);
-  for (RequestId id : ids) impl_->cancel(id);
+  if (plain_) {
+    for (RequestId id : plain_->ids()) ids.push_back(id);
+  }
+  for (RequestId id : ids) cancel(id);
 }
 
-std::size_t HttpClient::in_flight() const { return impl_->requests.size(); }
+std::size_t HttpClient::in_flight() const {
+  return impl_->requests.size() + (plain_ ? plain_->in_flight() : 0);
+}
 
 }  // namespace vigil::sys

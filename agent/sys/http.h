@@ -17,6 +17,8 @@
 
 namespace vigil::sys {
 
+class PlainHttp;
+
 // nullopt when `url` is an absolute http:// or https:// URL with a host; otherwise why not.
 std::optional<std::string> validate_http_url(std::string_view url);
 
@@ -41,6 +43,9 @@ struct HttpResponse {
   std::string retry_after;  // the Retry-After header's value, if the answer had one
 };
 
+// GET and HEAD to an IP address over plain http:// take a lean path (http_plain.h: kept-alive
+// Asio sockets, Boost.Beast's parser); everything else goes through libcurl multi. Both report
+// the same failure kinds and timings.
 class HttpClient {
  public:
   using RequestId = std::uint64_t;
@@ -65,6 +70,7 @@ class HttpClient {
 
  private:
   std::shared_ptr<Impl> impl_;
+  std::unique_ptr<PlainHttp> plain_;  // null when a proxy is set in the environment
 };
 
 }  // namespace vigil::sys

@@ -1,0 +1,533 @@
+#include "agent/sys/http_plain.h"
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_range.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace vigil::sys {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+// Why 128: the same number of idle connections libcurl's cache keeps (http.cpp), enough for
+// the concurrency of a thousand staggered checks to one host.
+constexpr std::size_t kMaxIdleConnections = 128;
+// Why 100 KiB: libcurl's own limit for a response's header block (CURL_MAX_HTTP_HEADER).
+constexpr std::uint32_t kHeaderLimit = 100 * 1024;
+// Why 4 KiB: one read takes a health answer whole; longer ones take more reads. Each
+// connection has its own (Asio reads into it when the socket becomes readable).
+constexpr std::size_t kReadChunk = 4 * 1024;
+// Why 4 KiB: a connection keeps its unparsed-bytes buffer between probes unless it grew past
+// this (a large answer), so a thousand idle connections stay small.
+constexpr std::size_t kKeepInputCapacity = 4 * 1024;
+
+// A response body of which the first `limit` bytes are kept and the rest is read and dropped,
+// as libcurl's write callback does (http.cpp): the connection stays reusable after a big page.
+struct LimitedBody {
+  struct value_type {
+    std::string data;
+    std::size_t limit = 0;
+  };
+
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
+    void init(const boost::optional<std::uint64_t>&, boost::beast::error_code& ec) { ec = {}; }
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, boost::beast::error_code& ec) {
+      ec = {};
+      std::size_t n = 0;
+      for (const auto b : boost::beast::buffers_range_ref(buffers)) {
+        const std::size_t room = body_.limit - std::min(body_.limit, body_.data.size());
+        body_.data.append(static_cast<const char*>(b.data()), std::min(room, b.size()));
+        n += b.size();
+      }
+      return n;
+    }
+    void finish(boost::beast::error_code& ec) { ec = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
+
+using Parser = http::response_parser<LimitedBody>;
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (std::tolower(x) != std::tolower(y)) return false;
+  }
+  return true;
+}
+
+bool plain_text(std::string_view s) {
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) return false;
+  }
+  return true;
+}
+
+Duration ms_since(SteadyClock::time_point from, SteadyClock::time_point to) {
+  return std::chrono::duration_cast<Duration>(to - from);
+}
+
+}  // namespace
+
+bool proxy_in_environment() {
+  for (const char* name : {"http_proxy", "all_proxy", "ALL_PROXY"}) {
+    const char* v = std::getenv(name);
+    if (v != nullptr && v[0] != '\0') return true;
+  }
+  return false;
+}
+
+std::optional<PlainTarget> plain_target(const HttpRequest& req) {
+  if (req.method != HttpMethod::get && req.method != HttpMethod::head) return std::nullopt;
+  if (!req.body.empty()) return std::nullopt;
+  constexpr std::string_view kScheme = "http://";
+  std::string_view url = req.url;
+  if (!url.starts_with(kScheme)) return std::nullopt;
+  url.remove_prefix(kScheme.size());
+  const std::size_t end = url.find_first_of("/?#");
+  const std::string_view authority = url.substr(0, end);
+  std::string_view rest = end == std::string_view::npos ? std::string_view{} : url.substr(end);
+  if (authority.find('@') != std::string_view::npos) return std::nullopt;
+
+  // The host: an IPv4 address in dotted-quad form or a bracketed IPv6 address, nothing that
+  // needs a resolver (host names go to curl, which resolves without blocking the loop).
+  std::string_view host, port_text;
+  if (authority.starts_with('[')) {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = authority.substr(1, close - 1);
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return std::nullopt;
+      port_text = after.substr(1);
+    }
+  } else {
+    const std::size_t colon = authority.find(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  boost::system::error_code ec;
+  const asio::ip::address address = asio::ip::make_address(std::string(host), ec);
+  if (ec || (address.is_v6() && address.to_v6().scope_id() != 0)) return std::nullopt;
+  if (address.is_v4() && std::count(host.begin(), host.end(), '.') != 3) return std::nullopt;
+  unsigned port = 80;
+  if (!port_text.empty() || authority.ends_with(':')) {
+    if (port_text.empty() || port_text.size() > 5) return std::nullopt;
+    port = 0;
+    for (const char c : port_text) {
+      if (c < '0' || c > '9') return std::nullopt;
+      port = port * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (port == 0 || port > 65535) return std::nullopt;
+  }
+
+  // The request target as curl sends it: the path and query, without the fragment.
+  if (const std::size_t hash = rest.find('#'); hash != std::string_view::npos) {
+    rest = rest.substr(0, hash);
+  }
+  if (!plain_text(rest) || rest.find(' ') != std::string_view::npos) return std::nullopt;
+  for (const auto& [name, value] : req.headers) {
+    // Headers curl treats specially (it replaces or drops its own) stay with curl.
+    if (value.empty() || !plain_text(name) || !plain_text(value)) return std::nullopt;
+    for (const std::string_view special :
+         {"host", "user-agent", "accept", "connection", "content-length", "transfer-encoding",
+          "expect", "te", "upgrade"}) {
+      if (iequals(name, special)) return std::nullopt;
+    }
+  }
+
+  PlainTarget t;
+  t.endpoint = tcp::endpoint(address, static_cast<unsigned short>(port));
+  t.head = req.method == HttpMethod::head;
+  std::string& out = t.request;
+  out.reserve(96 + req.url.size());
+  out += t.head ? "HEAD " : "GET ";
+  if (rest.empty() || rest.front() != '/') out += '/';
+  out += rest;
+  out += " HTTP/1.1\r\nHost: ";
+  out += address.is_v6() ? "[" + std::string(host) + "]" : std::string(host);
+  if (port != 80) out += ":" + std::to_string(port);
+  out += "\r\nUser-Agent: vigil/" VIGIL_VERSION "\r\nAccept: */*\r\n";
+  for (const auto& [name, value] : req.headers) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  out += "\r\n";
+  return t;
+}
+
+// One TCP connection and the exchange on it, if any. Handlers hold the connection alive and
+// carry the generation they were started in: finishing or cancelling an exchange bumps it, so a
+// late handler of an earlier one does nothing. At most one socket operation is pending at a
+// time, and a socket is closed only with none pending or after a bump, so operation_aborted is
+// never news.
+struct Conn {
+  Conn(asio::io_context& io, tcp::endpoint ep) : socket(io), timer(io), endpoint(ep) {}
+
+  tcp::socket socket;
+  asio::steady_timer timer;
+  tcp::endpoint endpoint;
+  std::string input;                   // received bytes not parsed yet
+  std::array<char, kReadChunk> chunk;  // what a read fills
+  unsigned generation = 0;
+
+  // The exchange in progress.
+  HttpClient::RequestId id = 0;
+  std::string request;
+  bool head = false;
+  std::size_t body_limit = 0;
+  Duration timeout{0};
+  HttpClient::Callback done;
+  std::optional<Parser> parser;
+  bool reused = false;   // the connection served an earlier exchange
+  bool retried = false;  // already moved to a fresh connection once
+  std::size_t received = 0;
+  SteadyClock::time_point started, connected, first_byte;
+};
+
+struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
+  explicit State(asio::io_context& ctx) : io(ctx) {}
+
+  asio::io_context& io;
+  std::unordered_map<HttpClient::RequestId, std::shared_ptr<Conn>> active;
+  std::map<tcp::endpoint, std::vector<std::shared_ptr<Conn>>> idle;
+  std::size_t idle_count = 0;
+  bool starting = false;  // inside start(): callbacks must wait for the loop
+
+  std::shared_ptr<Conn> take(const tcp::endpoint& ep) {
+    auto it = idle.find(ep);
+    if (it != idle.end() && !it->second.empty()) {
+      std::shared_ptr<Conn> c = std::move(it->second.back());
+      it->second.pop_back();
+      --idle_count;
+      return c;
+    }
+    return std::make_shared<Conn>(io, ep);
+  }
+
+  void start(HttpClient::RequestId id, PlainTarget t, const HttpRequest& req,
+             HttpClient::Callback done) {
+    std::shared_ptr<Conn> c = take(t.endpoint);
+    c->id = id;
+    c->request = std::move(t.request);
+    c->head = t.head;
+    c->body_limit = req.body_limit;
+    c->timeout = req.timeout;
+    c->done = std::move(done);
+    c->reused = c->socket.is_open();
+    c->retried = false;
+    c->received = 0;
+    c->started = c->connected = c->first_byte = SteadyClock::now();
+    c->parser.reset();
+    active.emplace(id, c);
+    const unsigned gen = ++c->generation;
+    c->timer.expires_after(req.timeout);
+    c->timer.async_wait([weak = weak_from_this(), c, gen](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (!self || ec || c->generation != gen) return;
+      self->fail(c, FailureKind::timeout,
+                 "Operation timed out after " + std::to_string(c->timeout.count()) +
+                     " milliseconds with " + std::to_string(c->received) + " bytes received");
+    });
+    // The request goes out now; a failure found before start() returns is reported from the
+    // loop (fail()), never from inside start().
+    starting = true;
+    if (c->socket.is_open()) {
+      send(c);
+    } else {
+      connect(c);
+    }
+    starting = false;
+  }
+
+  void connect(const std::shared_ptr<Conn>& c) {
+    boost::system::error_code ec;
+    c->socket.open(c->endpoint.protocol(), ec);
+    if (!ec) c->socket.set_option(tcp::no_delay(true), ec);
+    if (!ec) c->socket.non_blocking(true, ec);
+    if (ec) {
+      fail(c, FailureKind::error, "Could not open a socket: " + ec.message());
+      return;
+    }
+    c->socket.async_connect(c->endpoint, [weak = weak_from_this(), c, gen = c->generation](
+                                             const boost::system::error_code& ec2) {
+      auto self = weak.lock();
+      if (!self || c->generation != gen || ec2 == asio::error::operation_aborted) return;
+      if (ec2) {
+        const FailureKind k =
+            ec2 == asio::error::connection_refused ? FailureKind::refused : FailureKind::error;
+        self->fail(c, k,
+                   "Failed to connect to " + c->endpoint.address().to_string() + " port " +
+                       std::to_string(c->endpoint.port()) + ": " + ec2.message());
+        return;
+      }
+      c->connected = SteadyClock::now();
+      self->send(c);
+    });
+  }
+
+  // A kept-alive connection the server closed meanwhile shows up as a failed write or an
+  // answer that never starts: the request is sent once more on a fresh connection, as curl
+  // does. GET and HEAD are safe to repeat.
+  bool retry_fresh(const std::shared_ptr<Conn>& c) {
+    if (!c->reused || c->retried || c->received != 0) return false;
+    boost::system::error_code ignored;
+    c->socket.close(ignored);
+    c->input.clear();
+    c->retried = true;
+    c->reused = false;
+    connect(c);
+    return true;
+  }
+
+  void send(const std::shared_ptr<Conn>& c) {
+    c->parser.emplace();
+    c->parser->header_limit(kHeaderLimit);
+    c->parser->body_limit(boost::none);
+    c->parser->eager(true);
+    if (c->head) c->parser->skip(true);
+    c->parser->get().body().limit = c->body_limit;
+    // A request head fits an empty socket buffer: one write, no wake-up, in all but odd cases.
+    boost::system::error_code ec;
+    const std::size_t n = c->socket.write_some(asio::buffer(c->request), ec);
+    if (!ec && n == c->request.size()) {
+      wait_readable(c);
+      return;
+    }
+    if (ec == asio::error::would_block || ec == asio::error::try_again || (!ec && n > 0)) {
+      const std::size_t sent = ec ? 0 : n;
+      asio::async_write(
+          c->socket, asio::buffer(c->request.data() + sent, c->request.size() - sent),
+          [weak = weak_from_this(), c, gen = c->generation](const boost::system::error_code& ec2,
+                                                            std::size_t) {
+            auto self = weak.lock();
+            if (!self || c->generation != gen || ec2 == asio::error::operation_aborted) {
+              return;
+            }
+            if (ec2) {
+              self->write_failed(c, ec2);
+            } else {
+              self->wait_readable(c);
+            }
+          });
+      return;
+    }
+    write_failed(c, ec);
+  }
+
+  void write_failed(const std::shared_ptr<Conn>& c, const boost::system::error_code& ec) {
+    if (retry_fresh(c)) return;
+    fail(c, FailureKind::reset, "Failed sending the request: " + ec.message());
+  }
+
+  // An async read, not an async_wait: Asio re-arms a wait with an epoll_ctl every time, while a
+  // read on a registered socket just queues until the edge-triggered event (and tries the read
+  // at once only when the last one did not drain the socket).
+  void wait_readable(const std::shared_ptr<Conn>& c) {
+    c->socket.async_read_some(
+        asio::buffer(c->chunk), [weak = weak_from_this(), c, gen = c->generation](
+                                    const boost::system::error_code& ec, std::size_t n) {
+          auto self = weak.lock();
+          if (!self || c->generation != gen || ec == asio::error::operation_aborted) return;
+          if (ec) {
+            self->read_failed(c, ec);
+            return;
+          }
+          self->on_read(c, n);
+        });
+  }
+
+  void read_failed(const std::shared_ptr<Conn>& c, const boost::system::error_code& ec) {
+    if (retry_fresh(c)) return;
+    if (ec == asio::error::eof) {
+      // An answer that ends at the close (no length) is complete now; anything else is cut off.
+      boost::beast::error_code pec;
+      c->parser->put_eof(pec);
+      if (!pec && c->parser->is_done()) {
+        complete(c, KeepConnection::no);
+        return;
+      }
+      fail(c, FailureKind::reset,
+           c->received == 0 ? "Empty reply from server"
+                            : "Connection closed after " + std::to_string(c->received) +
+                                  " bytes, before the answer was complete");
+      return;
+    }
+    fail(c, FailureKind::reset, "Receive failure: " + ec.message());
+  }
+
+  void on_read(const std::shared_ptr<Conn>& c, std::size_t n) {
+    if (c->received == 0) c->first_byte = SteadyClock::now();
+    c->received += n;
+    c->input.append(c->chunk.data(), n);
+    parse(c);
+  }
+
+  void parse(const std::shared_ptr<Conn>& c) {
+    std::size_t used = 0;
+    for (;;) {
+      boost::beast::error_code ec;
+      while (!c->parser->is_done() && used < c->input.size()) {
+        const std::size_t n =
+            c->parser->put(asio::buffer(c->input.data() + used, c->input.size() - used), ec);
+        used += n;
+        if (ec || n == 0) break;
+      }
+      if (ec && ec != http::error::need_more) {
+        fail(c, FailureKind::protocol, "Invalid HTTP answer: " + ec.message());
+        return;
+      }
+      if (!c->parser->is_done()) break;
+      const unsigned status = c->parser->get().result_int();
+      if (status < 100 || status > 199 || status == 101) break;
+      // An interim answer (100 Continue, 103 Early Hints): the real one follows.
+      c->parser.emplace();
+      c->parser->header_limit(kHeaderLimit);
+      c->parser->body_limit(boost::none);
+      c->parser->eager(true);
+      if (c->head) c->parser->skip(true);
+      c->parser->get().body().limit = c->body_limit;
+    }
+    c->input.erase(0, used);
+    if (!c->parser->is_done()) {
+      wait_readable(c);
+      return;
+    }
+    // Bytes past the answer mean the server and we disagree on where it ended: do not reuse.
+    const bool reusable = c->parser->keep_alive() && c->input.empty();
+    complete(c, reusable ? KeepConnection::yes : KeepConnection::no);
+  }
+
+  enum class KeepConnection { no, yes };
+
+  // Takes `c` out of the active set, and its callback with it.
+  HttpClient::Callback finish(const std::shared_ptr<Conn>& c) {
+    ++c->generation;
+    c->timer.cancel();
+    active.erase(c->id);
+    c->id = 0;
+    return std::move(c->done);
+  }
+
+  HttpResponse timings(const std::shared_ptr<Conn>& c) {
+    HttpResponse r;
+    const auto now = SteadyClock::now();
+    r.total = ms_since(c->started, now);
+    r.connect = ms_since(c->started, c->connected);
+    if (c->received > 0) r.first_byte = ms_since(c->started, c->first_byte);
+    return r;
+  }
+
+  void complete(const std::shared_ptr<Conn>& c, KeepConnection keep) {
+    HttpResponse r = timings(c);
+    auto& msg = c->parser->get();
+    r.status = msg.result_int();
+    r.body = std::move(msg.body().data);
+    if (auto it = msg.find(http::field::retry_after); it != msg.end()) {
+      r.retry_after = std::string(it->value());
+    }
+    HttpClient::Callback done = finish(c);
+    c->parser.reset();
+    if (c->input.capacity() > kKeepInputCapacity) std::string().swap(c->input);
+    if (keep == KeepConnection::yes && idle_count < kMaxIdleConnections) {
+      idle[c->endpoint].push_back(c);
+      ++idle_count;
+    } else {
+      close(*c);
+    }
+    if (done) done(std::move(r));
+  }
+
+  void fail(const std::shared_ptr<Conn>& c, FailureKind kind, std::string error) {
+    HttpResponse r = timings(c);
+    r.transport = kind;
+    r.error = std::move(error);
+    HttpClient::Callback done = finish(c);
+    close(*c);
+    if (!done) return;
+    if (starting) {
+      asio::post(io, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    } else {
+      done(std::move(r));
+    }
+  }
+
+  static void close(Conn& c) {
+    boost::system::error_code ignored;
+    c.socket.close(ignored);
+    c.input.clear();
+    c.parser.reset();
+  }
+
+  bool cancel(HttpClient::RequestId id) {
+    auto it = active.find(id);
+    if (it == active.end()) return false;
+    std::shared_ptr<Conn> c = it->second;
+    (void)finish(c);
+    close(*c);
+    return true;
+  }
+
+  void close_all() {
+    for (auto& [id, c] : active) {
+      ++c->generation;
+      c->timer.cancel();
+      c->done = nullptr;
+      close(*c);
+    }
+    active.clear();
+    for (auto& [ep, conns] : idle) {
+      for (auto& c : conns) close(*c);
+    }
+    idle.clear();
+    idle_count = 0;
+  }
+};
+
+PlainHttp::PlainHttp(asio::io_context& io) : state_(std::make_shared<State>(io)) {}
+
+PlainHttp::~PlainHttp() { state_->close_all(); }
+
+void PlainHttp::start(HttpClient::RequestId id, PlainTarget target, const HttpRequest& request,
+                      HttpClient::Callback done) {
+  state_->start(id, std::move(target), request, std::move(done));
+}
+
+bool PlainHttp::cancel(HttpClient::RequestId id) { return state_->cancel(id); }
+
+std::vector<HttpClient::RequestId> PlainHttp::ids() const {
+  std::vector<HttpClient::RequestId> out;
+  out.reserve(state_->active.size());
+  for (const auto& [id, c] : state_->active) out.push_back(id);
+  return out;
+}
+
+std::size_t PlainHttp::in_flight() const { return state_->active.size(); }
+
+}  // namespace vigil::sys
