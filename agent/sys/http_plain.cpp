@@ -368,8 +368,8 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
     if (ec == asio::error::eof) {
       // An answer that ends at the close (no length) is complete now; anything else is cut off.
       boost::beast::error_code pec;
-      c->parser->put_eof(pec);
-      if (!pec && c->parser->is_done()) {
+      if (c->parser->is_header_done()) c->parser->put_eof(pec);
+      if (!pec && c->parser->is_header_done() && c->parser->is_done()) {
         complete(c, KeepConnection::no);
         return;
       }

@@ -64,6 +64,8 @@ std::string timestamp() {
 
 }  // namespace
 
+bool debug_enabled() { return g_verbose; }
+
 void init_logging(Verbosity verbosity) {
   g_verbose = verbosity == Verbosity::debug;
   g_sink = stderr_is_journal() ? LogSink::journal : LogSink::stderr_text;

@@ -24,6 +24,8 @@ enum class Verbosity { normal, debug };
 // Verbosity::debug also logs debug messages.
 void init_logging(Verbosity verbosity);
 LogSink log_sink();
+// True when debug messages are logged: callers on hot paths skip building them otherwise.
+bool debug_enabled();
 
 // Logs one message with optional structured fields (ignored on stderr, except that a
 // MESSAGE_ID-free line still names the check and severity in its text).
