@@ -110,8 +110,18 @@ modules:
       preferred_ip_protocol: ip4
 EOF
 
+# CPU time in seconds, all threads: the scheduler's sum_exec_runtime (/proc/PID/task/*/sched,
+# nanoseconds) where the kernel has it, else utime+stime from /proc/PID/stat, which counts in
+# clock ticks (10 ms: at ~1 % of a core over 10 s that is a 10 % step, too coarse for a ratio).
 ticks=$(getconf CLK_TCK)
-cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_of() {
+  if [[ -r /proc/$1/sched ]]; then
+    cat /proc/"$1"/task/*/sched 2>/dev/null |
+      awk '$1 == "se.sum_exec_runtime" {s += $3} END {printf "%.6f\n", s / 1000}'
+  else
+    awk -v t="$ticks" '{print ($14 + $15) / t}' "/proc/$1/stat"
+  fi
+}
 served() { curl -fsS "http://127.0.0.1:$port/_stats" | awk '{print $2}'; }
 status_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
@@ -148,14 +158,15 @@ measure() {
   sleep "$seconds"
   c1=$(cpu_of "$subject_pid"); r1=$(served); t1=$(date +%s%N)
   [[ -n "$driver_pid" ]] && d1=$(cpu_of "$driver_pid")
-  echo "$(echo "($c1 - $c0) / $ticks" | bc -l) $((r1 - r0 - 1))" \
+  echo "$(echo "$c1 - $c0" | bc -l) $((r1 - r0 - 1))" \
     "$(echo "($t1 - $t0) / 1000000000" | bc -l)" \
     "$(status_kib "$subject_pid" VmHWM) $(status_kib "$subject_pid" RssAnon)" \
-    "$(echo "($d1 - $d0) / $ticks" | bc -l)"
+    "$(echo "$d1 - $d0" | bc -l)"
 }
 
 read -r -a subjects <<<"${VIGIL_BENCH_PROBERS:-floor vigil monit blackbox_exporter}"
 declare -A best=()  # NAME -> "us_per_probe cpu_s probes wall hwm anon driver_cpu_s"
+ratios=()           # vigil/floor of each round (the two run back to back)
 for round in $(seq 1 "$rounds"); do
   for s in "${subjects[@]}"; do
     start_subject "$s"
@@ -167,6 +178,10 @@ for round in $(seq 1 "$rounds"); do
     printf 'round %d  %-18s %8.1f us/probe  %7.1f probes/s  VmHWM %6.1f MiB  RssAnon %6.1f MiB\n' \
       "$round" "$s" "$us" "$(echo "$probes / $wall" | bc -l)" \
       "$(echo "$hwm / 1024" | bc -l)" "$(echo "$anon / 1024" | bc -l)" >&2
+    [[ $s == floor ]] && floor_us=$us
+    if [[ $s == vigil && -n "${floor_us:-}" ]]; then
+      ratios+=("$(echo "$us / $floor_us" | bc -l)")
+    fi
     prev=${best[$s]:-}
     if [[ -z "$prev" ]] || (($(echo "$us < ${prev%% *}" | bc -l))); then
       best[$s]="$us $cpu_s $probes $wall $hwm $anon $driver_cpu"
@@ -186,6 +201,11 @@ for s in "${subjects[@]}"; do
     "$(echo "$hwm / 1024" | bc -l)" "$(echo "$anon / 1024" | bc -l)"
 done
 us_of() { echo "${best[$1]%% *}"; }
+if ((${#ratios[@]} > 0)); then
+  printf '\nvigil/floor per round: %s   median %.2f\n' \
+    "$(printf '%.2f ' "${ratios[@]}")" \
+    "$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}')"
+fi
 [[ -n "${best[floor]:-}" && -n "${best[vigil]:-}" && -n "${best[monit]:-}" &&
   -n "${best[blackbox_exporter]:-}" ]] || exit 0
 printf '\nvigil/floor = %.2f   monit/vigil = %.1f   blackbox_exporter/vigil = %.1f   (CPU per probe)\n' \
