@@ -306,13 +306,18 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
     return true;
   }
 
+  // A parser for the next answer on `c` (Beast's parsers are one message each).
+  static void new_parser(Conn& c) {
+    c.parser.emplace();
+    c.parser->header_limit(kHeaderLimit);
+    c.parser->body_limit(boost::none);  // LimitedBody keeps body_limit bytes, drops the rest
+    c.parser->eager(true);
+    if (c.head) c.parser->skip(true);
+    c.parser->get().body().limit = c.body_limit;
+  }
+
   void send(const std::shared_ptr<Conn>& c) {
-    c->parser.emplace();
-    c->parser->header_limit(kHeaderLimit);
-    c->parser->body_limit(boost::none);
-    c->parser->eager(true);
-    if (c->head) c->parser->skip(true);
-    c->parser->get().body().limit = c->body_limit;
+    new_parser(*c);
     // A request head fits an empty socket buffer: one write, no wake-up, in all but odd cases.
     boost::system::error_code ec;
     const std::size_t n = c->socket.write_some(asio::buffer(c->request), ec);
@@ -407,12 +412,7 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
       const unsigned status = c->parser->get().result_int();
       if (status < 100 || status > 199 || status == 101) break;
       // An interim answer (100 Continue, 103 Early Hints): the real one follows.
-      c->parser.emplace();
-      c->parser->header_limit(kHeaderLimit);
-      c->parser->body_limit(boost::none);
-      c->parser->eager(true);
-      if (c->head) c->parser->skip(true);
-      c->parser->get().body().limit = c->body_limit;
+      new_parser(*c);
     }
     c->input.erase(0, used);
     if (!c->parser->is_done()) {

@@ -18,6 +18,7 @@
 
 #include "agent/sys/http.h"
 #include "agent/sys/http_plain.h"
+#include "tests/support/http_server.h"
 
 namespace vigil::sys {
 namespace {
@@ -336,15 +337,7 @@ TEST(HttpPlain, GarbageIsAProtocolError) {
 }
 
 TEST(HttpPlain, RefusedConnectionIsRefusedAndNotCalledBackInsideStart) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  close(fd);
+  const int port = testing::free_port();
   boost::asio::io_context io;
   HttpClient client(io);
   std::optional<HttpResponse> out;

@@ -22,6 +22,7 @@ namespace vigil {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::free_port;
 using testing::HttpServer;
 using testing::Mode;
 
@@ -45,20 +46,6 @@ Observation probe_once(const CheckConfig& check) {
   io.run_for(10s);
   EXPECT_TRUE(out.has_value()) << "probe did not finish";
   return out.value_or(Observation{});
-}
-
-// A port on 127.0.0.1 that nothing listens on: bound, then closed.
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  close(fd);
-  return port;
 }
 
 class HttpProbeTest : public ::testing::Test {

@@ -2,6 +2,11 @@
 
 #include <utility>  // before Asio: Boost 1.74 + g++ 12 need std::exchange declared
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
@@ -9,6 +14,19 @@
 #include <stdexcept>
 
 namespace vigil::testing {
+
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
 
 namespace asio = boost::asio;
 using asio::ip::tcp;

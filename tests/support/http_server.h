@@ -23,6 +23,9 @@ namespace vigil::testing {
 
 enum class Mode { ok, fail, slow, reset, garbage };
 
+// A port on 127.0.0.1 that nothing listens on: bound, then closed.
+int free_port();
+
 class HttpServer {
  public:
   // Binds address:port (0 = any free port); loopback unless told otherwise. Throws on failure.
