@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "agent/core/ip.h"
+
 namespace vigil::sys {
 
 namespace asio = boost::asio;
@@ -116,7 +118,8 @@ std::optional<PlainTarget> plain_target(const HttpRequest& req) {
   // The host: an IPv4 address in dotted-quad form or a bracketed IPv6 address, nothing that
   // needs a resolver (host names go to curl, which resolves without blocking the loop).
   std::string_view host, port_text;
-  if (authority.starts_with('[')) {
+  const bool bracketed = authority.starts_with('[');
+  if (bracketed) {
     const std::size_t close = authority.find(']');
     if (close == std::string_view::npos) return std::nullopt;
     host = authority.substr(1, close - 1);
@@ -130,10 +133,15 @@ std::optional<PlainTarget> plain_target(const HttpRequest& req) {
     host = authority.substr(0, colon);
     if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
   }
-  boost::system::error_code ec;
-  const asio::ip::address address = asio::ip::make_address(std::string(host), ec);
-  if (ec || (address.is_v6() && address.to_v6().scope_id() != 0)) return std::nullopt;
-  if (address.is_v4() && std::count(host.begin(), host.end(), '.') != 3) return std::nullopt;
+  // core's strict parser: dotted quads only (no octal or short forms), no zone ids.
+  const Result<IpAddress> ip = parse_ip(host);
+  if (!ip) return std::nullopt;
+  asio::ip::address address;
+  if (ip->family == IpAddress::Family::v4) {
+    address = asio::ip::address_v4({ip->bytes[0], ip->bytes[1], ip->bytes[2], ip->bytes[3]});
+  } else {
+    address = asio::ip::address_v6(ip->bytes);
+  }
   unsigned port = 80;
   if (!port_text.empty() || authority.ends_with(':')) {
     if (port_text.empty() || port_text.size() > 5) return std::nullopt;
@@ -169,7 +177,7 @@ std::optional<PlainTarget> plain_target(const HttpRequest& req) {
   if (rest.empty() || rest.front() != '/') out += '/';
   out += rest;
   out += " HTTP/1.1\r\nHost: ";
-  out += address.is_v6() ? "[" + std::string(host) + "]" : std::string(host);
+  out += bracketed ? "[" + std::string(host) + "]" : std::string(host);
   if (port != 80) out += ":" + std::to_string(port);
   out += "\r\nUser-Agent: vigil/" VIGIL_VERSION "\r\nAccept: */*\r\n";
   for (const auto& [name, value] : req.headers) {
@@ -244,7 +252,6 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
     c->retried = false;
     c->received = 0;
     c->started = c->connected = c->first_byte = SteadyClock::now();
-    c->parser.reset();
     active.emplace(id, c);
     const unsigned gen = ++c->generation;
     c->timer.expires_after(req.timeout);
@@ -495,13 +502,7 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
   }
 
   void close_all() {
-    for (auto& [id, c] : active) {
-      ++c->generation;
-      c->timer.cancel();
-      c->done = nullptr;
-      close(*c);
-    }
-    active.clear();
+    while (!active.empty()) cancel(active.begin()->first);
     for (auto& [ep, conns] : idle) {
       for (auto& c : conns) close(*c);
     }

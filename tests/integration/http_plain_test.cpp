@@ -155,6 +155,7 @@ TEST(HttpPlainTarget, OnlyPlainGetAndHeadToAnAddressTakeTheLeanPath) {
   EXPECT_FALSE(plain_target(get("https://127.0.0.1/health")));
   EXPECT_FALSE(plain_target(get("http://localhost:8080/health")));  // a name: curl resolves it
   EXPECT_FALSE(plain_target(get("http://127.1/health")));           // curl reads it its own way
+  EXPECT_FALSE(plain_target(get("http://010.0.0.1/health")));       // octal to some parsers
   EXPECT_FALSE(plain_target(get("http://user@127.0.0.1/health")));
   EXPECT_FALSE(plain_target(get("http://[fe80::1%25eth0]/")));
   EXPECT_FALSE(plain_target(get("http://127.0.0.1:99999/")));
@@ -181,6 +182,11 @@ TEST(HttpPlainTarget, RequestIsWhatCurlWouldSend) {
   r = get("http://[::1]?q");
   r.method = HttpMethod::head;
   EXPECT_EQ(plain_target(r)->request.substr(0, 37), "HEAD /?q HTTP/1.1\r\nHost: [::1]\r\nUser-");
+  // An IPv4-mapped address connects over IPv4 but is named as written.
+  const auto mapped = plain_target(get("http://[::ffff:127.0.0.1]:81/"));
+  ASSERT_TRUE(mapped);
+  EXPECT_TRUE(mapped->endpoint.address().is_v4());
+  EXPECT_NE(mapped->request.find("Host: [::ffff:127.0.0.1]:81\r\n"), std::string::npos);
 }
 
 TEST(HttpPlain, KeptAliveConnectionIsReused) {
