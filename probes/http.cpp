@@ -82,11 +82,13 @@ HttpVerdict judge_http(const HttpSettings& s, const sys::HttpResponse& r) {
 HttpProbe::HttpProbe(ProbeContext ctx, CheckConfig check)
     : ctx_(ctx), check_(std::move(check)), confirm_timer_(ctx.io) {
   const HttpSettings& h = *check_.http();
-  request_.url = h.url;
-  request_.method = h.method;
-  request_.headers = h.headers;
-  request_.timeout = check_.timeout;
-  request_.verify_tls = h.verify_tls;
+  sys::HttpRequest request;
+  request.url = h.url;
+  request.method = h.method;
+  request.headers = h.headers;
+  request.timeout = check_.timeout;
+  request.verify_tls = h.verify_tls;
+  request_ = ctx_.http.prepare(std::move(request));
 }
 
 HttpProbe::~HttpProbe() { cancel(); }
@@ -102,7 +104,9 @@ void HttpProbe::run(Done done) {
 void HttpProbe::cancel() {
   if (request_id_ != 0) ctx_.http.cancel(request_id_);
   request_id_ = 0;
-  confirm_timer_.cancel();
+  // Only when armed: run() cancels first, and a cancel costs the timer queue a lock and a scan.
+  if (confirming_) confirm_timer_.cancel();
+  confirming_ = false;
   done_ = nullptr;
 }
 
@@ -119,9 +123,11 @@ void HttpProbe::on_response(sys::HttpResponse response) {
   if (verdict.failure != FailureKind::none && attempts_ <= check_.confirm) {
     // Confirm before reporting: one lost packet must not page anyone.
     confirm_timer_.expires_after(check_.confirm_interval);
+    confirming_ = true;
     confirm_timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
       if (ec) return;
       if (auto self = weak.lock()) {
+        self->confirming_ = false;
         if (self->done_) self->attempt();
       }
     });

@@ -1,4 +1,4 @@
-// The HTTP probe: GET or HEAD a URL through the loop's curl multi; judge status and body;
+// The HTTP probe: GET or HEAD a URL through the loop's HTTP client; judge status and body;
 // re-probe a failure `confirm` times, `confirm_interval` apart, before reporting it.
 #pragma once
 
@@ -34,11 +34,12 @@ class HttpProbe : public Probe, public std::enable_shared_from_this<HttpProbe> {
 
   ProbeContext ctx_;
   CheckConfig check_;
-  sys::HttpRequest request_;
+  sys::PreparedHttpRequest request_;
   boost::asio::steady_timer confirm_timer_;
   Done done_;
   sys::HttpClient::RequestId request_id_ = 0;
   int attempts_ = 0;
+  bool confirming_ = false;  // confirm_timer_ has a wait pending
   TimePoint started_{};
 };
 

@@ -471,15 +471,28 @@ HttpClient::HttpClient(asio::io_context& io) {
 
 HttpClient::~HttpClient() = default;
 
-HttpClient::RequestId HttpClient::start(const HttpRequest& request, Callback done) {
-  const RequestId id = ++impl_->next_id;
+PreparedHttpRequest HttpClient::prepare(HttpRequest request) const {
+  PreparedHttpRequest p;
   if (plain_) {
     if (std::optional<PlainTarget> target = plain_target(request)) {
-      plain_->start(id, std::move(*target), request, std::move(done));
-      return id;
+      p.plain_ = std::make_shared<const PlainTarget>(std::move(*target));
     }
   }
-  return impl_->start(id, request, std::move(done));
+  p.request_ = std::move(request);
+  return p;
+}
+
+HttpClient::RequestId HttpClient::start(const HttpRequest& request, Callback done) {
+  return start(prepare(request), std::move(done));
+}
+
+HttpClient::RequestId HttpClient::start(const PreparedHttpRequest& prepared, Callback done) {
+  const RequestId id = ++impl_->next_id;
+  if (plain_ && prepared.plain_) {
+    plain_->start(id, *prepared.plain_, prepared.request_, std::move(done));
+    return id;
+  }
+  return impl_->start(id, prepared.request_, std::move(done));
 }
 
 void HttpClient::cancel(RequestId id) {

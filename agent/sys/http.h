@@ -18,6 +18,7 @@
 namespace vigil::sys {
 
 class PlainHttp;
+struct PlainTarget;
 
 // nullopt when `url` is an absolute http:// or https:// URL with a host; otherwise why not.
 std::optional<std::string> validate_http_url(std::string_view url);
@@ -43,6 +44,18 @@ struct HttpResponse {
   std::string retry_after;  // the Retry-After header's value, if the answer had one
 };
 
+// A request whose route was worked out once: a check sends the same request every interval, so
+// the URL is parsed and the lean path's request head written once, not per probe.
+class PreparedHttpRequest {
+ public:
+  const HttpRequest& request() const { return request_; }
+
+ private:
+  friend class HttpClient;
+  HttpRequest request_;
+  std::shared_ptr<const PlainTarget> plain_;  // set when the lean path takes it
+};
+
 // GET and HEAD to an IP address over plain http:// take a lean path (http_plain.h: kept-alive
 // Asio sockets, Boost.Beast's parser); everything else goes through libcurl multi. Both report
 // the same failure kinds and timings.
@@ -60,6 +73,9 @@ class HttpClient {
   // request is cancelled first. Never blocks. Returns 0 (and calls nothing) only if curl refuses
   // the request outright; `done` then runs with transport = error before start() returns.
   RequestId start(const HttpRequest& request, Callback done);
+  // The same for a request prepared once (prepare()) and sent many times.
+  RequestId start(const PreparedHttpRequest& request, Callback done);
+  PreparedHttpRequest prepare(HttpRequest request) const;
   // Cancels a request in flight; its callback will not run. Unknown ids are ignored.
   void cancel(RequestId id);
   // Cancels every request in flight (on shutdown and reload).

@@ -5,13 +5,14 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/buffers_range.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <limits>
 #include <map>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -39,38 +40,49 @@ constexpr std::size_t kReadChunk = 4 * 1024;
 // this (a large answer), so a thousand idle connections stay small.
 constexpr std::size_t kKeepInputCapacity = 4 * 1024;
 
-// A response body of which the first `limit` bytes are kept and the rest is read and dropped,
-// as libcurl's write callback does (http.cpp): the connection stays reusable after a big page.
-struct LimitedBody {
-  struct value_type {
-    std::string data;
-    std::size_t limit = 0;
-  };
+// One answer: Beast's HTTP/1.1 parser (framing, chunked, keep-alive, limits) without its message
+// container, which would allocate every header field. A probe needs the status, Retry-After
+// and the first `limit` bytes of the body; the rest of the body is read and dropped, as
+// libcurl's write callback does (http.cpp), so the connection stays reusable after a big page.
+class Parser final : public http::basic_parser<false> {
+ public:
+  explicit Parser(std::size_t body_limit) : limit_(body_limit) {}
 
-  class reader {
-   public:
-    template <bool isRequest, class Fields>
-    reader(http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
-    void init(const boost::optional<std::uint64_t>&, boost::beast::error_code& ec) { ec = {}; }
-    template <class ConstBufferSequence>
-    std::size_t put(const ConstBufferSequence& buffers, boost::beast::error_code& ec) {
-      ec = {};
-      std::size_t n = 0;
-      for (const auto b : boost::beast::buffers_range_ref(buffers)) {
-        const std::size_t room = body_.limit - std::min(body_.limit, body_.data.size());
-        body_.data.append(static_cast<const char*>(b.data()), std::min(room, b.size()));
-        n += b.size();
-      }
-      return n;
-    }
-    void finish(boost::beast::error_code& ec) { ec = {}; }
+  int status() const { return status_; }
+  std::string& body() { return body_; }
+  std::string& retry_after() { return retry_after_; }
 
-   private:
-    value_type& body_;
-  };
+ private:
+  using error_code = boost::beast::error_code;
+  using string_view = boost::beast::string_view;
+
+  void on_request_impl(http::verb, string_view, string_view, int, error_code& ec) override {
+    ec = http::error::bad_method;  // never called for a response parser
+  }
+  void on_response_impl(int code, string_view, int, error_code&) override { status_ = code; }
+  void on_field_impl(http::field name, string_view, string_view value, error_code&) override {
+    if (name == http::field::retry_after) retry_after_.assign(value.data(), value.size());
+  }
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+  std::size_t on_body_impl(string_view part, error_code&) override { return keep(part); }
+  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, string_view part, error_code&) override {
+    return keep(part);
+  }
+  void on_finish_impl(error_code&) override {}
+
+  std::size_t keep(string_view part) {
+    const std::size_t room = limit_ - std::min(limit_, body_.size());
+    body_.append(part.data(), std::min(room, part.size()));
+    return part.size();
+  }
+
+  std::size_t limit_;
+  int status_ = 0;
+  std::string body_;
+  std::string retry_after_;
 };
-
-using Parser = http::response_parser<LimitedBody>;
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -196,10 +208,9 @@ std::optional<PlainTarget> plain_target(const HttpRequest& req) {
 // time, and a socket is closed only with none pending or after a bump, so operation_aborted is
 // never news.
 struct Conn {
-  Conn(asio::io_context& io, tcp::endpoint ep) : socket(io), timer(io), endpoint(ep) {}
+  Conn(asio::io_context& io, tcp::endpoint ep) : socket(io), endpoint(ep) {}
 
   tcp::socket socket;
-  asio::steady_timer timer;
   tcp::endpoint endpoint;
   std::string input;                   // received bytes not parsed yet
   std::array<char, kReadChunk> chunk;  // what a read fills
@@ -217,13 +228,22 @@ struct Conn {
   bool retried = false;  // already moved to a fresh connection once
   std::size_t received = 0;
   SteadyClock::time_point started, connected, first_byte;
+  SteadyClock::time_point deadline;  // started + timeout: the sweep fails it then
 };
 
 struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
-  explicit State(asio::io_context& ctx) : io(ctx) {}
+  explicit State(asio::io_context& ctx) : io(ctx), sweep(ctx) {}
 
   asio::io_context& io;
   std::unordered_map<HttpClient::RequestId, std::shared_ptr<Conn>> active;
+  // One timer for the deadlines of every active request, armed while any is active, instead of
+  // a timer per request: the checks of one schedule slot start together, so this costs one arm
+  // and one cancel per batch, where a timer each cost a queue insert, a removal and an aborted
+  // handler per probe. It fires at the earliest deadline known when it was armed.
+  asio::steady_timer sweep;
+  bool sweep_armed = false;
+  SteadyClock::time_point sweep_at;
+  unsigned sweep_generation = 0;  // a wait from before the last arm or disarm does nothing
   std::map<tcp::endpoint, std::vector<std::shared_ptr<Conn>>> idle;
   std::size_t idle_count = 0;
   bool starting = false;  // inside start(): callbacks must wait for the loop
@@ -239,11 +259,11 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
     return std::make_shared<Conn>(io, ep);
   }
 
-  void start(HttpClient::RequestId id, PlainTarget t, const HttpRequest& req,
+  void start(HttpClient::RequestId id, const PlainTarget& t, const HttpRequest& req,
              HttpClient::Callback done) {
     std::shared_ptr<Conn> c = take(t.endpoint);
     c->id = id;
-    c->request = std::move(t.request);
+    c->request = t.request;  // into the capacity the connection's last request left
     c->head = t.head;
     c->body_limit = req.body_limit;
     c->timeout = req.timeout;
@@ -252,16 +272,10 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
     c->retried = false;
     c->received = 0;
     c->started = c->connected = c->first_byte = SteadyClock::now();
+    c->deadline = c->started + req.timeout;
     active.emplace(id, c);
-    const unsigned gen = ++c->generation;
-    c->timer.expires_after(req.timeout);
-    c->timer.async_wait([weak = weak_from_this(), c, gen](const boost::system::error_code& ec) {
-      auto self = weak.lock();
-      if (!self || ec || c->generation != gen) return;
-      self->fail(c, FailureKind::timeout,
-                 "Operation timed out after " + std::to_string(c->timeout.count()) +
-                     " milliseconds with " + std::to_string(c->received) + " bytes received");
-    });
+    ++c->generation;
+    if (!sweep_armed || c->deadline < sweep_at) arm_sweep(c->deadline);
     // The request goes out now; a failure found before start() returns is reported from the
     // loop (fail()), never from inside start().
     starting = true;
@@ -271,6 +285,47 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
       connect(c);
     }
     starting = false;
+  }
+
+  void arm_sweep(SteadyClock::time_point at) {
+    sweep_armed = true;
+    sweep_at = at;
+    sweep.expires_at(at);  // cancels the wait pending, if any: its generation is stale
+    sweep.async_wait(
+        [weak = weak_from_this(), gen = ++sweep_generation](const boost::system::error_code& ec) {
+          auto self = weak.lock();
+          if (!self || ec || self->sweep_generation != gen) return;
+          self->sweep_armed = false;
+          self->expire();
+        });
+  }
+
+  void disarm_sweep() {
+    if (!sweep_armed) return;
+    sweep_armed = false;
+    ++sweep_generation;
+    sweep.cancel();
+  }
+
+  // Fails every request past its deadline, then waits for the earliest one left.
+  void expire() {
+    const auto now = SteadyClock::now();
+    std::vector<std::pair<std::shared_ptr<Conn>, unsigned>> late;
+    for (const auto& [id, c] : active) {
+      if (c->deadline <= now) late.emplace_back(c, c->generation);
+    }
+    for (const auto& [c, gen] : late) {
+      // A callback of an earlier one may have cancelled this one.
+      if (c->generation != gen) continue;
+      fail(c, FailureKind::timeout,
+           "Operation timed out after " + std::to_string(c->timeout.count()) +
+               " milliseconds with " + std::to_string(c->received) + " bytes received");
+    }
+    if (active.empty()) return;
+    auto next = SteadyClock::time_point::max();
+    for (const auto& [id, c] : active) next = std::min(next, c->deadline);
+    // A callback above may have armed it already, for its own request's later deadline.
+    if (!sweep_armed || next < sweep_at) arm_sweep(next);
   }
 
   void connect(const std::shared_ptr<Conn>& c) {
@@ -315,12 +370,13 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
 
   // A parser for the next answer on `c` (Beast's parsers are one message each).
   static void new_parser(Conn& c) {
-    c.parser.emplace();
+    c.parser.emplace(c.body_limit);
     c.parser->header_limit(kHeaderLimit);
-    c.parser->body_limit(boost::none);  // LimitedBody keeps body_limit bytes, drops the rest
+    // No limit to the framing: Parser keeps body_limit bytes and drops the rest. (Not
+    // boost::none: Boost 1.74 compares a Content-Length with it and fails every body.)
+    c.parser->body_limit(std::numeric_limits<std::uint64_t>::max());
     c.parser->eager(true);
     if (c.head) c.parser->skip(true);
-    c.parser->get().body().limit = c.body_limit;
   }
 
   void send(const std::shared_ptr<Conn>& c) {
@@ -397,17 +453,24 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
   void on_read(const std::shared_ptr<Conn>& c, std::size_t n) {
     if (c->received == 0) c->first_byte = SteadyClock::now();
     c->received += n;
-    c->input.append(c->chunk.data(), n);
-    parse(c);
+    if (c->input.empty()) {
+      // The usual case: the answer is parsed where the read put it, without a copy.
+      parse(c, std::string_view(c->chunk.data(), n));
+    } else {
+      c->input.append(c->chunk.data(), n);
+      parse(c, c->input);
+    }
   }
 
-  void parse(const std::shared_ptr<Conn>& c) {
+  // Parses `data` (the read chunk, or `input` with the chunk appended); what a parser cannot
+  // take yet (a header line cut in two) is left in `input` for the next read.
+  void parse(const std::shared_ptr<Conn>& c, std::string_view data) {
     std::size_t used = 0;
     for (;;) {
       boost::beast::error_code ec;
-      while (!c->parser->is_done() && used < c->input.size()) {
+      while (!c->parser->is_done() && used < data.size()) {
         const std::size_t n =
-            c->parser->put(asio::buffer(c->input.data() + used, c->input.size() - used), ec);
+            c->parser->put(asio::buffer(data.data() + used, data.size() - used), ec);
         used += n;
         if (ec || n == 0) break;
       }
@@ -416,12 +479,16 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
         return;
       }
       if (!c->parser->is_done()) break;
-      const unsigned status = c->parser->get().result_int();
+      const int status = c->parser->status();
       if (status < 100 || status > 199 || status == 101) break;
       // An interim answer (100 Continue, 103 Early Hints): the real one follows.
       new_parser(*c);
     }
-    c->input.erase(0, used);
+    if (data.data() == c->input.data()) {
+      c->input.erase(0, used);
+    } else {
+      c->input.assign(data.substr(used));
+    }
     if (!c->parser->is_done()) {
       wait_readable(c);
       return;
@@ -436,9 +503,9 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
   // Takes `c` out of the active set, and its callback with it.
   HttpClient::Callback finish(const std::shared_ptr<Conn>& c) {
     ++c->generation;
-    c->timer.cancel();
     active.erase(c->id);
     c->id = 0;
+    if (active.empty()) disarm_sweep();
     return std::move(c->done);
   }
 
@@ -453,12 +520,9 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
 
   void complete(const std::shared_ptr<Conn>& c, KeepConnection keep) {
     HttpResponse r = timings(c);
-    auto& msg = c->parser->get();
-    r.status = msg.result_int();
-    r.body = std::move(msg.body().data);
-    if (auto it = msg.find(http::field::retry_after); it != msg.end()) {
-      r.retry_after = std::string(it->value());
-    }
+    r.status = c->parser->status();
+    r.body = std::move(c->parser->body());
+    r.retry_after = std::move(c->parser->retry_after());
     HttpClient::Callback done = finish(c);
     c->parser.reset();
     if (c->input.capacity() > kKeepInputCapacity) std::string().swap(c->input);
@@ -515,9 +579,9 @@ PlainHttp::PlainHttp(asio::io_context& io) : state_(std::make_shared<State>(io))
 
 PlainHttp::~PlainHttp() { state_->close_all(); }
 
-void PlainHttp::start(HttpClient::RequestId id, PlainTarget target, const HttpRequest& request,
-                      HttpClient::Callback done) {
-  state_->start(id, std::move(target), request, std::move(done));
+void PlainHttp::start(HttpClient::RequestId id, const PlainTarget& target,
+                      const HttpRequest& request, HttpClient::Callback done) {
+  state_->start(id, target, request, std::move(done));
 }
 
 bool PlainHttp::cancel(HttpClient::RequestId id) { return state_->cancel(id); }

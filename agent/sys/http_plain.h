@@ -45,7 +45,7 @@ class PlainHttp {
   PlainHttp& operator=(const PlainHttp&) = delete;
 
   // As HttpClient::start: `done` runs once on the loop thread, never before start() returns.
-  void start(HttpClient::RequestId id, PlainTarget target, const HttpRequest& request,
+  void start(HttpClient::RequestId id, const PlainTarget& target, const HttpRequest& request,
              HttpClient::Callback done);
   // False when `id` is not one of ours (then it may be curl's).
   bool cancel(HttpClient::RequestId id);

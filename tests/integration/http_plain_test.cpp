@@ -317,6 +317,46 @@ TEST(HttpPlain, HungServerTimesOutAndTheClientIsIdleAfterwards) {
   EXPECT_TRUE(io.stopped()) << "nothing may be left pending after a timeout";
 }
 
+// One timer serves every request's deadline: a shorter timeout started after a longer one must
+// still fire on time, and the longer one later, each with its own figure.
+TEST(HttpPlain, EachRequestTimesOutAtItsOwnDeadline) {
+  ScriptedServer server([](int, int, const std::string&) { return Reply{"", false, true}; });
+  boost::asio::io_context io;
+  HttpClient client(io);
+  std::optional<HttpResponse> slow, fast, late;
+  HttpRequest slow_req = get(server.url("/slow"));
+  slow_req.timeout = 900ms;
+  HttpRequest fast_req = get(server.url("/fast"));
+  fast_req.timeout = 150ms;
+  client.start(slow_req, [&](HttpResponse r) { slow = std::move(r); });
+  client.start(fast_req, [&](HttpResponse r) {
+    fast = std::move(r);
+    // Started from a timeout's callback, with the 900 ms one still waiting.
+    HttpRequest late_req = get(server.url("/late"));
+    late_req.timeout = 200ms;
+    client.start(late_req, [&](HttpResponse r2) { late = std::move(r2); });
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  while (!fast && io.run_one_for(5s) > 0) {
+  }
+  ASSERT_TRUE(fast.has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 800ms) << "the shorter deadline waited";
+  EXPECT_EQ(fast->error, "Operation timed out after 150 milliseconds with 0 bytes received");
+  EXPECT_FALSE(slow.has_value());
+  while (!late && io.run_one_for(5s) > 0) {
+  }
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->transport, FailureKind::timeout);
+  EXPECT_FALSE(slow.has_value()) << "the 200 ms request after 150 ms ends before 900 ms";
+  io.restart();
+  io.run_for(3s);
+  ASSERT_TRUE(slow.has_value());
+  EXPECT_EQ(slow->error, "Operation timed out after 900 milliseconds with 0 bytes received");
+  EXPECT_GE(slow->total, 900ms);
+  EXPECT_EQ(client.in_flight(), 0u);
+  EXPECT_TRUE(io.stopped()) << "nothing may be left pending after the last timeout";
+}
+
 TEST(HttpPlain, CancelledRequestNeverCallsBack) {
   ScriptedServer server([](int, int, const std::string&) { return Reply{"", false, true}; });
   boost::asio::io_context io;
