@@ -2,6 +2,9 @@
 
 #include <re2/re2.h>
 
+#include <array>
+#include <charconv>
+#include <string_view>
 #include <utility>
 
 namespace vigil {
@@ -42,6 +45,19 @@ std::string_view transport_words(FailureKind k) {
   }
 }
 
+// "HTTP 200 in 12ms": the start of every answered verdict, built without temporaries (it is
+// written a thousand times a second).
+std::string status_in(long status, Duration total) {
+  std::string out;  // "HTTP 200 in 12ms" fits the string's own buffer in all but odd cases
+  std::array<char, 24> num;
+  out += "HTTP ";
+  out.append(num.data(), std::to_chars(num.data(), num.data() + num.size(), status).ptr);
+  out += " in ";
+  out.append(num.data(), std::to_chars(num.data(), num.data() + num.size(), total.count()).ptr);
+  out += "ms";
+  return out;
+}
+
 }  // namespace
 
 std::string body_head(const std::string& body, std::size_t limit) {
@@ -55,7 +71,6 @@ std::string body_head(const std::string& body, std::size_t limit) {
 }
 
 HttpVerdict judge_http(const HttpSettings& s, const sys::HttpResponse& r) {
-  const std::string ms = std::to_string(r.total.count()) + "ms";
   if (r.transport != FailureKind::none) {
     return {r.transport, std::string(transport_words(r.transport)) + ": " + r.error};
   }
@@ -65,18 +80,18 @@ HttpVerdict judge_http(const HttpSettings& s, const sys::HttpResponse& r) {
     if (r.status >= 400 && r.status <= 499) k = FailureKind::http_4xx;
     // The start of an error page often names the cause ("connection pool exhausted").
     const std::string head = body_head(r.body, kSummaryBodyBytes);
-    return {k, "HTTP " + std::to_string(r.status) + " in " + ms + " (expected " + status_ranges(s) +
-                   ")" + (head.empty() ? "" : ": \"" + head + "\"")};
+    return {k, status_in(r.status, r.total) + " (expected " + status_ranges(s) + ")" +
+                   (head.empty() ? "" : ": \"" + head + "\"")};
   }
   if (!s.body_contains.empty() && r.body.find(s.body_contains) == std::string::npos) {
-    return {FailureKind::body, "HTTP " + std::to_string(r.status) + " in " + ms +
-                                   " but the body lacks \"" + s.body_contains + "\""};
+    return {FailureKind::body,
+            status_in(r.status, r.total) + " but the body lacks \"" + s.body_contains + "\""};
   }
   if (s.body_regex_compiled && !re2::RE2::PartialMatch(r.body, *s.body_regex_compiled)) {
-    return {FailureKind::body, "HTTP " + std::to_string(r.status) + " in " + ms +
-                                   " but the body does not match /" + s.body_regex + "/"};
+    return {FailureKind::body,
+            status_in(r.status, r.total) + " but the body does not match /" + s.body_regex + "/"};
   }
-  return {FailureKind::none, "HTTP " + std::to_string(r.status) + " in " + ms};
+  return {FailureKind::none, status_in(r.status, r.total)};
 }
 
 HttpProbe::HttpProbe(ProbeContext ctx, CheckConfig check)
@@ -117,9 +132,9 @@ void HttpProbe::attempt() {
   });
 }
 
-void HttpProbe::on_response(sys::HttpResponse response) {
+void HttpProbe::on_response(sys::HttpResponse&& response) {
   request_id_ = 0;
-  const HttpVerdict verdict = judge_http(*check_.http(), response);
+  HttpVerdict verdict = judge_http(*check_.http(), response);
   if (verdict.failure != FailureKind::none && attempts_ <= check_.confirm) {
     // Confirm before reporting: one lost packet must not page anyone.
     confirm_timer_.expires_after(check_.confirm_interval);
@@ -138,7 +153,7 @@ void HttpProbe::on_response(sys::HttpResponse response) {
   // When the run began: for a failure, the first failing attempt (confirmations come after).
   obs.at = started_;
   obs.failure = verdict.failure;
-  obs.summary = verdict.summary;
+  obs.summary = std::move(verdict.summary);
   if (verdict.failure != FailureKind::none && attempts_ > 1) {
     obs.summary += " (confirmed by " + std::to_string(attempts_) + " attempts)";
   } else if (verdict.failure == FailureKind::none && attempts_ > 1) {
@@ -152,7 +167,7 @@ void HttpProbe::on_response(sys::HttpResponse response) {
   obs.http.tls = response.tls;
   obs.http.first_byte = response.first_byte;
   obs.http.body_head = body_head(response.body, kBodyHeadBytes);
-  obs.http.error = response.error;
+  obs.http.error = std::move(response.error);
   obs.http.attempts = attempts_;
   Done done = std::move(done_);
   done_ = nullptr;

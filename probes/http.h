@@ -30,7 +30,7 @@ class HttpProbe : public Probe, public std::enable_shared_from_this<HttpProbe> {
 
  private:
   void attempt();
-  void on_response(sys::HttpResponse response);
+  void on_response(sys::HttpResponse&& response);
 
   ProbeContext ctx_;
   CheckConfig check_;

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <limits>
-#include <map>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -100,6 +99,16 @@ bool plain_text(std::string_view s) {
   }
   return true;
 }
+
+// Boost 1.74 has no std::hash for endpoints; the idle pool is looked up twice per probe.
+struct EndpointHash {
+  std::size_t operator()(const tcp::endpoint& ep) const {
+    const auto* bytes = static_cast<const unsigned char*>(static_cast<const void*>(ep.data()));
+    std::size_t h = 14695981039346656037ull;  // FNV-1a over the sockaddr's bytes
+    for (std::size_t i = 0; i < ep.size(); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+    return h;
+  }
+};
 
 Duration ms_since(SteadyClock::time_point from, SteadyClock::time_point to) {
   return std::chrono::duration_cast<Duration>(to - from);
@@ -244,7 +253,7 @@ struct PlainHttp::State : std::enable_shared_from_this<PlainHttp::State> {
   bool sweep_armed = false;
   SteadyClock::time_point sweep_at;
   unsigned sweep_generation = 0;  // a wait from before the last arm or disarm does nothing
-  std::map<tcp::endpoint, std::vector<std::shared_ptr<Conn>>> idle;
+  std::unordered_map<tcp::endpoint, std::vector<std::shared_ptr<Conn>>, EndpointHash> idle;
   std::size_t idle_count = 0;
   bool starting = false;  // inside start(): callbacks must wait for the loop
 
