@@ -132,6 +132,20 @@ int cmd_status(const Args& a) {
                 << " (vigil cannot tell who must never be blocked)\n";
     }
   }
+  if (r.contains("fleet") && r["fleet"].is_object()) {
+    const auto& f = r["fleet"];
+    std::string held;
+    if (f.contains("held") && f["held"].is_object()) {
+      for (const auto& item : f["held"].items()) {
+        held += (held.empty() ? "" : ", ") + visible(item.key());
+      }
+    }
+    const std::string error = str(f, "error");
+    std::cout << "      Fleet: " << str(f, "name") << " (etcd " << str(f, "endpoint")
+              << (str(f, "endpoint").empty() ? "not answering" : "") << "; lease "
+              << str(f, "lease") << ")" << (held.empty() ? "" : "; holding slots: " + held)
+              << (error.empty() ? "" : "; " + error) << "\n";
+  }
   if (r.contains("circuits")) {
     for (const auto& c : r["circuits"]) {
       std::cout << "Circuit open: " << str(c, "key") << " since " << str(c, "opened") << ": "

@@ -108,7 +108,44 @@ Mitigator::Hooks Daemon::mitigator_hooks() {
   };
   h.release_switched = [](const std::string& dir) { return release_switched(dir); };
   h.clock = [] { return Clock::now(); };
+  h.fleet_acquire = [this](const ActionConfig& a, const std::string& incident,
+                           std::function<void(fleet::SlotAnswer)> done) {
+    if (!fleet_) {
+      fleet::SlotAnswer none;
+      none.why = "no [fleet] in the configuration";
+      done(std::move(none));
+      return;
+    }
+    fleet_->acquire(a, incident, std::move(done));
+  };
+  h.fleet_release = [this](const std::string& ref, const std::string& incident) {
+    if (fleet_) fleet_->release(ref, incident);
+  };
   return h;
+}
+
+// Same endpoints, name and timings: the budget (its lease, the slots held) carries on.
+// Otherwise the old one is dropped (its lease expires in etcd) and a new one starts.
+void Daemon::apply_fleet(const FleetSettings& settings) {
+  if (fleet_) {
+    const FleetSettings& was = fleet_->settings();
+    if (settings.enabled() && was.name == settings.name && was.etcd == settings.etcd &&
+        was.lease_ttl == settings.lease_ttl && was.timeout == settings.timeout &&
+        was.retry == settings.retry && was.unreachable == settings.unreachable &&
+        was.ca_file == settings.ca_file && was.cert_file == settings.cert_file &&
+        was.key_file == settings.key_file) {
+      return;
+    }
+    fleet_->stop();
+    fleet_.reset();
+  }
+  if (!settings.enabled()) return;
+  fleet_ = std::make_unique<fleet::Budget>(io_, http_, settings, config_.agent.hostname);
+  fleet_->start();
+  sys::log_info("fleet " + settings.name + ": budget kept in etcd at " + settings.etcd.front() +
+                (settings.etcd.size() > 1
+                     ? " (and " + std::to_string(settings.etcd.size() - 1) + " more)"
+                     : std::string()));
 }
 
 Daemon::~Daemon() {
@@ -130,6 +167,7 @@ void Daemon::start() {
   paging_.reconcile();
   load_maintenance(started_);
   mitigator_.start();
+  apply_fleet(config_.fleet);
   // A window that ended while vigil was down must not keep its incidents silenced.
   end_maintenance(started_, "maintenance window ended while vigil was stopped");
   control_.set_access(control_access(config_.agent));
@@ -164,6 +202,7 @@ void Daemon::stop() {
   drain();  // what this turn recorded is paged (queued durably) before the loop ends
   stopping_ = true;
   mitigator_.stop();
+  if (fleet_) fleet_->stop();
   paging_.stop();
   sys::notify_stopping();
   sys::log_info("stopping: cancelling " + std::to_string(http_.in_flight()) +
@@ -226,6 +265,7 @@ bool Daemon::reload() {
   }
   apply(next);
   config_ = std::move(next);
+  apply_fleet(config_.fleet);
   control_.set_access(control_access(config_.agent));
   mitigator_.reloaded();
   const std::string status = "Watching " + std::to_string(runners_.size()) + " check(s)";

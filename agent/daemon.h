@@ -18,6 +18,7 @@
 #include "agent/config/config.h"
 #include "agent/control.h"
 #include "agent/detect/classifier.h"
+#include "agent/fleet/budget.h"
 #include "agent/incidents/incident.h"
 #include "agent/incidents/incident_index.h"
 #include "agent/incidents/timeline.h"
@@ -157,6 +158,10 @@ class Daemon {
 
   Paging paging_;
   bool drain_posted_ = false;  // drain() is posted for the end of this turn
+  // The fleet's budget when [fleet] names an etcd cluster (agent/fleet/); rebuilt by a reload
+  // that changes [fleet]. Declared after http_, which it uses to the end.
+  std::unique_ptr<fleet::Budget> fleet_;
+  void apply_fleet(const FleetSettings& settings);
 };
 
 }  // namespace vigil

@@ -75,6 +75,7 @@ nlohmann::json Daemon::status_json(TimePoint now) const {
                            {"incidents", open},
                            {"maintenance", windows}};
   mitigator_.status(status);  // the block list
+  if (fleet_) status["fleet"] = fleet_->status();
   return status;
 }
 

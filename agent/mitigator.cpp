@@ -145,6 +145,8 @@ void Mitigator::mitigate(const std::string& incident, TimePoint now) {
     const Incident* inc = book_.find(incident);
     if (inc == nullptr || !inc->open()) {
       last_wait_.erase(incident);
+      fleet_wait_.erase(incident);
+      release_finished_slots();
       return;
     }
     // Right after vigil starts, every member check must have reported once: an incident
@@ -196,6 +198,7 @@ void Mitigator::mitigate(const std::string& incident, TimePoint now) {
           hold(incident, d, "another mitigation on " + lock_key(d) + " is running", now);
           return;
         }
+        if (d.dry_run == DryRun::no && !fleet_allows(incident, d, now)) return;
         last_wait_.erase(incident);
         run(incident, d, now);
         return;
@@ -235,10 +238,16 @@ void Mitigator::run(const std::string& incident, Decision d, TimePoint now) {
   busy_.insert(lock_key(d));
   ++runs_;
   set_state(incident, IncidentState::mitigating, "mitigating: " + a.ref() + " on " + d.target, now);
-  hooks_.record(
-      event(incident, d, outcome::started,
-            "started " + a.ref() + " on " + d.target + " (rung " + std::to_string(d.rung + 1) + ")",
-            now));
+  std::string fleet_text;
+  if (auto n = fleet_note_.find(incident); n != fleet_note_.end()) {
+    fleet_text = "; fleet: " + n->second;
+    fleet_note_.erase(n);
+  }
+  fleet_bypass_.erase(incident);
+  hooks_.record(event(incident, d, outcome::started,
+                      "started " + a.ref() + " on " + d.target + " (rung " +
+                          std::to_string(d.rung + 1) + fleet_text + ")",
+                      now));
   // `d` owns its copy of the action's config (above): the callback keeps it alive.
   action.run(incident, a, d.target,
              [this, incident, d](ActionResult r, std::string text) { done(incident, d, r, text); });
@@ -299,7 +308,99 @@ void Mitigator::done(const std::string& incident, const Decision& d, ActionResul
   hooks_.fast_verify(incident, deadline);
 }
 
+bool Mitigator::fleet_allows(const std::string& incident, const Decision& d, TimePoint now) {
+  const ActionConfig& a = *d.action;
+  if (!a.fleet_capped() || !hooks_.fleet_acquire) return true;
+  const std::string ref = a.ref();
+  if (auto h = fleet_held_.find(incident); h != fleet_held_.end() && h->second == ref) return true;
+  if (auto b = fleet_bypass_.find(incident); b != fleet_bypass_.end() && b->second == ref) {
+    return true;
+  }
+  FleetWait& w = fleet_wait_[incident];
+  if (w.ref != ref) w = FleetWait{ref, false, TimePoint{}, {}};
+  if (w.asking) return false;
+  if (now < w.next_ask) {
+    hold(incident, d, w.why, now);
+    return false;
+  }
+  w.asking = true;
+  // Every answer comes back on the loop; a fake may answer at once (then `w` is settled before
+  // this returns, and the decision it led to has been made by fleet_answered()).
+  hooks_.fleet_acquire(a, incident, [this, incident, d](fleet::SlotAnswer answer) {
+    fleet_answered(incident, d, std::move(answer));
+  });
+  return false;
+}
+
+void Mitigator::fleet_answered(const std::string& incident, const Decision& d,
+                               fleet::SlotAnswer answer) {
+  const std::string ref = d.action->ref();
+  const auto it = fleet_wait_.find(incident);
+  const bool wanted = !stopping_ && it != fleet_wait_.end() && it->second.ref == ref;
+  if (!wanted) {
+    // The incident closed or moved on while etcd answered.
+    if (answer.kind == fleet::SlotAnswer::Kind::granted && hooks_.fleet_release) {
+      hooks_.fleet_release(ref, incident);
+    }
+    return;
+  }
+  FleetWait& w = it->second;
+  w.asking = false;
+  const TimePoint now = hooks_.clock();
+  switch (answer.kind) {
+    case fleet::SlotAnswer::Kind::granted:
+      fleet_held_[incident] = ref;
+      fleet_note_[incident] = answer.why;
+      fleet_wait_.erase(it);
+      break;
+    case fleet::SlotAnswer::Kind::full:
+      w.why = "held: fleet budget: " + answer.why + "; asking again every " +
+              format_duration(config_.fleet.retry);
+      w.next_ask = now + config_.fleet.retry;
+      break;
+    case fleet::SlotAnswer::Kind::unavailable:
+      if (config_.fleet.unreachable == FleetUnreachable::act) {
+        fleet_bypass_[incident] = ref;
+        fleet_note_[incident] = "budget unavailable (" + answer.why +
+                                "), acting without a slot ([fleet] unreachable = \"act\")";
+        fleet_wait_.erase(it);
+      } else {
+        w.why = "held: fleet budget unavailable: " + answer.why +
+                "; capped actions wait ([fleet] unreachable = \"hold\")";
+        w.next_ask = now + config_.fleet.retry;
+      }
+      break;
+  }
+  // The slot is this incident's while the ladder decides with it (a skipped rung recorded on
+  // the way must not give it back before the action starts).
+  fleet_granting_ = incident;
+  mitigate(incident, now);
+  fleet_granting_.clear();
+  fleet_note_.erase(incident);  // run() took it, or nothing ran
+  release_finished_slots();
+}
+
+void Mitigator::release_finished_slots() {
+  std::vector<std::pair<std::string, std::string>> done;
+  for (const auto& [incident, ref] : fleet_held_) {
+    if (acting_.count(incident) > 0 || incident == fleet_granting_) continue;
+    const Incident* inc = book_.find(incident);
+    if (inc != nullptr && inc->open()) {
+      const LadderState l = ladder_state(*inc);
+      // Verifying its effect.
+      if (l.phase == LadderState::Phase::verifying && l.ref == ref) continue;
+    }
+    done.emplace_back(incident, ref);
+  }
+  for (const auto& [incident, ref] : done) {
+    fleet_held_.erase(incident);
+    fleet_note_.erase(incident);
+    if (hooks_.fleet_release) hooks_.fleet_release(ref, incident);
+  }
+}
+
 void Mitigator::check_verifications(TimePoint now) {
+  release_finished_slots();
   for (const Incident* inc : book_.open()) {
     if (acting_.count(inc->id) > 0 || !hooks_.fresh(*inc)) continue;
     const LadderState l = ladder_state(*inc);
@@ -376,6 +477,8 @@ void Mitigator::recorded(const std::vector<IncidentBook::Change>& changes) {
     if (inc == nullptr) continue;
     for (auto& [kind, action] : actions_) action->recorded(*inc, c.event);
   }
+  // A verified, failed or closed incident gives its fleet slot back.
+  if (!fleet_held_.empty()) release_finished_slots();
 }
 
 void Mitigator::status(nlohmann::json& out) const {

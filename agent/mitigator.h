@@ -18,6 +18,7 @@
 #include "actions/action.h"
 #include "actions/protect.h"
 #include "agent/config/config.h"
+#include "agent/fleet/budget.h"
 #include "agent/incidents/incident.h"
 #include "agent/mitigate/mitigation.h"
 
@@ -44,6 +45,12 @@ class Mitigator {
     std::function<std::optional<TimePoint>(const std::string& dir)> release_switched;
     // The time an action's result arrives.
     std::function<TimePoint()> clock;
+    // The fleet's budget ([fleet], agent/fleet/): a slot for an action with a fleet cap, on
+    // behalf of an incident, and giving it back. Unset when there is no [fleet].
+    std::function<void(const ActionConfig&, const std::string& incident,
+                       std::function<void(fleet::SlotAnswer)>)>
+        fleet_acquire;
+    std::function<void(const std::string& action_ref, const std::string& incident)> fleet_release;
   };
 
   // `config` is the daemon's: read at every decision, so a reload applies at once.
@@ -101,6 +108,14 @@ class Mitigator {
   void run(const std::string& incident, Decision d, TimePoint now);
   void done(const std::string& incident, const Decision& d, ActionResult result,
             const std::string& text);
+  // A capped action runs only with a slot of the fleet's budget: true when `incident` holds one
+  // for `d` (or may act without: etcd unreachable and unreachable = "act"); otherwise asks for
+  // one (at most every [fleet] retry) and records the hold.
+  bool fleet_allows(const std::string& incident, const Decision& d, TimePoint now);
+  void fleet_answered(const std::string& incident, const Decision& d, fleet::SlotAnswer answer);
+  // Gives back the slots of incidents whose action is over (failed, refused, verified, or the
+  // incident closed).
+  void release_finished_slots();
   void load_ledger();
   bool save_ledger() const;  // false (and logged) when it could not be written
 
@@ -119,6 +134,20 @@ class Mitigator {
   std::optional<ProtectedAddresses> protected_;  // the never-block view, read <= 1/s if whole
   TimePoint protected_at_{};
   std::uint64_t protection_failures_ = 0;
+
+  // The fleet's budget, per incident: the capped action it waits a slot for, and the slot it
+  // holds (at most one of each: an incident runs one action at a time).
+  struct FleetWait {
+    std::string ref;
+    bool asking = false;  // an answer from etcd is on its way
+    TimePoint next_ask{};
+    std::string why;  // the hold reason until the next ask
+  };
+  std::map<std::string, FleetWait> fleet_wait_;
+  std::map<std::string, std::string> fleet_held_;    // incident -> action ref of its slot
+  std::map<std::string, std::string> fleet_bypass_;  // incident -> ref it may run without a slot
+  std::map<std::string, std::string> fleet_note_;    // incident -> how it got its slot
+  std::string fleet_granting_;  // the incident whose granted slot the ladder is acting on now
 };
 
 }  // namespace vigil

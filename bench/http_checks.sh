@@ -39,18 +39,8 @@ if [[ -z "${VIGIL_BENCH_BUILD:-}" ]]; then
 fi
 cmake --build "$bin" -j "$(nproc)" --target vigil vigil-sample-app http_floor >/dev/null
 
-# The peers, unpacked from their Debian packages (downloaded once).
-mkdir -p "$cache"
-unpack() {  # PACKAGE: prints the unpacked root
-  local root="$cache/$1"
-  if [[ ! -d "$root/usr/bin" ]]; then
-    (cd "$cache" && apt-get download "$1" >/dev/null 2>&1) || {
-      apt-get update -qq && (cd "$cache" && apt-get download "$1" >/dev/null)
-    }
-    dpkg-deb -x "$(ls "$cache/$1"_*.deb | head -n 1)" "$root"
-  fi
-  echo "$root"
-}
+# The peers, unpacked from their Debian packages (downloaded once; scripts/deps.sh).
+unpack() { vigil_unpack "$1" "$cache"; }
 monit_bin="$(unpack monit)/usr/bin/monit"
 bb_bin="$(unpack prometheus-blackbox-exporter)/usr/bin/prometheus-blackbox-exporter"
 

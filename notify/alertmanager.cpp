@@ -39,6 +39,7 @@ Result<RenderedRequest> render_alertmanager(const NotifyConfig& n, std::size_t u
     case PageAction::heartbeat: {
       Json labels = {{"alertname", "VigilHeartbeat"}, {"severity", "none"}};
       if (!p.host.empty()) labels["host"] = p.host;
+      if (!ctx.fleet.empty()) labels["fleet"] = ctx.fleet;
       const Json annotations = {{"summary", "vigil on " + p.host + " is alive"}};
       // 3 periods: one lost heartbeat (or two) is not a dead agent.
       alerts.push_back(am_alert(std::move(labels), annotations, p.started,
@@ -59,6 +60,7 @@ Result<RenderedRequest> render_alertmanager(const NotifyConfig& n, std::size_t u
     if (!value.empty()) labels[name] = value;
   };
   label("host", p.host);
+  label("fleet", ctx.fleet);
   label("check", p.check);
   label("service", p.service);
   label("team", p.team);

@@ -83,6 +83,9 @@ struct RenderContext {
   // statuspage: the id the Statuspage API gave the incident when it was created ("" before).
   std::string remote_id;
   Duration heartbeat_every{60'000};  // [paging] heartbeat_every
+  // [fleet] name ("" = none): Alertmanager's `fleet` label, so one outage seen by many hosts
+  // can be grouped into one notification (docs/FLEET.md).
+  std::string fleet;
 };
 
 struct RenderedRequest {

@@ -291,6 +291,7 @@ void Paging::deliver(TimePoint now) {
     ctx.link_base = config_.paging.link_base;
     ctx.remote_id = outbox_.ref(p->target, p->incident);
     ctx.heartbeat_every = config_.paging.heartbeat_every;
+    ctx.fleet = config_.fleet.name;
     auto req = render(*n, peer, *p, ctx);
     if (!req) {
       ++pages_failed_;
@@ -437,6 +438,7 @@ void Paging::send_heartbeats(TimePoint now) {
     ctx.now = now;
     ctx.link_base = config_.paging.link_base;
     ctx.heartbeat_every = config_.paging.heartbeat_every;
+    ctx.fleet = config_.fleet.name;
     for (std::size_t i = 0; i < n.urls.size(); ++i) {
       auto req = render(n, i, hb, ctx);
       if (!req || req->skip) continue;

@@ -56,3 +56,21 @@ vigil_install_deps() {
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# A Debian package unpacked into a cache directory, never installed: for programs the tests and
+# benchmarks run but the host must not get as a service (etcd-server's package would start etcd
+# on the host; monit's would start monit). Downloaded once. Prints the unpacked root.
+# Usage: root=$(vigil_unpack PACKAGE [CACHE_DIR])
+vigil_unpack() {
+  local package=$1 cache=${2:-/var/cache/vigil-test/packages}
+  local root="$cache/$package"
+  mkdir -p "$cache"
+  if [[ ! -d "$root/usr/bin" ]]; then
+    (cd "$cache" && apt-get download "$package" >/dev/null 2>&1) || {
+      apt-get update -qq && (cd "$cache" && apt-get download "$package" >/dev/null)
+    }
+    rm -rf "$root"
+    dpkg-deb -x "$(ls "$cache/${package}"_*.deb | head -n 1)" "$root"
+  fi
+  echo "$root"
+}

@@ -9,6 +9,11 @@ source scripts/deps.sh
 # debhelper/dpkg-dev/lintian build the .deb; the test-bed installs its own host packages.
 vigil_install_deps debhelper dpkg-dev lintian
 
+# etcd for the fleet tests (tests/integration/fleet_test.cpp): Debian's etcd-server, unpacked
+# into a cache directory and run from there, never installed (its package starts etcd on the host).
+VIGIL_TEST_ETCD="$(vigil_unpack etcd-server)/usr/bin/etcd"
+export VIGIL_TEST_ETCD
+
 jobs=$(nproc)
 
 echo "==> clang-format check"

@@ -16,11 +16,12 @@ declare -A allowed=(
   [agent/detect]="agent/core agent/config"
   [agent/incidents]="agent/core agent/sys agent/config"
   [agent/mitigate]="agent/core agent/config agent/incidents"
+  [agent/fleet]="agent/core agent/sys agent/config"
   [notify]="agent/core agent/sys agent/config agent/incidents"
   [actions]="agent/core agent/sys agent/config agent/incidents"
   [probes]="agent/core agent/sys agent/config agent/detect"
-  [agent]="agent/core agent/sys agent/config agent/detect agent/incidents agent/mitigate notify
-           actions probes"
+  [agent]="agent/core agent/sys agent/config agent/detect agent/incidents agent/mitigate
+           agent/fleet notify actions probes"
 )
 allowed[agent]=$(echo ${allowed[agent]})  # one line
 

@@ -76,6 +76,10 @@ const CheckConfig* Config::find_check(std::string_view name) const {
   return nullptr;
 }
 
+std::string_view to_string(FleetUnreachable u) {
+  return u == FleetUnreachable::act ? "act" : "hold";
+}
+
 std::string_view to_string(NotifierKind k) {
   switch (k) {
     case NotifierKind::alertmanager:
@@ -236,13 +240,16 @@ void agent(ConfigReader& r, const toml::node& node, AgentSettings& out) {
 Config document(ConfigReader& r, const toml::table& root, const ConfigKinds& kinds) {
   namespace sections = config_internal;
   Config cfg;
-  r.check_keys(root, {"agent", "check", "mitigation", "action", "paging", "notify", "escalation"},
-               "");
+  r.check_keys(
+      root, {"agent", "check", "mitigation", "action", "paging", "notify", "escalation", "fleet"},
+      "");
   if (const toml::node* a = root.get("agent")) agent(r, *a, cfg.agent);
   if (const toml::node* m = root.get("mitigation")) {
     sections::parse_mitigation(r, *m, cfg.mitigation);
   }
   if (const toml::node* a = root.get("action")) sections::parse_actions(r, *a, kinds, cfg.actions);
+  if (const toml::node* f = root.get("fleet")) sections::parse_fleet(r, *f, cfg.fleet);
+  sections::check_fleet_caps(r, cfg, root);
   if (const toml::node* p = root.get("paging")) sections::parse_paging(r, *p, cfg.paging);
   std::set<std::string> broken_notify;  // [[notify]] names whose kind is unknown
   if (const toml::node* n = root.get("notify")) {

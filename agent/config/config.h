@@ -178,7 +178,13 @@ struct ActionConfig {
   // enough that the next rung (or a human) is not kept waiting on a fix that did not work.
   Duration verify_within{120'000};
   std::optional<DryRun> dry_run;  // per action; unset: [agent] dry_run
+  // The fleet's cap ([fleet], docs/FLEET.md): at most this many hosts run this action (by ref)
+  // at once, or this percentage of the fleet's live hosts (at least one). 0: no cap.
+  int fleet_max = 0;
+  int fleet_max_percent = 0;
   SourcePos where;
+
+  bool fleet_capped() const { return fleet_max > 0 || fleet_max_percent > 0; }
 
   std::string ref() const { return std::string(to_string(kind)) + ":" + name; }
 };
@@ -298,6 +304,34 @@ struct CheckConfig {
   const JournalSettings* journal() const { return std::get_if<JournalSettings>(&settings); }
 };
 
+// What a capped action does while etcd cannot be reached.
+enum class FleetUnreachable { hold, act };
+
+// [fleet]: one budget for the automated actions of many hosts, kept in etcd (docs/FLEET.md).
+struct FleetSettings {
+  std::string name;               // keys live under /vigil/NAME/
+  std::vector<std::string> etcd;  // client URLs ("http://10.0.0.1:2379"); empty: no fleet
+  // A host that dies holding a slot frees it after this. Why 30s: long enough to ride out a
+  // brief etcd election (keep-alives go every third of it), short enough that a dead host does
+  // not keep the fleet's budget for long.
+  Duration lease_ttl{30'000};
+  // One etcd request. Why 2s: etcd answers in milliseconds; longer means it is in trouble, and
+  // a held action is asked again anyway.
+  Duration timeout{2'000};
+  // A held action asks again this often while its incident lasts. Why 5s: a slot freed by a
+  // verified recovery is taken within seconds, and 500 waiting hosts cost etcd 100 requests/s.
+  Duration retry{5'000};
+  // Why hold by default: a fleet-wide outage is exactly when etcd may be unreachable too, and
+  // then 500 hosts acting at once is the storm the cap exists to prevent.
+  FleetUnreachable unreachable = FleetUnreachable::hold;
+  // TLS to etcd (https:// endpoints): a CA bundle, and a client certificate with its key.
+  std::string ca_file, cert_file, key_file;
+
+  bool enabled() const { return !etcd.empty(); }
+};
+
+std::string_view to_string(FleetUnreachable u);
+
 struct Config {
   std::string path;
   AgentSettings agent;
@@ -307,6 +341,7 @@ struct Config {
   std::vector<NotifyConfig> notify;             // in file order
   std::vector<EscalationConfig> escalations;
   PagingSettings paging;
+  FleetSettings fleet;
 
   const CheckConfig* find_check(std::string_view name) const;
   const ActionConfig* find_action(std::string_view ref) const;

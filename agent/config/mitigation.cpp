@@ -31,7 +31,7 @@ void action(ConfigReader& r, const toml::table& t, const ActionKindInfo& kind, A
   std::vector<std::string_view> keys(kind.keys.begin(), kind.keys.end());
   keys.insert(keys.end(), {"max_runs", "per", "cooldown"});
   if (kind.verified_by_health) keys.push_back("verify_within");
-  keys.push_back("dry_run");
+  keys.insert(keys.end(), {"dry_run", "fleet_max", "fleet_max_percent"});
   r.check_keys(t, keys, where);
   // An action that verifies itself has nothing to wait for before the next step.
   if (!kind.verified_by_health) a.cooldown = Duration::zero();
@@ -50,6 +50,14 @@ void action(ConfigReader& r, const toml::table& t, const ActionKindInfo& kind, A
     if (auto d = r.get_duration(t, "verify_within", Duration(1'000), where)) a.verify_within = *d;
   }
   if (auto b = r.get_bool(t, "dry_run", where)) a.dry_run = *b ? DryRun::yes : DryRun::no;
+  if (auto v = r.get_int(t, "fleet_max", 1, 100'000, where)) a.fleet_max = *v;
+  if (auto v = r.get_int(t, "fleet_max_percent", 1, 100, where)) a.fleet_max_percent = *v;
+  if (a.fleet_max > 0 && a.fleet_max_percent > 0) {
+    r.error(t.get("fleet_max_percent")->source(),
+            where +
+                "give 'fleet_max' (hosts) or 'fleet_max_percent' (of the fleet's live "
+                "hosts), not both");
+  }
 }
 
 }  // namespace

@@ -39,4 +39,8 @@ std::set<std::string> parse_notifiers(ConfigReader& r, const toml::node& node,
 void parse_escalations(ConfigReader& r, const toml::node& node, Config& cfg,
                        const std::set<std::string>& broken_notify);
 
+// fleet.cpp: [fleet], and that every action with a fleet cap has a fleet to ask.
+void parse_fleet(ConfigReader& r, const toml::node& node, FleetSettings& out);
+void check_fleet_caps(ConfigReader& r, const Config& cfg, const toml::table& root);
+
 }  // namespace vigil::config_internal

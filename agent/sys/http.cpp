@@ -415,6 +415,11 @@ struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  // a redirect is an answer, judged by status
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req.verify_tls ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, req.verify_tls ? 2L : 0L);
+    // Only when given: a handle is reset before reuse, and a NULL CAINFO would drop curl's
+    // built-in CA bundle instead of keeping it.
+    if (!req.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, req.ca_file.c_str());
+    if (!req.cert_file.empty()) curl_easy_setopt(e, CURLOPT_SSLCERT, req.cert_file.c_str());
+    if (!req.key_file.empty()) curl_easy_setopt(e, CURLOPT_SSLKEY, req.key_file.c_str());
     curl_easy_setopt(e, CURLOPT_USERAGENT, "vigil/" VIGIL_VERSION);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r.get());

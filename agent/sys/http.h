@@ -29,6 +29,8 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   Duration timeout{5'000};
   bool verify_tls = true;
+  // https: a CA bundle instead of the system's, and a client certificate with its key (PEM).
+  std::string ca_file, cert_file, key_file;
   // How much of the body to keep for matching; the rest is read and dropped.
   std::size_t body_limit = 64 * 1024;
   // post/patch: sent as is (the caller sets Content-Type in `headers`).

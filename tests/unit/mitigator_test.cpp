@@ -123,6 +123,13 @@ class MitigatorTest : public ::testing::Test {
       };
       h.release_switched = [](const std::string&) { return std::optional<TimePoint>(); };
       h.clock = [this] { return now; };
+      h.fleet_acquire = [this](const ActionConfig& a, const std::string& incident,
+                               std::function<void(fleet::SlotAnswer)> done) {
+        asks.push_back(Ask{a.ref(), incident, std::move(done)});
+      };
+      h.fleet_release = [this](const std::string& ref, const std::string& incident) {
+        releases.push_back(ref + " " + incident);
+      };
       mitigator = std::make_unique<Mitigator>(book, cfg, std::move(actions), std::move(h));
       mitigator->start();
     }
@@ -187,6 +194,25 @@ class MitigatorTest : public ::testing::Test {
   FakeAction* restarts = nullptr;
   FakeAction* blocks = nullptr;
   std::unique_ptr<Mitigator> mitigator;
+
+  // The fleet's budget, faked: each ask waits for the test to answer it.
+  struct Ask {
+    std::string ref, incident;
+    std::function<void(fleet::SlotAnswer)> done;
+  };
+  std::vector<Ask> asks;
+  std::vector<std::string> releases;
+  void cap_restart_app() {
+    cfg.fleet.name = "f";
+    cfg.fleet.etcd = {"http://127.0.0.1:2379"};
+    cfg.actions["restart:app"].fleet_max = 1;
+  }
+  static fleet::SlotAnswer answer(fleet::SlotAnswer::Kind kind, std::string why) {
+    fleet::SlotAnswer a;
+    a.kind = kind;
+    a.why = std::move(why);
+    return a;
+  }
 };
 
 TEST_F(MitigatorTest, StartsTheFirstRungAndSavesTheBudgetBeforeItRuns) {
@@ -356,6 +382,126 @@ TEST_F(MitigatorTest, NothingStartsAfterStop) {
   m().mitigate(id, now);
   EXPECT_TRUE(restarts->runs.empty());
   EXPECT_TRUE(texts().empty());
+}
+
+}  // namespace
+}  // namespace vigil
+
+namespace vigil {
+namespace {
+
+using Slot = fleet::SlotAnswer::Kind;
+using Lines = std::vector<std::string>;
+
+TEST_F(MitigatorTest, ACappedActionRunsOnlyWithAFleetSlotAndHoldsWhileTheFleetIsFull) {
+  cap_restart_app();
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  EXPECT_TRUE(restarts->runs.empty()) << "no slot yet";
+  ASSERT_EQ(asks.size(), 1u);
+  EXPECT_EQ(asks[0].ref, "restart:app");
+  EXPECT_EQ(asks[0].incident, id);
+  m().mitigate(id, now);  // the answer is on its way: no second ask
+  EXPECT_EQ(asks.size(), 1u);
+
+  asks[0].done(answer(Slot::full, "1 of 1 host already act on restart:app (h2)"));
+  const std::string held =
+      "on hold: held: fleet budget: 1 of 1 host already act on restart:app (h2); asking again "
+      "every 5s";
+  EXPECT_TRUE(recorded_text(held));
+  EXPECT_TRUE(restarts->runs.empty());
+  // Asked every second by the daemon: the hold is written once, etcd asked every `retry`.
+  now += 1s;
+  m().mitigate(id, now);
+  EXPECT_EQ(asks.size(), 1u);
+  EXPECT_EQ(count_text(held), 1);
+  now += 4s;
+  m().mitigate(id, now);
+  ASSERT_EQ(asks.size(), 2u);
+
+  asks[1].done(answer(Slot::granted, "slot 1 of 1 for restart:app taken"));
+  ASSERT_EQ(restarts->runs.size(), 1u);
+  EXPECT_TRUE(recorded_text(
+      "started restart:app on app.service (rung 1; fleet: slot 1 of 1 for restart:app taken)"));
+  EXPECT_TRUE(releases.empty());
+
+  // Kept while the action runs and while its effect is verified; given back when it ends.
+  restarts->runs[0].done(ActionResult::ok, "restarted app.service");
+  m().check_verifications(now);
+  EXPECT_TRUE(releases.empty()) << "verifying: the slot is still needed";
+  recover("app");
+  m().check_verifications(now);
+  EXPECT_EQ(releases, Lines{"restart:app " + id});
+}
+
+TEST_F(MitigatorTest, AFailedCappedActionGivesItsSlotBackAndTheNextRungNeedsNone) {
+  cap_restart_app();
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  ASSERT_EQ(asks.size(), 1u);
+  asks[0].done(answer(Slot::granted, "slot 1 of 1 for restart:app taken"));
+  ASSERT_EQ(restarts->runs.size(), 1u);
+  restarts->runs[0].done(ActionResult::failed, "restart failed: job failed");
+  // The next rung (restart:api) has no cap: it runs at once, without asking.
+  ASSERT_EQ(restarts->runs.size(), 2u);
+  EXPECT_EQ(asks.size(), 1u);
+  m().check_verifications(now);
+  EXPECT_EQ(releases, Lines{"restart:app " + id});
+}
+
+TEST_F(MitigatorTest, EtcdUnreachableHoldsCappedActionsByDefault) {
+  cap_restart_app();
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  ASSERT_EQ(asks.size(), 1u);
+  asks[0].done(answer(Slot::unavailable, "etcd http://127.0.0.1:2379: Connection refused"));
+  EXPECT_TRUE(restarts->runs.empty());
+  EXPECT_TRUE(recorded_text(
+      "on hold: held: fleet budget unavailable: etcd http://127.0.0.1:2379: Connection refused; "
+      "capped actions wait ([fleet] unreachable = \"hold\")"));
+  // An uncapped action of another incident is not held by the fleet.
+  const std::string other = fire("api");
+  m().mitigate(other, now);
+  ASSERT_EQ(restarts->runs.size(), 1u);
+  EXPECT_EQ(restarts->runs[0].incident, other);
+}
+
+TEST_F(MitigatorTest, EtcdUnreachableActsWhenTheConfigSaysSo) {
+  cap_restart_app();
+  cfg.fleet.unreachable = FleetUnreachable::act;
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  ASSERT_EQ(asks.size(), 1u);
+  asks[0].done(answer(Slot::unavailable, "etcd http://127.0.0.1:2379: Connection refused"));
+  ASSERT_EQ(restarts->runs.size(), 1u);
+  EXPECT_TRUE(recorded_text(
+      "started restart:app on app.service (rung 1; fleet: budget unavailable (etcd "
+      "http://127.0.0.1:2379: Connection refused), acting without a slot ([fleet] unreachable "
+      "= \"act\"))"));
+  restarts->runs[0].done(ActionResult::failed, "restart failed");
+  m().check_verifications(now);
+  EXPECT_TRUE(releases.empty()) << "no slot was taken, none is given back";
+}
+
+TEST_F(MitigatorTest, ASlotGrantedAfterTheIncidentClosedIsGivenBack) {
+  cap_restart_app();
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  ASSERT_EQ(asks.size(), 1u);
+  recover("app");
+  m().mitigate(id, now);  // closed: its wait is forgotten
+  asks[0].done(answer(Slot::granted, "slot 1 of 1 for restart:app taken"));
+  EXPECT_TRUE(restarts->runs.empty());
+  EXPECT_EQ(releases, Lines{"restart:app " + id});
+}
+
+TEST_F(MitigatorTest, DryRunNeverAsksTheFleet) {
+  cap_restart_app();
+  cfg.agent.dry_run = DryRun::yes;
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  EXPECT_TRUE(asks.empty());
+  EXPECT_TRUE(recorded_text("dry-run: would restart:app on app.service"));
 }
 
 }  // namespace

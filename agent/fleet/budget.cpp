@@ -1,0 +1,356 @@
+#include "agent/fleet/budget.h"
+
+#include <algorithm>
+#include <cctype>
+#include <string_view>
+
+#include "agent/core/base64.h"
+#include "agent/core/time.h"
+#include "agent/sys/log.h"
+
+namespace vigil::fleet {
+
+namespace {
+
+using Json = nlohmann::json;
+
+// Why 3: a transaction fails only when another host took or renewed a slot of the same action
+// between our read and our write; three in a row means a stampede, and the action is asked
+// again after `retry` anyway.
+constexpr int kMaxTries = 3;
+
+long long seconds_of(Duration d) {
+  return std::max<long long>(1, std::chrono::duration_cast<std::chrono::seconds>(d).count());
+}
+
+Json range_of(const std::string& prefix) {
+  return {{"key", etcd_key(prefix)}, {"range_end", etcd_prefix_end(prefix)}};
+}
+
+// Why 5: enough to see who acts; a cap of 50 must not make a timeline line of 50 names.
+constexpr std::size_t kNamesShown = 5;
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size() && i < kNamesShown; ++i) {
+    out += (out.empty() ? "" : ", ") + v[i];
+  }
+  if (v.size() > kNamesShown) out += " and " + std::to_string(v.size() - kNamesShown) + " more";
+  return out;
+}
+
+// A holder's name as this host shows it (timeline, pages, terminal): any member of the fleet can
+// write keys, so a name is taken only as [agent] hostname allows it, else shown as "?".
+std::string shown_host(std::string_view name) {
+  const bool ok = !name.empty() && name.size() <= 253 &&
+                  std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                    return std::isalnum(c) || c == '-' || c == '.' || c == '_';
+                  });
+  return ok ? std::string(name) : "?";
+}
+
+}  // namespace
+
+std::string slots_prefix(const std::string& fleet, const std::string& action_ref) {
+  return "/vigil/" + fleet + "/slots/" + action_ref + "/";
+}
+
+std::string members_prefix(const std::string& fleet) { return "/vigil/" + fleet + "/members/"; }
+
+Budget::Budget(boost::asio::io_context& io, sys::HttpClient& http, FleetSettings settings,
+               std::string host)
+    : io_(io),
+      settings_(std::move(settings)),
+      host_(std::move(host)),
+      etcd_(http, settings_),
+      timer_(io) {}
+
+Budget::~Budget() { timer_.cancel(); }
+
+void Budget::start() { grant(); }
+
+void Budget::stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+std::string Budget::slot_key(const std::string& action_ref) const {
+  return slots_prefix(settings_.name, action_ref) + host_;
+}
+
+void Budget::arm(Duration after, void (Budget::*what)()) {
+  if (stopped_) return;
+  timer_.expires_after(after);
+  timer_.async_wait(
+      [this, alive = std::weak_ptr<Alive>(alive_), what](const boost::system::error_code& ec) {
+        if (ec || alive.expired()) return;
+        (this->*what)();
+      });
+}
+
+void Budget::failed(const std::string& error) {
+  if (error != last_error_) {
+    sys::log_warning("fleet " + settings_.name + ": " + error);
+  }
+  last_error_ = error;
+}
+
+void Budget::answered() {
+  if (!last_error_.empty()) {
+    sys::log_info("fleet " + settings_.name + ": etcd answers again (" + etcd_.endpoint() + ")");
+  }
+  last_error_.clear();
+  last_ok_ = Clock::now();
+}
+
+void Budget::grant() {
+  if (stopped_ || lease_ != Lease::none) return;
+  timer_.cancel();
+  lease_ = Lease::granting;
+  const auto finish = [this](const std::string& error) {
+    lease_ = error.empty() ? Lease::live : Lease::none;
+    if (!error.empty()) {
+      lease_id_ = 0;
+      failed(error);
+      arm(settings_.retry, &Budget::grant);
+    } else {
+      lease_renewed_ = Clock::now();
+      arm(settings_.lease_ttl / 3, &Budget::keep_alive);
+    }
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& w : waiting) w(error);
+  };
+  etcd_.call("/v3/lease/grant", Json{{"TTL", std::to_string(seconds_of(settings_.lease_ttl))}},
+             [this, finish](Result<Json> r) {
+               if (!r) return finish(r.error().message);
+               const auto id = etcd_int(*r, "ID");
+               if (!id || *id == 0) return finish("etcd granted no lease: " + r->dump());
+               answered();
+               lease_id_ = *id;
+               const Json member = {{"host", host_}, {"since", format_time(Clock::now())}};
+               etcd_.call("/v3/kv/put",
+                          Json{{"key", etcd_key(members_prefix(settings_.name) + host_)},
+                               {"value", base64_encode(member.dump())},
+                               {"lease", std::to_string(lease_id_)}},
+                          [this, finish](Result<Json> put) {
+                            if (!put) return finish(put.error().message);
+                            answered();
+                            finish("");
+                          });
+             });
+}
+
+void Budget::keep_alive() {
+  if (stopped_ || lease_ != Lease::live) return;
+  etcd_.call(
+      "/v3/lease/keepalive", Json{{"ID", std::to_string(lease_id_)}}, [this](Result<Json> r) {
+        if (lease_ != Lease::live) return;
+        if (!r) {
+          failed(r.error().message);
+          if (Clock::now() - lease_renewed_ >= settings_.lease_ttl) {
+            lease_lost("no keep-alive was answered for " + format_duration(settings_.lease_ttl));
+            arm(settings_.retry, &Budget::grant);
+          } else {
+            arm(settings_.lease_ttl / 6, &Budget::keep_alive);
+          }
+          return;
+        }
+        answered();
+        const Json& result = r->contains("result") ? (*r)["result"] : *r;
+        const auto ttl = etcd_int(result, "TTL");
+        if (!ttl || *ttl <= 0) {
+          lease_lost("etcd says the lease expired");
+          grant();
+          return;
+        }
+        lease_renewed_ = Clock::now();
+        arm(settings_.lease_ttl / 3, &Budget::keep_alive);
+      });
+}
+
+void Budget::lease_lost(const std::string& why) {
+  std::vector<std::string> refs;
+  for (const auto& [ref, incidents] : held_) refs.push_back(ref);
+  sys::log_error("fleet " + settings_.name + ": lease lost (" + why + ")" +
+                 (refs.empty() ? std::string()
+                               : "; the slots of " + join(refs) + " are free for other hosts now"));
+  held_.clear();
+  lease_ = Lease::none;
+  lease_id_ = 0;
+}
+
+void Budget::with_lease(std::function<void(const std::string&)> next) {
+  if (stopped_) return next("vigil is stopping");
+  if (lease_ == Lease::live) return next("");
+  waiting_.push_back(std::move(next));
+  if (lease_ == Lease::none) grant();
+}
+
+void Budget::acquire(const ActionConfig& action, const std::string& incident,
+                     std::function<void(SlotAnswer)> done) {
+  with_lease([this, action, incident, done = std::move(done)](const std::string& error) mutable {
+    if (!error.empty()) {
+      SlotAnswer a;
+      a.why = error;
+      return done(std::move(a));
+    }
+    attempt(action, incident, 1, std::move(done));
+  });
+}
+
+void Budget::attempt(const ActionConfig& action, const std::string& incident, int tries,
+                     std::function<void(SlotAnswer)> done) {
+  const std::string ref = action.ref();
+  const std::string prefix = slots_prefix(settings_.name, ref);
+  Json reads = Json::array();
+  Json slots = range_of(prefix);
+  slots["keys_only"] = true;
+  reads.push_back({{"request_range", slots}});
+  const bool percent = action.fleet_max_percent > 0;
+  if (percent) {
+    Json members = range_of(members_prefix(settings_.name));
+    members["count_only"] = true;
+    reads.push_back({{"request_range", members}});
+  }
+  // One round trip reads the holders (and the live members) at one revision.
+  etcd_.call(
+      "/v3/kv/txn", Json{{"success", reads}},
+      [this, action, incident, tries, ref, prefix, percent,
+       done = std::move(done)](Result<Json> r) {
+        SlotAnswer a;
+        if (!r) {
+          a.why = r.error().message;
+          failed(a.why);
+          return done(std::move(a));
+        }
+        answered();
+        const auto revision = etcd_int(r->value("header", Json::object()), "revision");
+        const Json responses = r->value("responses", Json::array());
+        if (!revision || !responses.is_array() || responses.size() != (percent ? 2u : 1u)) {
+          a.why = "etcd answered the read of " + prefix + " with something else";
+          return done(std::move(a));
+        }
+        const Json range = responses[0].value("response_range", Json::object());
+        for (const Json& kv : range.value("kvs", Json::array())) {
+          const auto key = base64_decode(kv.value("key", std::string()));
+          if (key && key->starts_with(prefix)) {
+            a.holders.push_back(shown_host(std::string_view(*key).substr(prefix.size())));
+          }
+        }
+        if (percent) {
+          const auto members =
+              etcd_int(responses[1].value("response_range", Json::object()), "count").value_or(0);
+          a.cap =
+              static_cast<int>(std::max<long long>(1, members * action.fleet_max_percent / 100));
+        } else {
+          a.cap = action.fleet_max;
+        }
+        const std::string mine = slot_key(ref);
+        const Json value = {
+            {"host", host_}, {"incident", incident}, {"since", format_time(Clock::now())}};
+        const Json put = {{"request_put",
+                           {{"key", etcd_key(mine)},
+                            {"value", base64_encode(value.dump())},
+                            {"lease", std::to_string(lease_id_)}}}};
+        const bool ours = std::find(a.holders.begin(), a.holders.end(), host_) != a.holders.end();
+        if (!ours && static_cast<int>(a.holders.size()) >= a.cap) {
+          a.kind = SlotAnswer::Kind::full;
+          a.why = std::to_string(a.holders.size()) + " of " + std::to_string(a.cap) +
+                  (a.cap == 1 ? " host" : " hosts") + " already act on " + ref + " (" +
+                  join(a.holders) + ")";
+          return done(std::move(a));
+        }
+        // Created only if no slot of this action changed since the read (so the count still
+        // holds) and this host has none; ours already (an earlier lease of this host, or another
+        // incident here) is put again on the current lease.
+        Json txn;
+        if (ours) {
+          txn = {{"success", Json::array({put})}};
+        } else {
+          Json unchanged = range_of(prefix);
+          unchanged["target"] = "MOD";
+          unchanged["result"] = "LESS";
+          unchanged["mod_revision"] = std::to_string(*revision + 1);
+          const Json absent = {{"key", etcd_key(mine)},
+                               {"target", "CREATE"},
+                               {"result", "EQUAL"},
+                               {"create_revision", "0"}};
+          txn = {{"compare", Json::array({unchanged, absent})}, {"success", Json::array({put})}};
+        }
+        etcd_.call(
+            "/v3/kv/txn", txn,
+            [this, action, incident, tries, ref, a = std::move(a),
+             done = std::move(done)](Result<Json> w) mutable {
+              if (!w) {
+                SlotAnswer u;
+                u.why = w.error().message;
+                failed(u.why);
+                return done(std::move(u));
+              }
+              answered();
+              if (w->value("succeeded", false)) {
+                held_[ref].insert(incident);
+                a.kind = SlotAnswer::Kind::granted;
+                if (std::find(a.holders.begin(), a.holders.end(), host_) == a.holders.end()) {
+                  a.holders.push_back(host_);
+                }
+                a.why = "slot " + std::to_string(a.holders.size()) + " of " +
+                        std::to_string(a.cap) + " for " + ref + " taken";
+                return done(std::move(a));
+              }
+              if (tries < kMaxTries) return attempt(action, incident, tries + 1, std::move(done));
+              a.kind = SlotAnswer::Kind::full;
+              a.why = "other hosts took slots of " + ref + " " + std::to_string(kMaxTries) +
+                      " times while this one asked";
+              done(std::move(a));
+            });
+      });
+}
+
+void Budget::release(const std::string& action_ref, const std::string& incident) {
+  auto it = held_.find(action_ref);
+  if (it == held_.end()) return;
+  it->second.erase(incident);
+  if (!it->second.empty()) return;
+  held_.erase(it);
+  etcd_.call("/v3/kv/deleterange", Json{{"key", etcd_key(slot_key(action_ref))}},
+             [this, action_ref](Result<Json> r) {
+               if (r) {
+                 answered();
+                 return;
+               }
+               // The key stays while the lease lives (the keep-alives go on): give it back
+               // again after `retry`, unless this host took the slot again meanwhile.
+               failed(r.error().message + " (giving back the slot of " + action_ref + ")");
+               auto again = std::make_shared<boost::asio::steady_timer>(io_, settings_.retry);
+               again->async_wait([this, alive = std::weak_ptr<Alive>(alive_), again,
+                                  action_ref](const boost::system::error_code& ec) {
+                 if (ec || alive.expired() || held_.count(action_ref) > 0) return;
+                 held_[action_ref];  // empty: release() below deletes the key again
+                 release(action_ref, "");
+               });
+             });
+}
+
+nlohmann::json Budget::status() const {
+  Json out = {{"name", settings_.name},
+              {"host", host_},
+              {"etcd", settings_.etcd},
+              {"endpoint", etcd_.endpoint()},
+              {"lease", lease_ == Lease::live       ? "live"
+                        : lease_ == Lease::granting ? "granting"
+                                                    : "none"},
+              {"lease_ttl_seconds", seconds_of(settings_.lease_ttl)},
+              {"unreachable", std::string(to_string(settings_.unreachable))}};
+  if (!last_error_.empty()) out["error"] = last_error_;
+  if (last_ok_ != TimePoint{}) out["last_answer"] = format_time(last_ok_);
+  Json held = Json::object();
+  for (const auto& [ref, incidents] : held_) {
+    held[ref] = Json(std::vector<std::string>(incidents.begin(), incidents.end()));
+  }
+  out["held"] = std::move(held);
+  return out;
+}
+
+}  // namespace vigil::fleet
