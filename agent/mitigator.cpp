@@ -235,6 +235,7 @@ void Mitigator::run(const std::string& incident, Decision d, TimePoint now) {
     return;
   }
   acting_.insert(incident);
+  acting_ref_[incident] = a.ref();
   busy_.insert(lock_key(d));
   ++runs_;
   set_state(incident, IncidentState::mitigating, "mitigating: " + a.ref() + " on " + d.target, now);
@@ -256,6 +257,7 @@ void Mitigator::run(const std::string& incident, Decision d, TimePoint now) {
 void Mitigator::done(const std::string& incident, const Decision& d, ActionResult result,
                      const std::string& text) {
   acting_.erase(incident);
+  acting_ref_.erase(incident);
   busy_.erase(lock_key(d));
   const TimePoint now = hooks_.clock();
   const Incident* inc = book_.find(incident);
@@ -383,7 +385,9 @@ void Mitigator::fleet_answered(const std::string& incident, const Decision& d,
 void Mitigator::release_finished_slots() {
   std::vector<std::pair<std::string, std::string>> done;
   for (const auto& [incident, ref] : fleet_held_) {
-    if (acting_.count(incident) > 0 || incident == fleet_granting_) continue;
+    if (incident == fleet_granting_) continue;
+    // Running that action (another rung of the same incident does not need this slot).
+    if (auto a = acting_ref_.find(incident); a != acting_ref_.end() && a->second == ref) continue;
     const Incident* inc = book_.find(incident);
     if (inc != nullptr && inc->open()) {
       const LadderState l = ladder_state(*inc);

@@ -129,6 +129,7 @@ class Mitigator {
   std::map<std::string, std::string> last_wait_;    // incident -> last "waiting" reason logged
   std::map<std::string, TimePoint> healthy_since_;  // circuit key -> no open incident since
   std::set<std::string> acting_;                    // incidents with an action in flight
+  std::map<std::string, std::string> acting_ref_;   // incident -> ref of its action in flight
   std::set<std::string> busy_;                      // lock_key()s of actions in flight
   std::uint64_t runs_ = 0;
   std::optional<ProtectedAddresses> protected_;  // the never-block view, read <= 1/s if whole

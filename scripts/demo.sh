@@ -15,6 +15,10 @@
 #   2. a stuck web service (its connection pool exhausted): vigil restarts it and verifies;
 #   3. an abusive IP (failed SSH logins): vigil blocks it with ufw for 30 s, cutting it off while
 #      its neighbour still gets through, and unblocks it when the block expires.
+# Then the fleet: three more agents (hosts a, b, c) in the test-bed share one failing dependency
+# and a rollback capped at fleet_max = 1, with the budget in a real etcd (Debian's etcd-server,
+# unpacked on this host and bind-mounted, never installed): one acts at a time, the others
+# "held: fleet budget".
 # Every incident is paged to a "central" site in its own network namespace: two clustered, real
 # Prometheus Alertmanagers (Debian's package, run from the test-bed's root file system); the demo
 # shows the alerts with `amtool alert query` and what Alertmanager notified (firing, resolved).
@@ -54,7 +58,9 @@ echo "$deb"
 
 say "booting the test-bed (systemd in a container; root file system cached after the first run)"
 testbed_build >/dev/null
-testbed_up "$TB" "$root/build-deb:/opt/vigil-deb" "$root/build/tests/support:/opt/vigil-test"
+etcd_dir="$(vigil_unpack etcd-server)/usr/bin"
+testbed_up "$TB" "$root/build-deb:/opt/vigil-deb" "$root/build/tests/support:/opt/vigil-test" \
+  "$etcd_dir:/opt/etcd"
 tb sh -c 'cat > /etc/systemd/system/sample-app.service' <<'UNIT'
 [Unit]
 Description=sample web app (the service vigil watches in the demo)
@@ -424,6 +430,64 @@ wait_for "block of 203.0.113.45 expired: unblocked" "$m" "$t" 45 "the unblock"
 show_from 203.0.113.45
 tb ufw status
 sleep 1
+
+say "the fleet: three agents (a, b, c) watch one shared dependency; each may roll back its app, fleet_max = 1"
+tb systemd-run --quiet --unit=etcd /opt/etcd/etcd --name demo --data-dir /var/lib/etcd-demo \
+  --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379
+tb systemd-run --quiet --unit=shared-db /opt/vigil-test/vigil-sample-app --port 8081
+for host in a b c; do
+  tb mkdir -p "/srv/fleet-$host/releases/A" "/srv/fleet-$host/releases/B"
+  tb ln -sfn releases/A "/srv/fleet-$host/current"
+  tb sh -c "cat > /etc/vigil/fleet-$host.toml" <<TOML
+[agent]
+hostname = "$host"
+state_dir = "/var/lib/vigil-fleet-$host"
+control_socket = "/run/vigil-fleet-$host.sock"
+
+[fleet]
+name = "demo"
+etcd = "http://127.0.0.1:2379"
+retry = "1s"
+
+[action.rollback.app]
+dir = "/srv/fleet-$host"
+verify_within = "3s"
+fleet_max = 1          # one host of the fleet rolls back at a time
+
+[[check]]
+name = "app"
+url = "http://127.0.0.1:8081/health"
+probe = "http"
+interval = "500ms"
+mitigate = ["rollback:app"]
+TOML
+  tb systemd-run --quiet --unit="vigil-fleet-$host" /usr/bin/vigil run --config "/etc/vigil/fleet-$host.toml"
+done
+tb sed -n '/^\[fleet\]/,/^fleet_max/p' /etc/vigil/fleet-a.toml
+for _ in $(seq 100); do
+  [[ $(tb journalctl -u 'vigil-fleet-*' --no-pager -o cat | grep -c "release A of app is known good") -ge 3 ]] && break
+  sleep 0.1
+done
+say "release B goes out fleet-wide, and at the same moment the shared dependency starts failing"
+for host in a b c; do tb ln -sfn releases/B "/srv/fleet-$host/current"; done
+fleet_t=$(date +%s%N)
+tb curl -fsS -o /dev/null http://127.0.0.1:8081/_mode/fail
+for _ in $(seq 300); do
+  [[ $(tb journalctl -u 'vigil-fleet-*' --no-pager -o cat | grep -c "started rollback:app") -ge 3 ]] && break
+  sleep 0.1
+done
+say "the three agents' journals, merged   (one rolls back at a time; the others are held by the fleet budget)"
+for host in a b c; do
+  tb journalctl -u "vigil-fleet-$host" --no-pager -o short-unix --no-hostname \
+    --since "@$((fleet_t / 1000000000))" | sed "s/^\([0-9.]*\) [^ ]* /\1 host-$host /"
+done | grep -E "held: fleet budget|started rollback:app|did not help" | sort -n |
+  while read -r stamp host rest; do
+    printf '   %s %s  %s\n' "$(date -d "@$stamp" +%T.%3N)" "$host" "$(cut -c1-140 <<<"${rest#incident * }")"
+  done
+say "vigil status --socket /run/vigil-fleet-c.sock   (the fleet line)"
+tb vigil status --socket /run/vigil-fleet-c.sock | grep -E "vigil|Fleet" || true
+for host in a b c; do tb systemctl stop "vigil-fleet-$host"; done
+tb systemctl stop etcd shared-db
 
 say "vigil incidents   (every incident of the demo, from the timelines in /var/lib/vigil/incidents)"
 tb vigil incidents

@@ -77,9 +77,11 @@ void parse_fleet(ConfigReader& r, const toml::node& node, FleetSettings& out) {
     out.retry = *d;
   }
   if (out.timeout * 3 > out.lease_ttl) {
-    r.error(node.source(), where +
-                               "'timeout' must be at most a third of 'lease_ttl': a keep-alive "
-                               "that takes longer than that loses the lease");
+    const toml::node* at = t->get("timeout") != nullptr ? t->get("timeout") : t->get("lease_ttl");
+    r.error(at != nullptr ? at->source() : node.source(),
+            where +
+                "'timeout' must be at most a third of 'lease_ttl': a keep-alive that takes "
+                "longer than that loses the lease");
   }
   if (auto u = r.get_string(*t, "unreachable", where)) {
     if (*u == "hold") {
@@ -106,14 +108,18 @@ void parse_fleet(ConfigReader& r, const toml::node& node, FleetSettings& out) {
       }
     }
   }
-  if (out.cert_file.empty() != out.key_file.empty()) {
-    r.error(node.source(), where +
-                               "'cert_file' and 'key_file' go together (a client "
-                               "certificate and its key)");
+  if (t->get("cert_file") != nullptr && t->get("key_file") == nullptr) {
+    r.error(t->get("cert_file")->source(),
+            where + "'cert_file' needs 'key_file' (a client certificate and its key)");
+  } else if (t->get("key_file") != nullptr && t->get("cert_file") == nullptr) {
+    r.error(t->get("key_file")->source(),
+            where + "'key_file' needs 'cert_file' (a client certificate and its key)");
   }
 }
 
 void check_fleet_caps(ConfigReader& r, const Config& cfg, const toml::table& root) {
+  // A [fleet] that is there but wrong has its own errors; the caps are not worth more noise.
+  if (root.get("fleet") != nullptr) return;
   const auto* actions = root.get("action") != nullptr ? root.get("action")->as_table() : nullptr;
   for (const auto& [ref, a] : cfg.actions) {
     if (!a.fleet_capped() || cfg.fleet.enabled()) continue;

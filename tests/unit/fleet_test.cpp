@@ -126,7 +126,8 @@ fleet_max = 2
 }
 
 TEST(FleetConfig, BadFleetSettingsAreRefusedWithTheirPlace) {
-  EXPECT_EQ(Errors(R"toml(
+  EXPECT_EQ(
+      Errors(R"toml(
 [fleet]
 name = "web/eu"
 etcd = ["ftp://10.0.0.1:2379", "http://10.0.0.2:2379/?x=1"]
@@ -134,11 +135,22 @@ lease_ttl = "2s"
 unreachable = "maybe"
 cert_file = "/etc/vigil/etcd.pem"
 )toml"),
-            Lines{});
+      (Lines{"vigil.toml:2:8: [fleet]: 'name' must be 1-64 letters, digits, '-', '_' or '.' "
+             "(it is part of the etcd keys), not \"web/eu\"",
+             "vigil.toml:3:9: [fleet]: 'etcd' \"ftp://10.0.0.1:2379\": scheme must be http or "
+             "https",
+             "vigil.toml:3:32: [fleet]: 'etcd' \"http://10.0.0.2:2379/?x=1\": give the client URL "
+             "alone (vigil adds /v3/...), without a query or fragment",
+             "vigil.toml:4:13: [fleet]: 'lease_ttl' must be at least 5s, not \"2s\"",
+             "vigil.toml:5:15: [fleet]: 'unreachable' must be \"hold\" (capped actions wait "
+             "while etcd cannot be reached; the default) or \"act\", not \"maybe\"",
+             "vigil.toml:6:13: [fleet]: 'cert_file' needs 'key_file' (a client certificate and "
+             "its key)"}));
 }
 
 TEST(FleetConfig, MissingNameOrEndpointsAndBothCaps) {
-  EXPECT_EQ(Errors(R"toml(
+  EXPECT_EQ(
+      Errors(R"toml(
 [fleet]
 timeout = "20s"
 
@@ -147,7 +159,14 @@ unit = "app.service"
 fleet_max = 2
 fleet_max_percent = 10
 )toml"),
-            Lines{});
+      (Lines{"vigil.toml:1:1: [fleet]: needs a 'name' (e.g. name = \"web-eu\"): hosts share a "
+             "budget only when they name the same fleet",
+             "vigil.toml:1:1: [fleet]: needs 'etcd', the cluster's client URLs (e.g. etcd = "
+             "[\"http://10.0.0.1:2379\"])",
+             "vigil.toml:2:11: [fleet]: 'timeout' must be at most a third of 'lease_ttl': a "
+             "keep-alive that takes longer than that loses the lease",
+             "vigil.toml:7:21: [action.restart.app]: give 'fleet_max' (hosts) or "
+             "'fleet_max_percent' (of the fleet's live hosts), not both"}));
 }
 
 }  // namespace
