@@ -3191,5 +3191,108 @@ admin_group = "Wheel; rm"
                    "(lower-case letters, digits, '-', '_'; at most 32)"}));
 }
 
+// ---------------------------------------------------------------------------------------------
+// [fleet] and the per-action fleet caps (docs/FLEET.md)
+
+TEST(FleetConfig, ValidFleetAndCaps) {
+  const LoadResult r = parse_config(R"toml(
+[fleet]
+name = "web-eu"
+etcd = ["http://10.0.0.1:2379/", "https://10.0.0.2:2379"]
+lease_ttl = "20s"
+timeout = "1s"
+retry = "3s"
+unreachable = "act"
+ca_file = "/etc/vigil/etcd-ca.pem"
+cert_file = "/etc/vigil/etcd.pem"
+key_file = "/etc/vigil/etcd-key.pem"
+
+[action.restart.app]
+unit = "app.service"
+fleet_max = 3
+
+[action.restart.api]
+unit = "api.service"
+fleet_max_percent = 10
+)toml",
+                                    "vigil.toml");
+  ASSERT_TRUE(r.config) << r.errors.at(0).to_string();
+  const FleetSettings& f = r.config->fleet;
+  EXPECT_TRUE(f.enabled());
+  EXPECT_EQ(f.name, "web-eu");
+  EXPECT_EQ(f.etcd, (Lines{"http://10.0.0.1:2379", "https://10.0.0.2:2379"}));
+  EXPECT_EQ(f.lease_ttl, seconds(20));
+  EXPECT_EQ(f.timeout, seconds(1));
+  EXPECT_EQ(f.retry, seconds(3));
+  EXPECT_EQ(f.unreachable, FleetUnreachable::act);
+  EXPECT_EQ(f.cert_file, "/etc/vigil/etcd.pem");
+  EXPECT_EQ(r.config->find_action("restart:app")->fleet_max, 3);
+  EXPECT_EQ(r.config->find_action("restart:api")->fleet_max_percent, 10);
+  EXPECT_TRUE(r.config->find_action("restart:api")->fleet_capped());
+}
+
+TEST(FleetConfig, DefaultsHoldWhenEtcdIsUnreachable) {
+  const LoadResult r =
+      parse_config("[fleet]\nname = \"f\"\netcd = \"http://127.0.0.1:2379\"\n", "vigil.toml");
+  ASSERT_TRUE(r.config);
+  EXPECT_EQ(r.config->fleet.unreachable, FleetUnreachable::hold);
+  EXPECT_EQ(r.config->fleet.lease_ttl, seconds(30));
+  EXPECT_FALSE(parse_config("", "vigil.toml").config->fleet.enabled());
+}
+
+TEST(FleetConfig, ACapNeedsAFleet) {
+  EXPECT_EQ(Errors(R"toml(
+[action.restart.app]
+unit = "app.service"
+fleet_max = 2
+)toml"),
+            Lines{"vigil.toml:3:13: [action.restart.app]: 'fleet_max' needs a [fleet] section "
+                  "with the etcd cluster that keeps the budget"});
+}
+
+TEST(FleetConfig, BadFleetSettingsAreRefusedWithTheirPlace) {
+  EXPECT_EQ(
+      Errors(R"toml(
+[fleet]
+name = "web/eu"
+etcd = ["ftp://10.0.0.1:2379", "http://10.0.0.2:2379/?x=1"]
+lease_ttl = "2s"
+unreachable = "maybe"
+cert_file = "/etc/vigil/etcd.pem"
+)toml"),
+      (Lines{"vigil.toml:2:8: [fleet]: 'name' must be 1-64 letters, digits, '-', '_' or '.' "
+             "(it is part of the etcd keys), not \"web/eu\"",
+             "vigil.toml:3:9: [fleet]: 'etcd' \"ftp://10.0.0.1:2379\": scheme must be http or "
+             "https",
+             "vigil.toml:3:32: [fleet]: 'etcd' \"http://10.0.0.2:2379/?x=1\": give the client URL "
+             "alone (vigil adds /v3/...), without a query or fragment",
+             "vigil.toml:4:13: [fleet]: 'lease_ttl' must be at least 5s, not \"2s\"",
+             "vigil.toml:5:15: [fleet]: 'unreachable' must be \"hold\" (capped actions wait "
+             "while etcd cannot be reached; the default) or \"act\", not \"maybe\"",
+             "vigil.toml:6:13: [fleet]: 'cert_file' needs 'key_file' (a client certificate and "
+             "its key)"}));
+}
+
+TEST(FleetConfig, MissingNameOrEndpointsAndBothCaps) {
+  EXPECT_EQ(
+      Errors(R"toml(
+[fleet]
+timeout = "20s"
+
+[action.restart.app]
+unit = "app.service"
+fleet_max = 2
+fleet_max_percent = 10
+)toml"),
+      (Lines{"vigil.toml:1:1: [fleet]: needs a 'name' (e.g. name = \"web-eu\"): hosts share a "
+             "budget only when they name the same fleet",
+             "vigil.toml:1:1: [fleet]: needs 'etcd', the cluster's client URLs (e.g. etcd = "
+             "[\"http://10.0.0.1:2379\"])",
+             "vigil.toml:2:11: [fleet]: 'timeout' must be at most a third of 'lease_ttl': a "
+             "keep-alive that takes longer than that loses the lease",
+             "vigil.toml:7:21: [action.restart.app]: give 'fleet_max' (hosts) or "
+             "'fleet_max_percent' (of the fleet's live hosts), not both"}));
+}
+
 }  // namespace
 }  // namespace vigil
