@@ -48,19 +48,37 @@ std::string etcd_binary() {
 
 class EtcdServer {
  public:
-  EtcdServer() {
+  // `tls`: {CA, server certificate, server key}: clients must show a certificate of that CA.
+  explicit EtcdServer(const std::vector<std::string>& tls = {}) {
     std::string tmpl = ::testing::TempDir() + "vigil-etcd-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp");
     dir_ = tmpl;
     client_ = vigil::testing::free_port();
     int peer = vigil::testing::free_port();
     while (peer == client_) peer = vigil::testing::free_port();
-    const std::string c = "http://127.0.0.1:" + std::to_string(client_);
+    scheme_ = tls.empty() ? "http" : "https";
+    const std::string c = url();
     const std::string p = "http://127.0.0.1:" + std::to_string(peer);
-    child_ = std::make_unique<vigil::testing::Child>(std::vector<std::string>{
-        etcd_binary(), "--name", "t", "--data-dir", dir_, "--listen-client-urls", c,
-        "--advertise-client-urls", c, "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
-        "--initial-cluster", "t=" + p});
+    std::vector<std::string> argv = {etcd_binary(),
+                                     "--name",
+                                     "t",
+                                     "--data-dir",
+                                     dir_,
+                                     "--listen-client-urls",
+                                     c,
+                                     "--advertise-client-urls",
+                                     c,
+                                     "--listen-peer-urls",
+                                     p,
+                                     "--initial-advertise-peer-urls",
+                                     p,
+                                     "--initial-cluster",
+                                     "t=" + p};
+    if (!tls.empty()) {
+      argv.insert(argv.end(), {"--trusted-ca-file", tls.at(0), "--cert-file", tls.at(1),
+                               "--key-file", tls.at(2), "--client-cert-auth"});
+    }
+    child_ = std::make_unique<vigil::testing::Child>(argv);
     ready_ = child_->wait_for_line("ready to serve client requests", 20s).has_value();
   }
   ~EtcdServer() {
@@ -68,11 +86,12 @@ class EtcdServer {
     std::filesystem::remove_all(dir_);
   }
   bool ready() const { return ready_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(client_); }
+  std::string url() const { return scheme_ + "://127.0.0.1:" + std::to_string(client_); }
   void kill() { child_.reset(); }
 
  private:
   std::string dir_;
+  std::string scheme_ = "http";
   int client_ = 0;
   std::unique_ptr<vigil::testing::Child> child_;
   bool ready_ = false;
@@ -260,6 +279,69 @@ TEST_F(FleetTest, AHungEndpointTimesOutAndTheNextOneAnswers) {
   EXPECT_EQ(s.kind, Kind::granted) << s.why;
   EXPECT_EQ(hosts[0]->status()["endpoint"], etcd.url());
   ::close(fd);
+}
+
+// etcd with TLS and client certificates, as a production cluster runs: vigil's CA, certificate
+// and key ([fleet] ca_file, cert_file, key_file) get a slot; without a client certificate the
+// budget is "unavailable" (and a capped action would hold), never granted.
+TEST(FleetTls, ClientCertificatesAreShownToEtcd) {
+  ASSERT_TRUE(std::filesystem::exists(etcd_binary())) << etcd_binary() << " is missing";
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / ("vigil-etcd-tls-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const auto at = [&](const std::string& name) { return (dir / name).string(); };
+  const auto openssl = [](std::vector<std::string> args) {
+    args.insert(args.begin(), "/usr/bin/openssl");
+    auto [rc, out] = vigil::testing::run_command(args);
+    EXPECT_EQ(rc, 0) << out;
+  };
+  openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", at("ca.key"), "-out",
+           at("ca.pem"), "-days", "1", "-subj", "/CN=vigil test CA"});
+  // The server's certificate is also a client's: etcd's JSON gateway dials etcd's own gRPC port
+  // with it, and with --client-cert-auth a server-only certificate makes every request a 503.
+  std::ofstream(at("server.ext"))
+      << "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n";
+  std::ofstream(at("client.ext")) << "extendedKeyUsage=clientAuth\n";
+  for (const std::string w : {"server", "client"}) {
+    openssl({"req", "-newkey", "rsa:2048", "-nodes", "-keyout", at(w + ".key"), "-out",
+             at(w + ".csr"), "-subj", "/CN=vigil-" + w});
+    openssl({"x509", "-req", "-in", at(w + ".csr"), "-CA", at("ca.pem"), "-CAkey", at("ca.key"),
+             "-CAcreateserial", "-out", at(w + ".pem"), "-days", "1", "-extfile", at(w + ".ext")});
+  }
+  EtcdServer etcd({at("ca.pem"), at("server.pem"), at("server.key")});
+  ASSERT_TRUE(etcd.ready()) << "etcd with TLS did not start";
+  boost::asio::io_context io;
+  sys::HttpClient http(io);
+  FleetSettings settings;
+  settings.name = "tls";
+  settings.etcd = {etcd.url()};
+  settings.lease_ttl = 5s;
+  settings.timeout = 1s;
+  settings.retry = 1s;
+  settings.ca_file = at("ca.pem");
+  ActionConfig action;
+  action.kind = ActionKind::restart;
+  action.name = "app";
+  action.fleet_max = 1;
+  const auto ask = [&](Budget& b) {
+    std::optional<SlotAnswer> out;
+    b.acquire(action, "inc", [&](SlotAnswer a) { out = std::move(a); });
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    while (!out && std::chrono::steady_clock::now() < end) {
+      io.restart();
+      io.run_for(20ms);
+    }
+    return out.value_or(SlotAnswer{});
+  };
+  Budget stranger(io, http, settings, "stranger");  // the CA, but no client certificate
+  const SlotAnswer refused = ask(stranger);
+  EXPECT_EQ(refused.kind, SlotAnswer::Kind::unavailable) << refused.why;
+  settings.cert_file = at("client.pem");
+  settings.key_file = at("client.key");
+  Budget member(io, http, settings, "a");
+  const SlotAnswer granted = ask(member);
+  EXPECT_EQ(granted.kind, SlotAnswer::Kind::granted) << granted.why;
+  std::filesystem::remove_all(dir);
 }
 
 // Three real vigil processes (hosts a, b, c) share one failing dependency: the HTTP service all
