@@ -314,6 +314,20 @@ TEST(PageAlertmanager, HeartbeatIsAnAlwaysFiringAlertThreePeriodsAhead) {
             {"endsAt", "2026-11-27T01:43:37.123Z"}}));
 }
 
+// [fleet] name: a `fleet` label on incidents and heartbeats, so Alertmanager can group one
+// outage seen by many hosts (docs/FLEET.md); none without a fleet (the test above).
+TEST(PageAlertmanager, TheFleetIsALabelOfEveryAlert) {
+  const NotifyConfig n = Notifier(NotifierKind::alertmanager, {"http://am1:9093"});
+  RenderContext ctx = Ctx();
+  ctx.fleet = "web-eu";
+  EXPECT_EQ(Body(Render(n, MakePage(), ctx))[0]["labels"]["fleet"], "web-eu");
+  Page hb;
+  hb.action = PageAction::heartbeat;
+  hb.host = "web1";
+  EXPECT_EQ(Body(Render(n, hb, ctx))[0]["labels"]["fleet"], "web-eu");
+  EXPECT_FALSE(Body(Render(n, MakePage(), Ctx()))[0]["labels"].contains("fleet"));
+}
+
 TEST(PageAlertmanager, AcknowledgeAndChangeAreSkipped) {
   const NotifyConfig n = Notifier(NotifierKind::alertmanager, {"http://am1:9093"});
   for (const PageAction a : {PageAction::acknowledge, PageAction::change}) {
