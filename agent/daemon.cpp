@@ -138,6 +138,7 @@ void Daemon::apply_fleet(const FleetSettings& settings) {
     }
     fleet_->stop();
     fleet_.reset();
+    mitigator_.fleet_replaced();
   }
   if (!settings.enabled()) return;
   fleet_ = std::make_unique<fleet::Budget>(io_, http_, settings, config_.agent.hostname);

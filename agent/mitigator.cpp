@@ -146,6 +146,7 @@ void Mitigator::mitigate(const std::string& incident, TimePoint now) {
     if (inc == nullptr || !inc->open()) {
       last_wait_.erase(incident);
       fleet_wait_.erase(incident);
+      fleet_bypass_.erase(incident);
       release_finished_slots();
       return;
     }
@@ -319,19 +320,43 @@ bool Mitigator::fleet_allows(const std::string& incident, const Decision& d, Tim
     return true;
   }
   FleetWait& w = fleet_wait_[incident];
-  if (w.ref != ref) w = FleetWait{ref, false, TimePoint{}, {}};
-  if (w.asking) return false;
-  if (now < w.next_ask) {
+  if (w.ref != ref) w = FleetWait{ref, false, TimePoint{}, TimePoint{}, {}};
+  // An answer that never came (a budget replaced by a reload drops its requests) must not keep
+  // the incident waiting forever: after kFleetAnswerBound the slot is asked for again.
+  if (w.asking && now - w.asked_at < kFleetAnswerBound) return false;
+  if (!w.asking && now < w.next_ask) {
     hold(incident, d, w.why, now);
     return false;
   }
   w.asking = true;
+  w.asked_at = now;
+  // The answer may come after a reload freed the config `d` points into: it keeps a copy.
+  Decision kept = d;
+  kept.owned = std::make_shared<const ActionConfig>(a);
+  kept.action = kept.owned.get();
   // Every answer comes back on the loop; a fake may answer at once (then `w` is settled before
   // this returns, and the decision it led to has been made by fleet_answered()).
-  hooks_.fleet_acquire(a, incident, [this, incident, d](fleet::SlotAnswer answer) {
-    fleet_answered(incident, d, std::move(answer));
+  hooks_.fleet_acquire(a, incident, [this, incident, kept](fleet::SlotAnswer answer) {
+    fleet_answered(incident, kept, std::move(answer));
   });
   return false;
+}
+
+void Mitigator::fleet_replaced() {
+  // The old budget's lease goes with it: the slots held are lost (they expire in etcd), and
+  // the answers it owed never come.
+  for (const auto& [incident, ref] : fleet_held_) {
+    sys::log_warning("incident " + incident +
+                     ": the fleet budget was replaced (reload); the slot "
+                     "of " +
+                     ref + " expires with the old lease");
+  }
+  fleet_held_.clear();
+  fleet_bypass_.clear();
+  for (auto& [incident, w] : fleet_wait_) {
+    w.asking = false;
+    w.next_ask = TimePoint{};
+  }
 }
 
 void Mitigator::fleet_answered(const std::string& incident, const Decision& d,
@@ -378,7 +403,10 @@ void Mitigator::fleet_answered(const std::string& incident, const Decision& d,
   fleet_granting_ = incident;
   mitigate(incident, now);
   fleet_granting_.clear();
-  fleet_note_.erase(incident);  // run() took it, or nothing ran
+  // run() took them, or nothing ran (a cooldown, a busy lock): a permission to act without a
+  // slot is for this decision only, never for one much later.
+  fleet_note_.erase(incident);
+  fleet_bypass_.erase(incident);
   release_finished_slots();
 }
 

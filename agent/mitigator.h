@@ -86,6 +86,9 @@ class Mitigator {
   // what the scribe recorded (a verified rollback forgets the release it left).
   void check_passed(const CheckConfig& check, TimePoint at);
   void recorded(const std::vector<IncidentBook::Change>& changes);
+  // The daemon replaced the fleet's budget (a reload changed [fleet]): slots held are lost with
+  // the old lease, and answers it owed will not come.
+  void fleet_replaced();
   // The kinds' parts of `vigil status` (the block list).
   void status(nlohmann::json& out) const;
 
@@ -113,6 +116,8 @@ class Mitigator {
   // one (at most every [fleet] retry) and records the hold.
   bool fleet_allows(const std::string& incident, const Decision& d, TimePoint now);
   void fleet_answered(const std::string& incident, const Decision& d, fleet::SlotAnswer answer);
+  // Why 2 minutes: far above any answer's worst case (every endpoint's timeout, three tries).
+  static constexpr Duration kFleetAnswerBound{120'000};
   // Gives back the slots of incidents whose action is over (failed, refused, verified, or the
   // incident closed).
   void release_finished_slots();
@@ -141,6 +146,7 @@ class Mitigator {
   struct FleetWait {
     std::string ref;
     bool asking = false;  // an answer from etcd is on its way
+    TimePoint asked_at{};
     TimePoint next_ask{};
     std::string why;  // the hold reason until the next ask
   };

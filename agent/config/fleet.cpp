@@ -48,6 +48,12 @@ void parse_fleet(ConfigReader& r, const toml::node& node, FleetSettings& out) {
                                "budget only when they name the same fleet");
   }
   const auto urls = r.string_items(*t, "etcd", where);
+  if (t->get("etcd") != nullptr && urls.empty() && t->get("etcd")->as_array() != nullptr) {
+    r.error(t->get("etcd")->source(),
+            where +
+                "'etcd' is empty: give the cluster's client URLs (e.g. etcd = "
+                "[\"http://10.0.0.1:2379\"])");
+  }
   if (t->get("etcd") == nullptr) {
     r.error(
         node.source(),

@@ -89,9 +89,10 @@ void Budget::arm(Duration after, void (Budget::*what)()) {
 }
 
 void Budget::failed(const std::string& error) {
-  if (error != last_error_) {
-    sys::log_warning("fleet " + settings_.name + ": " + error);
-  }
+  // Logged when the kind of trouble changes, not at every retry of the same outage.
+  const std::string reason = stable_reason(error);
+  if (reason != last_reason_) sys::log_warning("fleet " + settings_.name + ": " + error);
+  last_reason_ = reason;
   last_error_ = error;
 }
 
@@ -100,6 +101,7 @@ void Budget::answered() {
     sys::log_info("fleet " + settings_.name + ": etcd answers again (" + etcd_.endpoint() + ")");
   }
   last_error_.clear();
+  last_reason_.clear();
   last_ok_ = Clock::now();
 }
 
@@ -125,7 +127,7 @@ void Budget::grant() {
              [this, finish](Result<Json> r) {
                if (!r) return finish(r.error().message);
                const auto id = etcd_int(*r, "ID");
-               if (!id || *id == 0) return finish("etcd granted no lease: " + r->dump());
+               if (!id || *id == 0) return finish("etcd granted no lease");
                answered();
                lease_id_ = *id;
                const Json member = {{"host", host_}, {"since", format_time(Clock::now())}};
@@ -192,7 +194,7 @@ void Budget::acquire(const ActionConfig& action, const std::string& incident,
   with_lease([this, action, incident, done = std::move(done)](const std::string& error) mutable {
     if (!error.empty()) {
       SlotAnswer a;
-      a.why = error;
+      a.why = stable_reason(error);
       return done(std::move(a));
     }
     attempt(action, incident, 1, std::move(done));
@@ -213,30 +215,33 @@ void Budget::attempt(const ActionConfig& action, const std::string& incident, in
     members["count_only"] = true;
     reads.push_back({{"request_range", members}});
   }
+  // The slot goes on the lease that is live now; if it is lost meanwhile the answer is
+  // "unavailable", never a key on no lease (one that would never expire).
+  const long long lease = lease_id_;
   // One round trip reads the holders (and the live members) at one revision.
   etcd_.call(
       "/v3/kv/txn", Json{{"success", reads}},
-      [this, action, incident, tries, ref, prefix, percent,
-       done = std::move(done)](Result<Json> r) {
+      [this, action, incident, tries, ref, prefix, percent, lease,
+       done = std::move(done)](Result<Json> r) mutable {
         SlotAnswer a;
-        if (!r) {
-          a.why = r.error().message;
-          failed(a.why);
-          return done(std::move(a));
-        }
+        if (!r) return done(unavailable(r.error().message));
         answered();
+        if (lease_ != Lease::live || lease_id_ != lease || lease == 0) {
+          return done(unavailable("the lease changed while asking"));
+        }
         const auto revision = etcd_int(r->value("header", Json::object()), "revision");
         const Json responses = r->value("responses", Json::array());
         if (!revision || !responses.is_array() || responses.size() != (percent ? 2u : 1u)) {
-          a.why = "etcd answered the read of " + prefix + " with something else";
-          return done(std::move(a));
+          return done(unavailable("etcd answered the read of " + prefix + " with something else"));
         }
+        const std::string mine = slot_key(ref);
+        std::optional<long long> mine_revision;  // set when this host's key is there
         const Json range = responses[0].value("response_range", Json::object());
         for (const Json& kv : range.value("kvs", Json::array())) {
           const auto key = base64_decode(kv.value("key", std::string()));
-          if (key && key->starts_with(prefix)) {
-            a.holders.push_back(shown_host(std::string_view(*key).substr(prefix.size())));
-          }
+          if (!key || !key->starts_with(prefix)) continue;
+          if (*key == mine) mine_revision = etcd_int(kv, "mod_revision");
+          a.holders.push_back(shown_host(std::string_view(*key).substr(prefix.size())));
         }
         if (percent) {
           const auto members =
@@ -246,51 +251,55 @@ void Budget::attempt(const ActionConfig& action, const std::string& incident, in
         } else {
           a.cap = action.fleet_max;
         }
-        const std::string mine = slot_key(ref);
-        const Json value = {
-            {"host", host_}, {"incident", incident}, {"since", format_time(Clock::now())}};
-        const Json put = {{"request_put",
-                           {{"key", etcd_key(mine)},
-                            {"value", base64_encode(value.dump())},
-                            {"lease", std::to_string(lease_id_)}}}};
-        const bool ours = std::find(a.holders.begin(), a.holders.end(), host_) != a.holders.end();
-        if (!ours && static_cast<int>(a.holders.size()) >= a.cap) {
+        if (!mine_revision && static_cast<int>(a.holders.size()) >= a.cap) {
           a.kind = SlotAnswer::Kind::full;
           a.why = std::to_string(a.holders.size()) + " of " + std::to_string(a.cap) +
                   (a.cap == 1 ? " host" : " hosts") + " already act on " + ref + " (" +
                   join(a.holders) + ")";
           return done(std::move(a));
         }
+        const Json value = {
+            {"host", host_}, {"incident", incident}, {"since", format_time(Clock::now())}};
+        const std::string value64 = base64_encode(value.dump());
+        const Json put = {
+            {"request_put",
+             {{"key", etcd_key(mine)}, {"value", value64}, {"lease", std::to_string(lease)}}}};
         // Created only if no slot of this action changed since the read (so the count still
-        // holds) and this host has none; ours already (an earlier lease of this host, or another
-        // incident here) is put again on the current lease.
-        Json txn;
-        if (ours) {
-          txn = {{"success", Json::array({put})}};
+        // holds) and this host has none. This host's own key (an earlier vigil process here, or
+        // another incident here) is put again on the current lease only if it is still the key
+        // that was read: a give-back racing with it wins or loses whole, never half.
+        Json compare = Json::array();
+        if (mine_revision) {
+          compare.push_back({{"key", etcd_key(mine)},
+                             {"target", "MOD"},
+                             {"result", "EQUAL"},
+                             {"mod_revision", std::to_string(*mine_revision)}});
         } else {
           Json unchanged = range_of(prefix);
           unchanged["target"] = "MOD";
           unchanged["result"] = "LESS";
           unchanged["mod_revision"] = std::to_string(*revision + 1);
-          const Json absent = {{"key", etcd_key(mine)},
-                               {"target", "CREATE"},
-                               {"result", "EQUAL"},
-                               {"create_revision", "0"}};
-          txn = {{"compare", Json::array({unchanged, absent})}, {"success", Json::array({put})}};
+          compare.push_back(unchanged);
+          compare.push_back({{"key", etcd_key(mine)},
+                             {"target", "CREATE"},
+                             {"result", "EQUAL"},
+                             {"create_revision", "0"}});
         }
         etcd_.call(
-            "/v3/kv/txn", txn,
-            [this, action, incident, tries, ref, a = std::move(a),
+            "/v3/kv/txn", Json{{"compare", compare}, {"success", Json::array({put})}},
+            [this, action, incident, tries, ref, value64, a = std::move(a),
              done = std::move(done)](Result<Json> w) mutable {
               if (!w) {
-                SlotAnswer u;
-                u.why = w.error().message;
-                failed(u.why);
-                return done(std::move(u));
+                // Whether the put was applied is unknown: if it was, nobody would ever give
+                // that key back. It is deleted later if it is still exactly this put's.
+                forget_later(ref, value64);
+                return done(unavailable(w.error().message));
               }
               answered();
               if (w->value("succeeded", false)) {
                 held_[ref].insert(incident);
+                put_revision_[ref] =
+                    etcd_int(w->value("header", Json::object()), "revision").value_or(0);
                 a.kind = SlotAnswer::Kind::granted;
                 if (std::find(a.holders.begin(), a.holders.end(), host_) == a.holders.end()) {
                   a.holders.push_back(host_);
@@ -308,29 +317,86 @@ void Budget::attempt(const ActionConfig& action, const std::string& incident, in
       });
 }
 
+SlotAnswer Budget::unavailable(const std::string& error) {
+  failed(error);
+  SlotAnswer a;
+  a.why = stable_reason(error);
+  return a;
+}
+
+// The hold reason of the timeline: the same while etcd stays down the same way, so it is
+// written once, not at every retry (curl's text carries timings; it goes to the log and
+// `vigil status`).
+std::string Budget::stable_reason(const std::string& error) const {
+  if (const auto at = error.find(" refused: HTTP "); at != std::string::npos) {
+    return "etcd refused the request (" + error.substr(at + 10, 8) + ")";
+  }
+  if (error.rfind("etcd ", 0) == 0) {
+    std::string where;
+    for (const std::string& e : settings_.etcd) where += (where.empty() ? "" : ", ") + e;
+    return "etcd cannot be reached (" + where + ")";
+  }
+  return error;
+}
+
 void Budget::release(const std::string& action_ref, const std::string& incident) {
   auto it = held_.find(action_ref);
   if (it == held_.end()) return;
   it->second.erase(incident);
   if (!it->second.empty()) return;
   held_.erase(it);
-  etcd_.call("/v3/kv/deleterange", Json{{"key", etcd_key(slot_key(action_ref))}},
-             [this, action_ref](Result<Json> r) {
-               if (r) {
-                 answered();
-                 return;
-               }
-               // The key stays while the lease lives (the keep-alives go on): give it back
-               // again after `retry`, unless this host took the slot again meanwhile.
-               failed(r.error().message + " (giving back the slot of " + action_ref + ")");
-               auto again = std::make_shared<boost::asio::steady_timer>(io_, settings_.retry);
-               again->async_wait([this, alive = std::weak_ptr<Alive>(alive_), again,
-                                  action_ref](const boost::system::error_code& ec) {
-                 if (ec || alive.expired() || held_.count(action_ref) > 0) return;
-                 held_[action_ref];  // empty: release() below deletes the key again
-                 release(action_ref, "");
-               });
-             });
+  long long revision = 0;
+  if (auto r = put_revision_.find(action_ref); r != put_revision_.end()) {
+    revision = r->second;
+    put_revision_.erase(r);
+  }
+  const std::string key = etcd_key(slot_key(action_ref));
+  const Json remove = {{"request_delete_range", {{"key", key}}}};
+  // Only the key as this host last put it: if another incident here has put it again since
+  // (a racing acquire), that one keeps it.
+  Json txn = {{"success", Json::array({remove})}};
+  if (revision > 0) {
+    txn["compare"] = Json::array({{{"key", key},
+                                   {"target", "MOD"},
+                                   {"result", "EQUAL"},
+                                   {"mod_revision", std::to_string(revision)}}});
+  }
+  etcd_.call("/v3/kv/txn", txn, [this, action_ref, revision](Result<Json> r) {
+    if (r) {
+      answered();
+      return;
+    }
+    // The key stays while the lease lives (the keep-alives go on): give it back again after
+    // `retry`, unless this host took the slot again meanwhile.
+    failed(r.error().message + " (giving back the slot of " + action_ref + ")");
+    auto again = std::make_shared<boost::asio::steady_timer>(io_, settings_.retry);
+    again->async_wait([this, alive = std::weak_ptr<Alive>(alive_), again, action_ref,
+                       revision](const boost::system::error_code& ec) {
+      if (ec || alive.expired() || held_.count(action_ref) > 0) return;
+      held_[action_ref];  // empty: release() below gives the key back again
+      if (revision > 0) put_revision_[action_ref] = revision;
+      release(action_ref, "");
+    });
+  });
+}
+
+void Budget::forget_later(const std::string& action_ref, const std::string& value64) {
+  auto later = std::make_shared<boost::asio::steady_timer>(io_, settings_.retry);
+  later->async_wait([this, alive = std::weak_ptr<Alive>(alive_), later, action_ref,
+                     value64](const boost::system::error_code& ec) {
+    if (ec || alive.expired()) return;
+    const std::string key = etcd_key(slot_key(action_ref));
+    const Json txn = {
+        {"compare",
+         Json::array(
+             {{{"key", key}, {"target", "VALUE"}, {"result", "EQUAL"}, {"value", value64}}})},
+        {"success", Json::array({{{"request_delete_range", {{"key", key}}}}})}};
+    etcd_.call("/v3/kv/txn", txn, [this](Result<Json> r) {
+      if (r) answered();
+      // Not retried: if etcd is still away, the key (if it exists at all) goes with the lease
+      // the next time this host loses it, and `vigil status` shows the error meanwhile.
+    });
+  });
 }
 
 nlohmann::json Budget::status() const {

@@ -60,7 +60,8 @@ class Budget {
                std::function<void(SlotAnswer)> done);
   // `incident` no longer needs its slot for `action_ref`; the key goes when no incident does.
   void release(const std::string& action_ref, const std::string& incident);
-  // Revokes the lease (its slots and membership go at once): on a clean stop.
+  // No more keep-alives or new requests (vigil stops, or a reload replaces the budget): the
+  // lease, and with it this host's slots and membership, expires after lease_ttl.
   void stop();
 
   const FleetSettings& settings() const { return settings_; }
@@ -78,6 +79,11 @@ class Budget {
   void attempt(const ActionConfig& action, const std::string& incident, int tries,
                std::function<void(SlotAnswer)> done);
   void failed(const std::string& error);
+  SlotAnswer unavailable(const std::string& error);
+  std::string stable_reason(const std::string& error) const;
+  // After `retry`, deletes the slot key of `action_ref` if its value is still exactly
+  // `value64` (a put whose answer was lost).
+  void forget_later(const std::string& action_ref, const std::string& value64);
   void answered();
   std::string slot_key(const std::string& action_ref) const;
 
@@ -91,7 +97,9 @@ class Budget {
   TimePoint lease_renewed_{};
   std::vector<std::function<void(const std::string&)>> waiting_;  // for the lease
   std::map<std::string, std::set<std::string>> held_;             // action ref -> incidents
+  std::map<std::string, long long> put_revision_;  // action ref -> revision of our last put
   std::string last_error_;
+  std::string last_reason_;  // stable_reason() of last_error_: what the log was told
   TimePoint last_ok_{};
   bool stopped_ = false;
   std::shared_ptr<Alive> alive_ = std::make_shared<Alive>();

@@ -11,6 +11,7 @@ struct Etcd::Pending {
   std::string path;
   std::string body;
   Reply done;
+  std::size_t first = 0;  // the endpoint tried first (the one that answered last, then)
   std::size_t tried = 0;
   std::string first_error;
 };
@@ -33,6 +34,7 @@ void Etcd::call(std::string_view path, nlohmann::json body, Reply done) {
   p->path = std::string(path);
   p->body = body.dump();
   p->done = std::move(done);
+  p->first = preferred_;
   attempt(std::move(p));
 }
 
@@ -42,7 +44,7 @@ void Etcd::attempt(std::shared_ptr<Pending> p) {
     reply(make_error("no etcd endpoints"));
     return;
   }
-  const std::size_t index = (preferred_ + p->tried) % endpoints_.size();
+  const std::size_t index = (p->first + p->tried) % endpoints_.size();
   sys::HttpRequest req;
   req.url = endpoints_[index] + p->path;
   req.method = HttpMethod::post;

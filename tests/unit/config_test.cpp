@@ -3273,6 +3273,16 @@ cert_file = "/etc/vigil/etcd.pem"
              "its key)"}));
 }
 
+TEST(FleetConfig, AnEmptyEndpointListIsRefused) {
+  EXPECT_EQ(Errors(R"toml(
+[fleet]
+name = "f"
+etcd = []
+)toml"),
+            Lines{"vigil.toml:3:8: [fleet]: 'etcd' is empty: give the cluster's client URLs (e.g. "
+                  "etcd = [\"http://10.0.0.1:2379\"])"});
+}
+
 TEST(FleetConfig, MissingNameOrEndpointsAndBothCaps) {
   EXPECT_EQ(
       Errors(R"toml(

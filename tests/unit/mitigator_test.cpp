@@ -495,6 +495,29 @@ TEST_F(MitigatorTest, ASlotGrantedAfterTheIncidentClosedIsGivenBack) {
   EXPECT_EQ(releases, Lines{"restart:app " + id});
 }
 
+// A budget replaced by a reload drops the requests it had in flight: the incident asks again
+// (after the bound at once if the daemon says so), and a slot it held is forgotten.
+TEST_F(MitigatorTest, AnAnswerThatNeverComesDoesNotHoldTheIncidentForever) {
+  cap_restart_app();
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  ASSERT_EQ(asks.size(), 1u);
+  now += 1min;
+  m().mitigate(id, now);
+  EXPECT_EQ(asks.size(), 1u) << "still within the bound: the answer may come";
+  now += 1min;
+  m().mitigate(id, now);
+  ASSERT_EQ(asks.size(), 2u) << "past the bound: asked again";
+  m().fleet_replaced();
+  m().mitigate(id, now);
+  ASSERT_EQ(asks.size(), 3u) << "a new budget: asked again at once";
+  asks[2].done(answer(Slot::granted, "slot 1 of 1 for restart:app taken"));
+  EXPECT_EQ(restarts->runs.size(), 1u);
+  // The late answers of the old budget change nothing.
+  asks[0].done(answer(Slot::granted, "slot 1 of 1 for restart:app taken"));
+  EXPECT_EQ(restarts->runs.size(), 1u);
+}
+
 TEST_F(MitigatorTest, DryRunNeverAsksTheFleet) {
   cap_restart_app();
   cfg.agent.dry_run = DryRun::yes;
