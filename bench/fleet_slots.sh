@@ -6,13 +6,16 @@
 # Prints the answer latency (p50/p99/max), how many asks were granted or refused, and the most
 # agents that held a slot at once (must not exceed the cap).
 #
-# Usage: bench/fleet_slots.sh [AGENTS=100] [CAP=10] [SECONDS=20]
+# Usage: bench/fleet_slots.sh [AGENTS=100] [CAP=10] [SECONDS=20] [PAUSE_MS=100]
+#   PAUSE_MS: how long a refused agent waits before asking again ([fleet] retry; 100 ms is a
+#   stampede 50 times harsher than the default 5 s).
 #   VIGIL_BENCH_BUILD=DIR uses that build tree as it is; by default a Release tree in build-bench/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 agents=${1:-100}
 cap=${2:-10}
 seconds=${3:-20}
+pause=${4:-100}
 
 source scripts/deps.sh
 vigil_install_deps
@@ -45,4 +48,4 @@ done
 grep -q "ready to serve client requests" "$work/etcd.log" || { cat "$work/etcd.log"; exit 1; }
 echo "etcd $("$etcd" --version | head -n1 | awk '{print $3}') on 127.0.0.1:$client (fsync to $work)"
 "$bin/bench/fleet_slots" --etcd "http://127.0.0.1:$client" --agents "$agents" --cap "$cap" \
-  --seconds "$seconds"
+  --seconds "$seconds" --pause-ms "$pause"

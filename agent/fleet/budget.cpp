@@ -253,9 +253,8 @@ void Budget::attempt(const ActionConfig& action, const std::string& incident, in
         }
         if (!mine_revision && static_cast<int>(a.holders.size()) >= a.cap) {
           a.kind = SlotAnswer::Kind::full;
-          a.why = std::to_string(a.holders.size()) + " of " + std::to_string(a.cap) +
-                  (a.cap == 1 ? " host" : " hosts") + " already act on " + ref + " (" +
-                  join(a.holders) + ")";
+          a.why = "slots for " + ref + ": " + std::to_string(a.holders.size()) + " of " +
+                  std::to_string(a.cap) + " taken (by " + join(a.holders) + ")";
           return done(std::move(a));
         }
         const Json value = {

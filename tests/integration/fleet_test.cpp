@@ -171,7 +171,7 @@ TEST_F(FleetTest, AtMostTheCapOfManyHostsActAtOnceAndAFreedSlotGoesToTheNext) {
   const SlotAnswer& refused = *answers[static_cast<std::size_t>(full[0])];
   EXPECT_EQ(refused.cap, 2);
   EXPECT_EQ(refused.holders.size(), 2u);
-  EXPECT_NE(refused.why.find("2 of 2 hosts already act on restart:app (h"), std::string::npos)
+  EXPECT_NE(refused.why.find("slots for restart:app: 2 of 2 taken (by h"), std::string::npos)
       << refused.why;
 
   // One holder's verification ends: its slot goes, and a waiting host gets it on its next ask.
@@ -422,8 +422,8 @@ TEST_F(FleetTest, ThreeAgentsOneSharedOutageOneActsAtATime) {
         if (outcome->second == "failed" && span.from != TimePoint{} && span.to == TimePoint{}) {
           span.to = e->at;
         }
-        if (e->text.find("on hold: held: fleet budget: 1 of 1 host already act on "
-                         "rollback:app (") != std::string::npos) {
+        if (e->text.find("on hold: held: fleet budget: slots for rollback:app: 1 of 1 "
+                         "taken (by ") != std::string::npos) {
           ++held;
         }
       }

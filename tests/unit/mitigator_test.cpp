@@ -404,9 +404,9 @@ TEST_F(MitigatorTest, ACappedActionRunsOnlyWithAFleetSlotAndHoldsWhileTheFleetIs
   m().mitigate(id, now);  // the answer is on its way: no second ask
   EXPECT_EQ(asks.size(), 1u);
 
-  asks[0].done(answer(Slot::full, "1 of 1 host already act on restart:app (h2)"));
+  asks[0].done(answer(Slot::full, "slots for restart:app: 1 of 1 taken (by h2)"));
   const std::string held =
-      "on hold: held: fleet budget: 1 of 1 host already act on restart:app (h2); asking again "
+      "on hold: held: fleet budget: slots for restart:app: 1 of 1 taken (by h2); asking again "
       "every 5s";
   EXPECT_TRUE(recorded_text(held));
   EXPECT_TRUE(restarts->runs.empty());
