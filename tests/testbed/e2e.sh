@@ -14,7 +14,7 @@ CASES=(install_ready security_score reload_invalid_keeps_old watchdog_restarts s
   http_fires_and_recovers peer_network unit_failures unit_bus_restart unit_template
   journal_counts_exactly incident_book incident_cli_access mitigate_rollback mitigate_rollback_app_owned mitigate_restart
   mitigate_block block_lifecycle mitigate_dry_run mitigate_ssh_session hostile_real_sshd protection_source_fails page_alertmanager page_outbox_faults
-  page_formats)
+  page_formats fleet_one_at_a_time)
 
 fail() {
   echo "FAIL: $*" >&2
@@ -45,7 +45,10 @@ start_case() {
   NETFILTER_BEFORE=$(testbed_netfilter)
   trap end_case EXIT
   trap 'exit 130' INT TERM
-  testbed_up "$TB" "$DEBDIR:/opt/vigil-deb" "$SUPPORTDIR:/opt/vigil-test"
+  local binds=("$DEBDIR:/opt/vigil-deb" "$SUPPORTDIR:/opt/vigil-test")
+  # etcd for the fleet case: Debian's etcd-server unpacked on the host (scripts/test.sh).
+  [[ -n "${VIGIL_TEST_ETCD:-}" ]] && binds+=("$(dirname "$VIGIL_TEST_ETCD"):/opt/etcd")
+  testbed_up "$TB" "${binds[@]}"
   tb systemd-run --quiet --unit=sample-app -p Restart=no \
     /opt/vigil-test/vigil-sample-app --address 0.0.0.0 --port 8080
   wait_until 10 tb curl -fsS http://127.0.0.1:8080/health || fail "sample app did not start"
@@ -1632,6 +1635,83 @@ print("webhook:", [(e["answered"], e["mode"]) for e in hk], "retry gap %.2fs; sl
 ' "hook-hmac-secret" "$id" || fail "the webhook requests are not as documented"
   # No secret in the journal.
   ! journal_has -u vigil --grep "$key|statuspage-api-key|hook-hmac-secret" || fail "a secret was logged"
+}
+
+# The fleet budget (docs/FLEET.md) in the test-bed: a real etcd and three more vigil processes
+# (hosts a, b, c) with their own state and config, each watching one shared dependency with a
+# rollback capped at fleet_max = 1. Release B goes out to all three as the dependency fails:
+# they must roll back strictly one after the other (each start after the previous one's end in
+# the journal), the others logging "held: fleet budget".
+case_fleet_one_at_a_time() {
+  [[ -n "${VIGIL_TEST_ETCD:-}" ]] || fail "VIGIL_TEST_ETCD is not set (scripts/test.sh sets it)"
+  tb systemd-run --quiet --unit=etcd /opt/etcd/etcd --name e2e --data-dir /var/lib/etcd-e2e \
+    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379
+  tb systemd-run --quiet --unit=shared-dep /opt/vigil-test/vigil-sample-app --port 8082
+  wait_until 20 tb curl -fsS http://127.0.0.1:2379/health || fail "etcd did not start"
+  wait_until 10 tb curl -fsS http://127.0.0.1:8082/health || fail "the dependency did not start"
+  local host
+  for host in a b c; do
+    tb mkdir -p "/srv/fleet-$host/releases/A" "/srv/fleet-$host/releases/B"
+    tb ln -sfn releases/A "/srv/fleet-$host/current"
+    tb sh -c "cat > /etc/vigil/fleet-$host.toml" <<TOML
+[agent]
+hostname = "$host"
+state_dir = "/var/lib/vigil-fleet-$host"
+control_socket = "/run/vigil-fleet-$host.sock"
+
+[fleet]
+name = "e2e"
+etcd = "http://127.0.0.1:2379"
+retry = "1s"
+
+[action.rollback.app]
+dir = "/srv/fleet-$host"
+verify_within = "3s"
+fleet_max = 1
+
+[[check]]
+name = "app"
+probe = "http"
+url = "http://127.0.0.1:8082/health"
+interval = "500ms"
+mitigate = ["rollback:app"]
+TOML
+    tb systemd-run --quiet --unit="vigil-fleet-$host" /usr/bin/vigil run --config "/etc/vigil/fleet-$host.toml"
+  done
+  for host in a b c; do
+    wait_until 20 journal_has -u "vigil-fleet-$host" --grep "release A of app is known good" ||
+      fail "host $host did not see release A healthy"
+  done
+  for host in a b c; do tb ln -sfn releases/B "/srv/fleet-$host/current"; done
+  tb curl -fsS -o /dev/null http://127.0.0.1:8082/_mode/fail
+  for host in a b c; do
+    wait_until 60 journal_has -u "vigil-fleet-$host" --grep "started rollback:app" ||
+      fail "host $host never rolled back"
+  done
+  for host in a b c; do
+    wait_until 20 journal_has -u "vigil-fleet-$host" --grep "did not help" ||
+      fail "host $host's rollback never ended"
+  done
+  # START END per host (journal timestamps, one clock), sorted by start: no overlap.
+  local spans prev_end="" start end
+  spans=$(for host in a b c; do
+    start=$(tb journalctl -u "vigil-fleet-$host" -o short-unix --no-pager -q --grep "started rollback:app" | head -n 1 | cut -d' ' -f1)
+    end=$(tb journalctl -u "vigil-fleet-$host" -o short-unix --no-pager -q --grep "did not help" | head -n 1 | cut -d' ' -f1)
+    echo "$start $end $host"
+  done | sort -n)
+  echo "$spans" >&2
+  while read -r start end host; do
+    # short-unix stamps have six decimals: without the dot they compare as integers.
+    if [[ -n "$prev_end" ]] && ((10#${start/./} < 10#${prev_end/./})); then
+      fail "host $host started its rollback at $start, before the previous one ended at $prev_end"
+    fi
+    prev_end=$end
+  done <<<"$spans"
+  local held
+  held=$(tb journalctl -u 'vigil-fleet-*' -o cat --no-pager -q --grep "held: fleet budget: slots for rollback:app: 1 of 1 taken" | wc -l)
+  ((held >= 2)) || fail "expected the waiting hosts to log the fleet hold, got $held line(s)"
+  tb vigil status --socket /run/vigil-fleet-a.sock | grep -q "Fleet: e2e (etcd http://127.0.0.1:2379; lease live)" ||
+    fail "vigil status does not show the fleet"
 }
 
 # tests/testbed/faults.sh reuses the helpers above.
