@@ -141,9 +141,10 @@ int cmd_status(const Args& a) {
       }
     }
     const std::string error = str(f, "error");
-    std::cout << "      Fleet: " << str(f, "name") << " (etcd " << str(f, "endpoint")
-              << (str(f, "endpoint").empty() ? "not answering" : "") << "; lease "
-              << str(f, "lease") << ")" << (held.empty() ? "" : "; holding slots: " + held)
+    const std::string endpoint = str(f, "endpoint");
+    std::cout << "      Fleet: " << str(f, "name") << " (etcd "
+              << (endpoint.empty() ? "not answering" : endpoint) << "; lease " << str(f, "lease")
+              << ")" << (held.empty() ? "" : "; holding slots: " + held)
               << (error.empty() ? "" : "; " + error) << "\n";
   }
   if (r.contains("circuits")) {

@@ -124,16 +124,11 @@ Mitigator::Hooks Daemon::mitigator_hooks() {
   return h;
 }
 
-// Same endpoints, name and timings: the budget (its lease, the slots held) carries on.
+// The same [fleet]: the budget (its lease, the slots held) carries on.
 // Otherwise the old one is dropped (its lease expires in etcd) and a new one starts.
 void Daemon::apply_fleet(const FleetSettings& settings) {
   if (fleet_) {
-    const FleetSettings& was = fleet_->settings();
-    if (settings.enabled() && was.name == settings.name && was.etcd == settings.etcd &&
-        was.lease_ttl == settings.lease_ttl && was.timeout == settings.timeout &&
-        was.retry == settings.retry && was.unreachable == settings.unreachable &&
-        was.ca_file == settings.ca_file && was.cert_file == settings.cert_file &&
-        was.key_file == settings.key_file) {
+    if (settings.enabled() && fleet_->settings() == settings) {
       return;
     }
     fleet_->stop();

@@ -328,6 +328,7 @@ struct FleetSettings {
   std::string ca_file, cert_file, key_file;
 
   bool enabled() const { return !etcd.empty(); }
+  bool operator==(const FleetSettings&) const = default;
 };
 
 std::string_view to_string(FleetUnreachable u);

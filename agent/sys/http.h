@@ -49,9 +49,6 @@ struct HttpResponse {
 // A request whose route was worked out once: a check sends the same request every interval, so
 // the URL is parsed and the lean path's request head written once, not per probe.
 class PreparedHttpRequest {
- public:
-  const HttpRequest& request() const { return request_; }
-
  private:
   friend class HttpClient;
   HttpRequest request_;
