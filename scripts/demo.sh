@@ -432,37 +432,7 @@ tb ufw status
 sleep 1
 
 say "the fleet: three agents (a, b, c) watch one shared dependency; each may roll back its app, fleet_max = 1"
-tb systemd-run --quiet --unit=etcd /opt/etcd/etcd --name demo --data-dir /var/lib/etcd-demo \
-  --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379
-tb systemd-run --quiet --unit=shared-db /opt/vigil-test/vigil-sample-app --port 8081
-for host in a b c; do
-  tb mkdir -p "/srv/fleet-$host/releases/A" "/srv/fleet-$host/releases/B"
-  tb ln -sfn releases/A "/srv/fleet-$host/current"
-  tb sh -c "cat > /etc/vigil/fleet-$host.toml" <<TOML
-[agent]
-hostname = "$host"
-state_dir = "/var/lib/vigil-fleet-$host"
-control_socket = "/run/vigil-fleet-$host.sock"
-
-[fleet]
-name = "demo"
-etcd = "http://127.0.0.1:2379"
-retry = "1s"
-
-[action.rollback.app]
-dir = "/srv/fleet-$host"
-verify_within = "3s"
-fleet_max = 1          # one host of the fleet rolls back at a time
-
-[[check]]
-name = "app"
-url = "http://127.0.0.1:8081/health"
-probe = "http"
-interval = "500ms"
-mitigate = ["rollback:app"]
-TOML
-  tb systemd-run --quiet --unit="vigil-fleet-$host" /usr/bin/vigil run --config "/etc/vigil/fleet-$host.toml"
-done
+testbed_fleet_up "$TB" demo 8081
 tb sed -n '/^\[fleet\]/,/^fleet_max/p' /etc/vigil/fleet-a.toml
 for _ in $(seq 100); do
   [[ $(tb journalctl -u 'vigil-fleet-*' --no-pager -o cat | grep -c "release A of app is known good") -ge 3 ]] && break
@@ -487,7 +457,7 @@ done | grep -E "held: fleet budget|started rollback:app|did not help" | sort -n 
 say "vigil status --socket /run/vigil-fleet-c.sock   (the fleet line)"
 tb vigil status --socket /run/vigil-fleet-c.sock | grep -E "vigil|Fleet" || true
 for host in a b c; do tb systemctl stop "vigil-fleet-$host"; done
-tb systemctl stop etcd shared-db
+tb systemctl stop etcd shared-dep
 
 say "vigil incidents   (every incident of the demo, from the timelines in /var/lib/vigil/incidents)"
 tb vigil incidents

@@ -1644,40 +1644,8 @@ print("webhook:", [(e["answered"], e["mode"]) for e in hk], "retry gap %.2fs; sl
 # the journal), the others logging "held: fleet budget".
 case_fleet_one_at_a_time() {
   [[ -n "${VIGIL_TEST_ETCD:-}" ]] || fail "VIGIL_TEST_ETCD is not set (scripts/test.sh sets it)"
-  tb systemd-run --quiet --unit=etcd /opt/etcd/etcd --name e2e --data-dir /var/lib/etcd-e2e \
-    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379
-  tb systemd-run --quiet --unit=shared-dep /opt/vigil-test/vigil-sample-app --port 8082
-  wait_until 20 tb curl -fsS http://127.0.0.1:2379/health || fail "etcd did not start"
-  wait_until 10 tb curl -fsS http://127.0.0.1:8082/health || fail "the dependency did not start"
+  testbed_fleet_up "$TB" e2e 8082 || fail "etcd or the dependency did not start"
   local host
-  for host in a b c; do
-    tb mkdir -p "/srv/fleet-$host/releases/A" "/srv/fleet-$host/releases/B"
-    tb ln -sfn releases/A "/srv/fleet-$host/current"
-    tb sh -c "cat > /etc/vigil/fleet-$host.toml" <<TOML
-[agent]
-hostname = "$host"
-state_dir = "/var/lib/vigil-fleet-$host"
-control_socket = "/run/vigil-fleet-$host.sock"
-
-[fleet]
-name = "e2e"
-etcd = "http://127.0.0.1:2379"
-retry = "1s"
-
-[action.rollback.app]
-dir = "/srv/fleet-$host"
-verify_within = "3s"
-fleet_max = 1
-
-[[check]]
-name = "app"
-probe = "http"
-url = "http://127.0.0.1:8082/health"
-interval = "500ms"
-mitigate = ["rollback:app"]
-TOML
-    tb systemd-run --quiet --unit="vigil-fleet-$host" /usr/bin/vigil run --config "/etc/vigil/fleet-$host.toml"
-  done
   for host in a b c; do
     wait_until 20 journal_has -u "vigil-fleet-$host" --grep "release A of app is known good" ||
       fail "host $host did not see release A healthy"

@@ -117,6 +117,62 @@ testbed_forged_sshd_line() {
     systemd-cat -t sshd cat /run/vigil-e2e-line
 }
 
+# The fleet scene (docs/FLEET.md) in container NAME, shared by the demo and the e2e case: etcd
+# (Debian's etcd-server, bind-mounted at /opt/etcd) on 127.0.0.1:2379, a dependency (the sample
+# app) on 127.0.0.1:DEP_PORT, and three more vigil processes, hosts a, b and c, each with its own
+# state, config (/etc/vigil/fleet-HOST.toml) and control socket (/run/vigil-fleet-HOST.sock),
+# watching the dependency with a rollback of /srv/fleet-HOST (current -> releases/A) capped at
+# fleet_max = 1 in fleet FLEET. The agents start once etcd and the dependency answer (else it
+# fails); it returns without waiting for the agents.
+# Usage: testbed_fleet_up NAME FLEET DEP_PORT
+testbed_fleet_up() {
+  local name=$1 fleet=$2 port=$3 host url i
+  testbed_exec "$name" systemd-run --quiet --unit=etcd /opt/etcd/etcd --name "$fleet" \
+    --data-dir "/var/lib/etcd-$fleet" --listen-client-urls http://127.0.0.1:2379 \
+    --advertise-client-urls http://127.0.0.1:2379
+  testbed_exec "$name" systemd-run --quiet --unit=shared-dep /opt/vigil-test/vigil-sample-app \
+    --port "$port"
+  for url in http://127.0.0.1:2379/health "http://127.0.0.1:$port/health"; do
+    for i in $(seq 100); do
+      testbed_exec "$name" curl -fsS -o /dev/null "$url" 2>/dev/null && break
+      ((i < 100)) || {
+        testbed_log "$name: $url did not answer"
+        return 1
+      }
+      sleep 0.2
+    done
+  done
+  for host in a b c; do
+    testbed_exec "$name" mkdir -p "/srv/fleet-$host/releases/A" "/srv/fleet-$host/releases/B"
+    testbed_exec "$name" ln -sfn releases/A "/srv/fleet-$host/current"
+    testbed_exec "$name" sh -c "cat > /etc/vigil/fleet-$host.toml" <<TOML
+[agent]
+hostname = "$host"
+state_dir = "/var/lib/vigil-fleet-$host"
+control_socket = "/run/vigil-fleet-$host.sock"
+
+[fleet]
+name = "$fleet"
+etcd = "http://127.0.0.1:2379"
+retry = "1s"
+
+[action.rollback.app]
+dir = "/srv/fleet-$host"
+verify_within = "3s"
+fleet_max = 1          # one host of the fleet rolls back at a time
+
+[[check]]
+name = "app"
+probe = "http"
+url = "http://127.0.0.1:$port/health"
+interval = "500ms"
+mitigate = ["rollback:app"]
+TOML
+    testbed_exec "$name" systemd-run --quiet --unit="vigil-fleet-$host" /usr/bin/vigil run \
+      --config "/etc/vigil/fleet-$host.toml"
+  done
+}
+
 testbed_exec() {
   local name=$1
   shift
