@@ -237,6 +237,16 @@ std::string Daemon::metrics_text() const {
   s.incidents_opened = incidents_opened_;
   s.protection_read_errors = mitigator_.protection_failures();
   s.pages = paging_.counts();
+  s.mitigations = mitigator_.outcomes();
+  if (fleet_) {
+    MetricsSnapshot::Fleet f;
+    f.name = fleet_->settings().name;
+    f.etcd_up = fleet_->etcd_up();
+    const std::vector<std::string> held = fleet_->held();
+    f.held.insert(held.begin(), held.end());
+    f.answers = fleet_->answers();
+    s.fleet = std::move(f);
+  }
   return render_metrics(s);
 }
 

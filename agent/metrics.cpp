@@ -223,7 +223,9 @@ std::string render_metrics(const MetricsSnapshot& s) {
   w.sample("vigil_incidents_opened_total", {}, u(s.incidents_opened));
 
   w.family("vigil_mitigations_total", "counter",
-           "Mitigation actions run since vigil started, by action and outcome.");
+           "Mitigation steps recorded in timelines since vigil started, by action (KIND:NAME; "
+           "empty for an escalation past the last rung) and outcome (started, ok, verified, "
+           "failed, skipped, dry_run, waiting, escalated).");
   for (const auto& [key, n] : s.mitigations) {
     w.sample("vigil_mitigations_total", {{"action", key.first}, {"outcome", key.second}}, u(n));
   }
@@ -236,6 +238,32 @@ std::string render_metrics(const MetricsSnapshot& s) {
            "Failed reads of a never-block source (host addresses, gateways, SSH sessions, ufw "
            "allow rules); blocks are held while one fails.");
   w.sample("vigil_protection_read_errors_total", {}, u(s.protection_read_errors));
+
+  w.family("vigil_fleet_etcd_up", "gauge",
+           "1 when etcd answered the fleet budget's last request, 0 when it did not (capped "
+           "actions hold, or act without a slot, per [fleet] unreachable).");
+  if (s.fleet)
+    w.sample("vigil_fleet_etcd_up", {{"fleet", s.fleet->name}}, s.fleet->etcd_up ? "1" : "0");
+  w.family("vigil_fleet_slot_held", "gauge",
+           "1 while this host holds a slot of the fleet's budget for the action, else 0; sum "
+           "by (fleet, action) for the hosts acting now.");
+  if (s.fleet) {
+    std::set<std::string> actions = s.fleet->held;
+    for (const auto& [key, n] : s.fleet->answers) actions.insert(key.first);
+    for (const std::string& a : actions) {
+      w.sample("vigil_fleet_slot_held", {{"fleet", s.fleet->name}, {"action", a}},
+               s.fleet->held.count(a) > 0 ? "1" : "0");
+    }
+  }
+  w.family("vigil_fleet_slot_requests_total", "counter",
+           "Slots of the fleet's budget asked for, by action and answer (granted, full: the cap "
+           "is reached, unavailable: etcd could not be asked); since the budget started.");
+  if (s.fleet) {
+    for (const auto& [key, n] : s.fleet->answers) {
+      w.sample("vigil_fleet_slot_requests_total",
+               {{"fleet", s.fleet->name}, {"action", key.first}, {"answer", key.second}}, u(n));
+    }
+  }
   return w.take();
 }
 

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,15 @@ struct MetricsSnapshot {
   // (notifier, outcome) -> count
   std::map<std::pair<std::string, std::string>, std::uint64_t> pages;
   std::uint64_t protection_read_errors = 0;  // since start
+  // [fleet] (agent/fleet/): set only when the host is a member of one.
+  struct Fleet {
+    std::string name;
+    bool etcd_up = false;        // etcd answered the last request
+    std::set<std::string> held;  // action refs whose slot this host holds now
+    // (action ref, "granted" | "full" | "unavailable") -> count
+    std::map<std::pair<std::string, std::string>, std::uint64_t> answers;
+  };
+  std::optional<Fleet> fleet;
 };
 
 // The check states vigil_check_state reports, one series each. A check whose state is not one
@@ -93,7 +103,10 @@ inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0
 //   vigil_check_runs_total, vigil_check_failures_total,
 //   vigil_probe_duration_seconds{check,probe} (histogram; checks without latency are left out),
 //   vigil_incidents_open{severity} (SEV1..SEV3, always), vigil_incidents_opened_total,
-//   vigil_mitigations_total{action,outcome}, vigil_pages_total{notifier,outcome}.
+//   vigil_mitigations_total{action,outcome}, vigil_pages_total{notifier,outcome},
+//   vigil_protection_read_errors_total, and with [fleet]: vigil_fleet_etcd_up{fleet},
+//   vigil_fleet_slot_held{fleet,action} (1/0, for every action held or asked for),
+//   vigil_fleet_slot_requests_total{fleet,action,answer}.
 std::string render_metrics(const MetricsSnapshot& s);
 
 // Serves render() at /metrics over HTTP/1.0 and 1.1 on the loop, one request per connection.

@@ -82,7 +82,15 @@ bool Mitigator::save_ledger() const {
 std::vector<IncidentBook::Change> Mitigator::event(const std::string& incident, const Decision& d,
                                                    const char* oc, const std::string& text,
                                                    TimePoint at) {
-  return book_.record(incident, mitigation_timeline_event(d, oc, text, at));
+  return book_.record(incident, step_event(d, oc, text, at));
+}
+
+TimelineEvent Mitigator::step_event(const Decision& d, const char* oc, const std::string& text,
+                                    TimePoint at) {
+  TimelineEvent e = mitigation_timeline_event(d, oc, text, at);
+  const auto action = e.fields.find("action");
+  ++outcomes_[{action == e.fields.end() ? std::string() : action->second, oc}];
+  return e;
 }
 
 void Mitigator::hold(const std::string& incident, const Decision& d, const std::string& why,
@@ -265,8 +273,8 @@ void Mitigator::done(const std::string& incident, const Decision& d, ActionResul
   if (inc == nullptr || !inc->open()) {
     // The checks recovered while the action ran: the incident is resolved; its file still gets
     // the action's outcome, so the timeline never ends on "started".
-    const TimelineEvent e = mitigation_timeline_event(
-        d, result == ActionResult::ok ? outcome::ok : outcome::failed, text, now);
+    const TimelineEvent e =
+        step_event(d, result == ActionResult::ok ? outcome::ok : outcome::failed, text, now);
     sys::log_info("incident " + incident + " (resolved meanwhile): " + e.text);
     hooks_.append_closed(incident, e);
     return;
@@ -302,8 +310,8 @@ void Mitigator::done(const std::string& incident, const Decision& d, ActionResul
     within = std::max(within, c->journal()->window + c->interval * (c->recover_after + 1));
   }
   const TimePoint deadline = now + within;
-  TimelineEvent e = mitigation_timeline_event(
-      d, outcome::ok, text + "; verifying until " + format_time(deadline), now);
+  TimelineEvent e =
+      step_event(d, outcome::ok, text + "; verifying until " + format_time(deadline), now);
   e.fields["deadline"] = format_time(deadline);
   hooks_.record(book_.record(incident, std::move(e)));
   set_state(incident, IncidentState::verifying,

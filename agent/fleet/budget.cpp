@@ -51,6 +51,18 @@ std::string shown_host(std::string_view name) {
 
 }  // namespace
 
+std::string_view to_string(SlotAnswer::Kind k) {
+  switch (k) {
+    case SlotAnswer::Kind::granted:
+      return "granted";
+    case SlotAnswer::Kind::full:
+      return "full";
+    case SlotAnswer::Kind::unavailable:
+      return "unavailable";
+  }
+  return "unavailable";
+}
+
 std::string slots_prefix(const std::string& fleet, const std::string& action_ref) {
   return "/vigil/" + fleet + "/slots/" + action_ref + "/";
 }
@@ -172,8 +184,7 @@ void Budget::keep_alive() {
 }
 
 void Budget::lease_lost(const std::string& why) {
-  std::vector<std::string> refs;
-  for (const auto& [ref, incidents] : held_) refs.push_back(ref);
+  const std::vector<std::string> refs = held();
   sys::log_error("fleet " + settings_.name + ": lease lost (" + why + ")" +
                  (refs.empty() ? std::string()
                                : "; the slots of " + join(refs) + " are free for other hosts now"));
@@ -190,7 +201,12 @@ void Budget::with_lease(std::function<void(const std::string&)> next) {
 }
 
 void Budget::acquire(const ActionConfig& action, const std::string& incident,
-                     std::function<void(SlotAnswer)> done) {
+                     std::function<void(SlotAnswer)> answer) {
+  // Every answer is counted (the metrics); `done` runs on the loop, from this budget's callbacks.
+  auto done = [this, ref = action.ref(), answer = std::move(answer)](SlotAnswer a) {
+    ++answers_[{ref, std::string(to_string(a.kind))}];
+    answer(std::move(a));
+  };
   with_lease([this, action, incident, done = std::move(done)](const std::string& error) mutable {
     if (!error.empty()) {
       SlotAnswer a;
@@ -396,6 +412,12 @@ void Budget::forget_later(const std::string& action_ref, const std::string& valu
       // the next time this host loses it, and `vigil status` shows the error meanwhile.
     });
   });
+}
+
+std::vector<std::string> Budget::held() const {
+  std::vector<std::string> refs;
+  for (const auto& [ref, incidents] : held_) refs.push_back(ref);
+  return refs;
 }
 
 nlohmann::json Budget::status() const {

@@ -18,6 +18,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "agent/config/config.h"
@@ -37,6 +39,9 @@ struct SlotAnswer {
   std::vector<std::string> holders;  // full, granted: the hosts holding slots (granted: incl. us)
   int cap = 0;                       // the cap as counted now (percent caps: of live members)
 };
+
+// "granted", "full", "unavailable".
+std::string_view to_string(SlotAnswer::Kind k);
 
 // The etcd keys of a fleet (exposed for tests and the status).
 std::string slots_prefix(const std::string& fleet, const std::string& action_ref);
@@ -67,6 +72,14 @@ class Budget {
   const FleetSettings& settings() const { return settings_; }
   // For `vigil status`: the etcd endpoint, the lease, the slots held.
   nlohmann::json status() const;
+  // For the metrics: etcd answered the last request (and has answered one since start); the
+  // action refs whose slot this host holds; answers to acquire() since this budget started, by
+  // action ref and "granted", "full" or "unavailable".
+  bool etcd_up() const { return last_ok_ != TimePoint{} && last_error_.empty(); }
+  std::vector<std::string> held() const;
+  const std::map<std::pair<std::string, std::string>, std::uint64_t>& answers() const {
+    return answers_;
+  }
 
  private:
   struct Alive {};
@@ -98,6 +111,7 @@ class Budget {
   std::vector<std::function<void(const std::string&)>> waiting_;  // for the lease
   std::map<std::string, std::set<std::string>> held_;             // action ref -> incidents
   std::map<std::string, long long> put_revision_;  // action ref -> revision of our last put
+  std::map<std::pair<std::string, std::string>, std::uint64_t> answers_;
   std::string last_error_;
   std::string last_reason_;  // stable_reason() of last_error_: what the log was told
   TimePoint last_ok_{};

@@ -173,10 +173,24 @@ TEST_F(FleetTest, AtMostTheCapOfManyHostsActAtOnceAndAFreedSlotGoesToTheNext) {
   EXPECT_EQ(refused.holders.size(), 2u);
   EXPECT_NE(refused.why.find("slots for restart:app: 2 of 2 taken (by h"), std::string::npos)
       << refused.why;
+  // What the metrics show (vigil_fleet_*): etcd up, the slot held or not, each answer counted.
+  using Answers = std::map<std::pair<std::string, std::string>, std::uint64_t>;
+  for (int i : granted) {
+    const Budget& b = *hosts[static_cast<std::size_t>(i)];
+    EXPECT_TRUE(b.etcd_up());
+    EXPECT_EQ(b.held(), std::vector<std::string>{"restart:app"});
+    EXPECT_EQ(b.answers(), (Answers{{{"restart:app", "granted"}, 1}}));
+  }
+  for (int i : full) {
+    const Budget& b = *hosts[static_cast<std::size_t>(i)];
+    EXPECT_TRUE(b.held().empty());
+    EXPECT_EQ(b.answers(), (Answers{{{"restart:app", "full"}, 1}}));
+  }
 
   // One holder's verification ends: its slot goes, and a waiting host gets it on its next ask.
   Budget& first = *hosts[static_cast<std::size_t>(granted[0])];
   first.release("restart:app", named("inc", granted[0]));
+  EXPECT_TRUE(first.held().empty());
   Budget& waiting = *hosts[static_cast<std::size_t>(full[0])];
   bool got = false;
   ASSERT_TRUE(run_until(
@@ -241,6 +255,7 @@ TEST_F(FleetTest, AHostThatRestartsTakesItsOwnSlotBack) {
 TEST_F(FleetTest, EtcdDownAnswersUnavailableWithoutBlockingTheLoop) {
   Budget& a = host("a");
   ASSERT_TRUE(run_until([&] { return a.status()["lease"] == "live"; }, 10s));
+  EXPECT_TRUE(a.etcd_up());
   etcd.kill();
   int ticks = 0;
   boost::asio::steady_timer tick(io);
@@ -265,6 +280,8 @@ TEST_F(FleetTest, EtcdDownAnswersUnavailableWithoutBlockingTheLoop) {
   EXPECT_LT(took, 3s);
   EXPECT_GE(ticks, static_cast<int>(took / 50ms) - 3) << "the loop was blocked";
   EXPECT_EQ(ask(a, "inc").why, s.why);
+  EXPECT_FALSE(a.etcd_up());
+  EXPECT_EQ(a.answers().at({"restart:app", "unavailable"}), 2u);
   tick.cancel();
 }
 

@@ -1697,6 +1697,21 @@ case_fleet_one_at_a_time() {
   status=$(tb vigil status --socket /run/vigil-fleet-a.sock || true)
   grep -q "Fleet: e2e (etcd http://127.0.0.1:2379; lease live)" <<<"$status" ||
     fail "vigil status does not show the fleet: $status"
+  # The metrics of each agent (testbed_fleet_up: a on 9721, b 9722, c 9723): etcd up, its
+  # rollback counted, and the slot requests, of which the waiting hosts' were answered "full".
+  local port metrics value full=0
+  for port in 9721 9722 9723; do
+    metrics=$(tb curl -fsS "http://127.0.0.1:$port/metrics") || fail "no metrics on $port"
+    grep -qx 'vigil_fleet_etcd_up{fleet="e2e"} 1' <<<"$metrics" ||
+      fail "agent on $port: etcd not up in its metrics"
+    grep -qE '^vigil_mitigations_total\{action="rollback:app",outcome="started"\} [1-9]' <<<"$metrics" ||
+      fail "agent on $port: its rollback is not in vigil_mitigations_total: $(grep '^vigil_mitigations' <<<"$metrics")"
+    grep -qE '^vigil_fleet_slot_requests_total\{fleet="e2e",action="rollback:app",answer="granted"\} [1-9]' <<<"$metrics" ||
+      fail "agent on $port: no granted slot request in its metrics"
+    value=$(sed -n 's/^vigil_fleet_slot_requests_total{fleet="e2e",action="rollback:app",answer="full"} //p' <<<"$metrics")
+    full=$((full + ${value:-0}))
+  done
+  ((full >= 2)) || fail "the agents' metrics count $full slot request(s) answered full, expected at least 2"
 }
 
 # tests/testbed/faults.sh reuses the helpers above.

@@ -142,7 +142,9 @@ testbed_fleet_up() {
       sleep 0.2
     done
   done
+  local n=0
   for host in a b c; do
+    n=$((n + 1))
     testbed_exec "$name" mkdir -p "/srv/fleet-$host/releases/A" "/srv/fleet-$host/releases/B"
     testbed_exec "$name" ln -sfn releases/A "/srv/fleet-$host/current"
     testbed_exec "$name" sh -c "cat > /etc/vigil/fleet-$host.toml" <<TOML
@@ -150,6 +152,7 @@ testbed_fleet_up() {
 hostname = "$host"
 state_dir = "/var/lib/vigil-fleet-$host"
 control_socket = "/run/vigil-fleet-$host.sock"
+metrics = "127.0.0.1:972$n"  # a: 9721, b: 9722, c: 9723
 
 [fleet]
 name = "$fleet"

@@ -95,7 +95,7 @@ TEST(FlapDetector, NoDecisionBeforeHalfTheWindow) {
   };
   const std::vector<Case> cases = {{2, 2}, {3, 2}, {4, 2}, {5, 3}, {20, 10}, {63, 32}, {64, 32}};
   for (const Case& c : cases) {
-    SCOPED_TRACE("window " + std::to_string(c.window));
+    SCOPED_TRACE(testing::Message() << "window " << c.window);
     FlapDetector d(with_window(c.window));
     for (int i = 1; i <= c.window; ++i) {
       const std::optional<Flapping> event = d.add(i % 2 == 0 ? Health::healthy : Health::failing);
@@ -147,7 +147,7 @@ TEST(FlapDetector, WindowIsClamped) {
   const std::vector<Case> cases = {{-5, 2},  {0, 2},   {1, 2},   {2, 2},
                                    {20, 20}, {64, 64}, {65, 64}, {100, 64}};
   for (const Case& c : cases) {
-    SCOPED_TRACE("window " + std::to_string(c.requested));
+    SCOPED_TRACE(testing::Message() << "window " << c.requested);
     FlapDetector d(with_window(c.requested));
     EXPECT_EQ(d.results(), 0);
     for (int i = 1; i <= 200; ++i) {
@@ -183,7 +183,7 @@ TEST(FlapDetector, RateOfHandMadeSequences) {
       {3, "-++-", 3, 1.0 / 2},
   };
   for (const Case& c : cases) {
-    SCOPED_TRACE("window " + std::to_string(c.window) + " results \"" + c.results + "\"");
+    SCOPED_TRACE(testing::Message() << "window " << c.window << " results \"" << c.results << "\"");
     FlapDetector d(with_window(c.window));
     for (const char r : c.results) d.add(r == '+' ? Health::healthy : Health::failing);
     EXPECT_EQ(d.results(), c.kept);

@@ -26,7 +26,7 @@ TEST(MetricsRender, SmallSnapshotExactText) {
   s.checks.push_back({"cron", "unit", "ok", std::nullopt, nullptr, 4, 0});
   s.open_incidents[Severity::sev1] = 1;
   s.incidents_opened = 1;
-  s.mitigations[{"restart", "success"}] = 1;
+  s.mitigations[{"restart:app", "verified"}] = 1;
   s.pages[{"alertmanager", "sent"}] = 2;
 
   const std::string expected = R"(# HELP vigil_build_info vigil's version; the value is always 1.
@@ -84,15 +84,21 @@ vigil_incidents_open{severity="SEV3"} 0
 # HELP vigil_incidents_opened_total Incidents opened since vigil started.
 # TYPE vigil_incidents_opened_total counter
 vigil_incidents_opened_total 1
-# HELP vigil_mitigations_total Mitigation actions run since vigil started, by action and outcome.
+# HELP vigil_mitigations_total Mitigation steps recorded in timelines since vigil started, by action (KIND:NAME; empty for an escalation past the last rung) and outcome (started, ok, verified, failed, skipped, dry_run, waiting, escalated).
 # TYPE vigil_mitigations_total counter
-vigil_mitigations_total{action="restart",outcome="success"} 1
+vigil_mitigations_total{action="restart:app",outcome="verified"} 1
 # HELP vigil_pages_total Pages sent since vigil started, by notifier and outcome.
 # TYPE vigil_pages_total counter
 vigil_pages_total{notifier="alertmanager",outcome="sent"} 2
 # HELP vigil_protection_read_errors_total Failed reads of a never-block source (host addresses, gateways, SSH sessions, ufw allow rules); blocks are held while one fails.
 # TYPE vigil_protection_read_errors_total counter
 vigil_protection_read_errors_total 0
+# HELP vigil_fleet_etcd_up 1 when etcd answered the fleet budget's last request, 0 when it did not (capped actions hold, or act without a slot, per [fleet] unreachable).
+# TYPE vigil_fleet_etcd_up gauge
+# HELP vigil_fleet_slot_held 1 while this host holds a slot of the fleet's budget for the action, else 0; sum by (fleet, action) for the hosts acting now.
+# TYPE vigil_fleet_slot_held gauge
+# HELP vigil_fleet_slot_requests_total Slots of the fleet's budget asked for, by action and answer (granted, full: the cap is reached, unavailable: etcd could not be asked); since the budget started.
+# TYPE vigil_fleet_slot_requests_total counter
 )";
   EXPECT_EQ(render_metrics(s), expected);
 }
@@ -103,7 +109,8 @@ TEST(MetricsRender, EmptySnapshotStillHasEveryFamilyAndAllSeverities) {
        {"vigil_build_info", "vigil_start_time_seconds", "vigil_check_up", "vigil_check_state",
         "vigil_check_severity", "vigil_check_runs_total", "vigil_check_failures_total",
         "vigil_probe_duration_seconds", "vigil_incidents_open", "vigil_incidents_opened_total",
-        "vigil_mitigations_total", "vigil_pages_total", "vigil_protection_read_errors_total"}) {
+        "vigil_mitigations_total", "vigil_pages_total", "vigil_protection_read_errors_total",
+        "vigil_fleet_etcd_up", "vigil_fleet_slot_held", "vigil_fleet_slot_requests_total"}) {
     const std::string name(family);
     EXPECT_TRUE(contains(text, "# HELP " + name + " ")) << name;
     EXPECT_TRUE(contains(text, "# TYPE " + name + " ")) << name;
@@ -113,6 +120,39 @@ TEST(MetricsRender, EmptySnapshotStillHasEveryFamilyAndAllSeverities) {
   EXPECT_TRUE(contains(text, "vigil_incidents_open{severity=\"SEV3\"} 0\n"));
   EXPECT_TRUE(contains(text, "vigil_start_time_seconds 0\n"));
   EXPECT_EQ(text.back(), '\n') << "the last line must end with a line feed";
+}
+
+// A fleet member: etcd's state, the slot held now (1) and the one given back (0: a series that
+// stays while the action was ever asked for), and the answers by action.
+TEST(MetricsRender, FleetFamiliesForAMember) {
+  MetricsSnapshot s;
+  MetricsSnapshot::Fleet f;
+  f.name = "web";
+  f.etcd_up = true;
+  f.held = {"restart:app"};
+  f.answers[{"restart:app", "granted"}] = 2;
+  f.answers[{"restart:app", "full"}] = 5;
+  f.answers[{"rollback:app", "unavailable"}] = 1;
+  s.fleet = f;
+  const std::string text = render_metrics(s);
+  EXPECT_TRUE(contains(text, "\nvigil_fleet_etcd_up{fleet=\"web\"} 1\n")) << text;
+  EXPECT_TRUE(contains(text, "\nvigil_fleet_slot_held{fleet=\"web\",action=\"restart:app\"} 1\n"));
+  EXPECT_TRUE(contains(text, "\nvigil_fleet_slot_held{fleet=\"web\",action=\"rollback:app\"} 0\n"));
+  EXPECT_TRUE(contains(text,
+                       "\nvigil_fleet_slot_requests_total{fleet=\"web\",action=\"restart:app\","
+                       "answer=\"full\"} 5\n"));
+  EXPECT_TRUE(contains(text,
+                       "\nvigil_fleet_slot_requests_total{fleet=\"web\",action=\"restart:app\","
+                       "answer=\"granted\"} 2\n"));
+  EXPECT_TRUE(
+      contains(text,
+               "\nvigil_fleet_slot_requests_total{fleet=\"web\",action=\"rollback:app\",answer="
+               "\"unavailable\"} 1\n"));
+  s.fleet->etcd_up = false;
+  EXPECT_TRUE(contains(render_metrics(s), "\nvigil_fleet_etcd_up{fleet=\"web\"} 0\n"));
+  // Without [fleet], the families are there with no samples.
+  s.fleet.reset();
+  EXPECT_FALSE(contains(render_metrics(s), "vigil_fleet_etcd_up{"));
 }
 
 TEST(MetricsRender, LabelValuesAreEscaped) {

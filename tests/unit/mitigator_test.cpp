@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -260,6 +261,12 @@ TEST_F(MitigatorTest, ASuccessVerifiesUntilTheDeadlineAndThenTriesTheNextRungOrE
   EXPECT_TRUE(m().close_circuit(book.find(id)->dedupe_key));
   EXPECT_TRUE(m().ledger().circuits().empty());
   EXPECT_FALSE(m().close_circuit(book.find(id)->dedupe_key));
+  // Every step is counted for the metrics (vigil_mitigations_total), by action and outcome.
+  using Counts = std::map<std::pair<std::string, std::string>, std::uint64_t>;
+  const Counts expected = {{{"restart:app", "started"}, 1}, {{"restart:app", "ok"}, 1},
+                           {{"restart:app", "failed"}, 1},  {{"restart:api", "started"}, 1},
+                           {{"restart:api", "failed"}, 1},  {{"", "escalated"}, 1}};
+  EXPECT_EQ(m().outcomes(), expected);
 }
 
 TEST_F(MitigatorTest, ARefusedRunSpendsNoBudget) {

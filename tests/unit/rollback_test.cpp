@@ -570,7 +570,11 @@ TEST_F(ReleaseHistoryFile, OversizedFileIsRefused) {
 TEST_F(ReleaseHistoryFile, SizeIsBounded) {
   ReleaseHistory h;
   EXPECT_EQ(h.limit(), ReleaseHistory::kDefaultLimit);
-  for (int i = 0; i < 25; ++i) ASSERT_TRUE(h.mark_good("r" + std::to_string(i), at(i)));
+  for (int i = 0; i < 25; ++i) {
+    std::string name = "r";  // appended, not "r" + to_string(): GCC 12 -O3 -Wrestrict misfires
+    name += std::to_string(i);
+    ASSERT_TRUE(h.mark_good(name, at(i)));
+  }
   ASSERT_EQ(h.releases().size(), ReleaseHistory::kDefaultLimit);
   EXPECT_EQ(h.releases().front().release, "r24");
   EXPECT_EQ(h.releases().back().release, "r5");  // r0..r4, the least recently healthy, dropped
