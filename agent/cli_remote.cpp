@@ -176,7 +176,7 @@ int cmd_status(const Args& a) {
     std::cout << "\nINCIDENT" << std::string(30, ' ') << "SEV   STATE       AGE      TITLE\n";
     for (const auto& i : incidents) {
       std::cout << col(str(i, "id"), 38) << col(str(i, "severity"), 6) << col(str(i, "state"), 12)
-                << col(age(str(i, "detected"), now), 9) << str(i, "title") << "\n";
+                << col(age(str(i, "detected"), now), 9) << marked_title(i) << "\n";
     }
   }
   return incidents.empty() ? 0 : 1;
@@ -264,18 +264,7 @@ int cmd_incidents(const Args& a) {
     std::cout << "no incidents" << (a.open_only ? " open" : "") << "\n";
     return 0;
   }
-  std::cout << "INCIDENT" << std::string(30, ' ') << "SEV   PEAK  STATE       DETECTED"
-            << std::string(17, ' ') << "LASTED   TITLE\n";
-  for (const auto& i : shown) {
-    std::string lasted = "open " + age(str(i, "detected"), now);
-    if (const auto r = parse_time(str(i, "resolved")); r) {
-      const auto st = parse_time(str(i, "started"));
-      lasted = st ? format_duration(std::chrono::duration_cast<Duration>(*r - *st)) : "?";
-    }
-    std::cout << col(str(i, "id"), 38) << col(str(i, "severity"), 6) << col(str(i, "peak"), 6)
-              << col(str(i, "state"), 12) << col(str(i, "detected").substr(0, 19), 25)
-              << col(lasted, 9) << str(i, "title") << "\n";
-  }
+  std::cout << format_incidents_table(shown, now);
   return 0;
 }
 

@@ -10,7 +10,9 @@
 #include <utility>
 #include <vector>
 
+#include "agent/core/duration.h"
 #include "agent/core/terminal.h"
+#include "agent/core/time.h"
 #include "agent/incidents/incident_text.h"
 
 namespace vigil {
@@ -23,11 +25,6 @@ namespace {
 // Why 40: enough to show what the responders saw at detection (a 503, the unit's status, a
 // handful of journal lines from each check); the rest is in the timeline right below.
 constexpr std::size_t kMaxDetectionLines = 40;
-// Why 57: with a typical id, the line stays within 120 columns; the full title is one
-// `vigil incident show ID` away.
-constexpr std::size_t kLineTitleBytes = 57;
-// Why 28: "YYYYMMDD-HHMMSS-" plus a 12-character slug; longer ids push the line, never get cut.
-constexpr std::size_t kLineIdWidth = 28;
 
 // ---------------------------------------------------------------------------------------------
 // Postmortem sections
@@ -458,16 +455,52 @@ std::string format_incident(const Incident& inc) {
   return out.str();
 }
 
-std::string format_incident_line(const Incident& inc, TimePoint now) {
-  // Open: how long users have been affected so far; resolved: how long it lasted, and its worst.
-  const Severity sev = inc.open() ? inc.severity : inc.peak;
-  const std::string age = inc.resolved ? "lasted " + coarse(*inc.time_to_resolve())
-                                       : "open " + coarse(between(inc.started, now));
-  std::string title = visible(inc.title);
-  if (inc.flapping()) title = "[flapping] " + title;
-  if (inc.maintenance) title = "[maintenance] " + title;
-  return pad(inc.id, kLineIdWidth) + "  " + std::string(to_string(sev)) + "  " + pad(age, 13) +
-         "  " + pad(std::string(to_string(inc.state)), 10) + "  " + cut(title, kLineTitleBytes);
+namespace {
+
+std::string text_of(const nlohmann::json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? visible(it->get<std::string>()) : std::string();
+}
+
+}  // namespace
+
+std::string marked_title(const nlohmann::json& summary) {
+  const auto flag = [&summary](const char* key) {
+    const auto it = summary.find(key);
+    return it != summary.end() && it->is_boolean() && it->get<bool>();
+  };
+  std::string title = text_of(summary, "title");
+  if (flag("flapping")) title = "[flapping] " + title;
+  if (flag("maintenance")) title = "[maintenance] " + title;
+  return title;
+}
+
+std::string format_incidents_table(const nlohmann::json& summaries, TimePoint now) {
+  const auto text = text_of;
+  // A column of `width`, or the text and one space when it is wider (an id is never cut).
+  const auto col = [](const std::string& t, std::size_t width) {
+    return t.size() >= width ? t + " " : t + std::string(width - t.size(), ' ');
+  };
+  std::string out = "INCIDENT" + std::string(30, ' ') + "SEV   PEAK  STATE       DETECTED" +
+                    std::string(17, ' ') + "LASTED   TITLE\n";
+  if (!summaries.is_array()) return out;
+  for (const nlohmann::json& i : summaries) {
+    if (!i.is_object()) continue;
+    std::string lasted = "?";
+    const std::optional<TimePoint> detected = parse_time(text(i, "detected"));
+    if (const auto resolved = parse_time(text(i, "resolved"))) {
+      if (const auto started = parse_time(text(i, "started"))) {
+        lasted = format_duration(std::chrono::duration_cast<Duration>(*resolved - *started));
+      }
+    } else if (detected) {
+      lasted = "open " + format_duration(std::chrono::duration_cast<Duration>(
+                             std::chrono::duration_cast<std::chrono::seconds>(now - *detected)));
+    }
+    out += col(text(i, "id"), 38) + col(text(i, "severity"), 6) + col(text(i, "peak"), 6) +
+           col(text(i, "state"), 12) + col(text(i, "detected").substr(0, 19), 25) + col(lasted, 9) +
+           marked_title(i) + "\n";
+  }
+  return out;
 }
 
 }  // namespace vigil

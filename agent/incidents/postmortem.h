@@ -1,13 +1,14 @@
 // How an incident reads to a human: the blameless postmortem draft (`vigil postmortem ID`), the
-// terminal view (`vigil incident show ID`) and the one-line listing (`vigil incidents`,
-// `vigil status`).
+// terminal view (`vigil incident show ID`) and the listing (`vigil incidents`).
 //
-// Pure functions of the incident (and, for the listing, an explicit `now`): everything comes from
-// the incident's fields and its timeline, so a reloaded incident renders exactly like the live one.
-// Times are printed in UTC with milliseconds ("2026-11-27 01:42:07.123 UTC"): detection is measured
-// in milliseconds, and a postmortem is read by people in several time zones.
+// Pure functions of the incident (the listing: of the incidents' summaries and an explicit `now`):
+// everything comes from the incident's fields and its timeline, so a reloaded incident renders
+// exactly like the live one. Times are printed in UTC with milliseconds ("2026-11-27 01:42:07.123
+// UTC"): detection is measured in milliseconds, and a postmortem is read by people in several time
+// zones.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "agent/incidents/incident.h"
@@ -29,11 +30,14 @@ std::string render_postmortem(const Incident& inc);
 // in journal lines) are shown as \xNN, never sent to the terminal.
 std::string format_incident(const Incident& inc);
 
-// One line, no '\n', in fixed columns:
-//   "20261127-014207-app  SEV1  open 12m       triaged     app: HTTP 503 in 12ms"
-// id (padded; a longer id is never cut, it pushes the line right), severity (now for an open
-// incident, the peak for a resolved one), "open AGE" since the first failing observation or
-// "lasted DURATION", the state, then the title (cut to fit a terminal).
-std::string format_incident_line(const Incident& inc, TimePoint now);
+// `vigil incidents`: a header line, then one line per incident summary (incident_summary_json,
+// as the agent and its index give them) in columns: id, severity now, peak, state, detected,
+// "open AGE" (since detection, at `now`) or how long it lasted, and the title, prefixed
+// "[maintenance]" and "[flapping]" when the summary says so. Every text is made visible for the
+// terminal (titles carry journal and network text); a field that is missing or of the wrong
+// type shows as empty or "?".
+std::string format_incidents_table(const nlohmann::json& summaries, TimePoint now);
+// The title of an incident summary as the listings show it: visible, with those prefixes.
+std::string marked_title(const nlohmann::json& summary);
 
 }  // namespace vigil

@@ -332,6 +332,7 @@ nlohmann::json incident_summary_json(const Incident& inc) {
                       {"team", inc.team},
                       {"host", inc.host},
                       {"maintenance", inc.maintenance},
+                      {"flapping", inc.flapping()},
                       {"started", format_time(inc.started)},
                       {"detected", format_time(inc.detected)},
                       {"ttd_ms", inc.time_to_detect().count()}};

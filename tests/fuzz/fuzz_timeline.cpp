@@ -4,8 +4,9 @@
 //     unchanged, and is written as exactly one line.
 //  2. The file through IncidentStore::load (written to a scratch directory, one file reused), then
 //     what the CLI and the daemon do with a loaded incident: the summary JSON (`vigil
-//     incidents`), format_incident / format_incident_line (`vigil incident show`), the
-//     postmortem draft, the ladder state. Terminal output holds no control byte but '\n'.
+//     incidents`), format_incident (`vigil incident show`), format_incidents_table (`vigil
+//     incidents`), the postmortem draft, the ladder state. Terminal output holds no control byte
+//     but '\n'.
 //  3. append() after a torn or garbage last line: the next load has exactly one more event and
 //     the same skipped lines (no event is glued to a fragment).
 #include <cstddef>
@@ -64,8 +65,8 @@ void use(const Incident& inc) {
   (void)inc.time_to_mitigate();
   (void)inc.flapping();
   FUZZ_CHECK(no_controls(format_incident(inc), true));
-  const std::string line = format_incident_line(inc, inc.detected);
-  FUZZ_CHECK(no_controls(line, false));
+  const std::string table = format_incidents_table(nlohmann::json::array({summary}), inc.detected);
+  FUZZ_CHECK(no_controls(table, true));
   (void)render_postmortem(inc);
   (void)ladder_state(inc);
 }

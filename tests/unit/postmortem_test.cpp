@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "agent/incidents/incident.h"
+#include "agent/incidents/timeline.h"
 
 #ifndef VIGIL_GOLDEN_DIR
 #error "VIGIL_GOLDEN_DIR must name tests/unit/golden (set in tests/unit/CMakeLists.txt)"
@@ -383,40 +385,75 @@ TEST(FormatIncident, ControlCharactersNeverReachTheTerminal) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// format_incident_line
+// format_incidents_table (`vigil incidents`), from the summaries the agent and its index give
 
-TEST(FormatIncidentLine, FixedColumns) {
-  const Incident open = OpenIncident();
-  const std::string line = format_incident_line(open, kFirstFailure + 12min + 30s);
-  EXPECT_EQ(line.find('\n'), std::string::npos);
-
+TEST(FormatIncidentsTable, FixedColumnsOpenAndResolved) {
+  Incident open = OpenIncident();
+  open.title = "app: HTTP 503";
   Incident other = open;
   other.id = "20261127-014207-db";
   other.state = IncidentState::mitigating;
   other.title = "db: connection refused";
-  const std::string line2 = format_incident_line(other, kFirstFailure + 2h + 3min);
-
-  // The same columns, whatever the lengths of the id, the age and the state:
-  // id at 0, severity at 30, age at 36, state at 51, title at 63.
-  EXPECT_EQ(line.substr(0, 63), "20261127-014207-app           SEV1  open 12m       triaged     ")
-      << line;
-  EXPECT_EQ(line.substr(63, 21), "app: HTTP 503 in 12ms") << line;
-  EXPECT_EQ(line2,
-            "20261127-014207-db            SEV1  open 2h03m     mitigating  "
-            "db: connection refused");
+  const nlohmann::json list = {incident_summary_json(open),
+                               incident_summary_json(ResolvedIncident()),
+                               incident_summary_json(other)};
+  const std::string table = format_incidents_table(list, open.detected + 12min + 30s);
+  std::vector<std::string> lines;
+  for (std::size_t at = 0, end; (end = table.find('\n', at)) != std::string::npos; at = end + 1) {
+    lines.push_back(table.substr(at, end - at));
+  }
+  ASSERT_EQ(lines.size(), 4u) << table;
+  // id at 0, severity at 38, peak at 44, state at 50, detected at 62, lasted at 87, then the
+  // title (a wider cell pushes it right by its excess and one space).
+  EXPECT_EQ(lines[0], "INCIDENT" + std::string(30, ' ') +
+                          "SEV   PEAK  STATE       DETECTED                 LASTED   TITLE");
+  EXPECT_EQ(lines[1],
+            "20261127-014207-app" + std::string(19, ' ') +
+                "SEV1  SEV1  triaged     2026-11-27T01:42:07      open 12m30s app: HTTP 503");
+  EXPECT_EQ(lines[3], "20261127-014207-db" + std::string(20, ' ') +
+                          "SEV1  SEV1  mitigating  2026-11-27T01:42:07      open 12m30s "
+                          "db: connection refused");
+  // Resolved: the severity now, the peak, and how long it lasted (started to resolved).
+  EXPECT_EQ(lines[2].substr(38, 49), "SEV2  SEV1  resolved    2026-11-27T01:42:07      ")
+      << lines[2];
+  EXPECT_EQ(lines[2].substr(87, 12), "12m54s881ms ") << lines[2];
 }
 
-TEST(FormatIncidentLine, ResolvedShowsHowLongItLastedAndItsPeak) {
-  const std::string line = format_incident_line(ResolvedIncident(), kJournalRecovered + 1h);
-  EXPECT_NE(line.find("SEV1  lasted 12m     resolved    app: HTTP 503"), std::string::npos) << line;
-}
-
-TEST(FormatIncidentLine, LongTitlesAreCut) {
+// What the responders must see at a glance (docs/PAGING.md: "nobody got a page"): a window
+// held its pages, or its member flaps.
+TEST(FormatIncidentsTable, MaintenanceAndFlappingAreMarked) {
   Incident inc = OpenIncident();
-  inc.title = std::string(200, 'x');
-  const std::string line = format_incident_line(inc, kFirstFailure + 1s);
-  EXPECT_LE(line.size(), 120u);
-  EXPECT_EQ(line.substr(line.size() - 3), "...");
+  inc.title = "app: HTTP 503 in 12ms";
+  inc.maintenance = true;
+  nlohmann::json summary = incident_summary_json(inc);
+  EXPECT_EQ(summary["flapping"], false);
+  EXPECT_EQ(marked_title(summary), "[maintenance] app: HTTP 503 in 12ms");
+  summary["flapping"] = true;
+  EXPECT_EQ(marked_title(summary), "[maintenance] [flapping] app: HTTP 503 in 12ms");
+  EXPECT_NE(format_incidents_table(nlohmann::json::array({summary}), inc.detected)
+                .find("[maintenance] [flapping] app: HTTP 503"),
+            std::string::npos);
+  // An index entry written before the field existed: no mark, no error.
+  summary.erase("flapping");
+  summary.erase("maintenance");
+  EXPECT_EQ(marked_title(summary), "app: HTTP 503 in 12ms");
+}
+
+// The summaries come over the control socket or from files: text is made visible, and a field
+// of the wrong type (a hand-edited index) shows as empty or "?", never as an exception.
+TEST(FormatIncidentsTable, HostileOrBrokenSummaries) {
+  nlohmann::json summary = incident_summary_json(OpenIncident());
+  summary["title"] = "\x1b[31mred\x1b[0m\nline";
+  summary["detected"] = 42;
+  summary["maintenance"] = "yes";
+  const std::string table =
+      format_incidents_table(nlohmann::json::array({summary, "not an object", 7}), TimePoint{});
+  EXPECT_EQ(table.find('\x1b'), std::string::npos) << table;
+  EXPECT_NE(table.find("\\x1b[31mred\\x1b[0m\\nline"), std::string::npos) << table;
+  EXPECT_NE(table.find(" ? "), std::string::npos) << table;
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2) << "a header and one row: " << table;
+  EXPECT_EQ(format_incidents_table(nlohmann::json::object(), TimePoint{}).find('\n'),
+            table.find('\n'));
 }
 
 }  // namespace
