@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "actions/block.h"
+#include "agent/core/terminal.h"
 #include "agent/core/time.h"
 #include "agent/sys/log.h"
 
@@ -17,6 +18,8 @@ namespace {
 // Reconcile is retried every 5s until it works (ufw may be busy with an admin's command, or
 // briefly missing during an upgrade); no block is added or removed until then.
 constexpr std::chrono::seconds kReconcileRetry{5};
+// Why 5: enough to show what was tagged by hand; a flood of them is one `ufw status` away.
+constexpr std::size_t kUnrecognizedShown = 5;
 
 class BlockAction final : public Action {
  public:
@@ -245,12 +248,34 @@ void BlockAction::reconcile() {
           });
           blocks_.remove(rule.ip);
         }
+        // Tagged by hand or by another tool: never touched, but a human should look (a hand
+        // edit of a vigil rule also makes its block look removed by hand above).
+        for (std::size_t i = 0; i < status->unrecognized.size() && i < kUnrecognizedShown; ++i) {
+          sys::log_warning(
+              "ufw rule tagged \"vigil:\" but not of the shape vigil writes, never "
+              "touched by vigil: " +
+              visible(status->unrecognized[i]));
+        }
+        if (status->unrecognized.size() > kUnrecognizedShown) {
+          sys::log_warning("and " +
+                           std::to_string(status->unrecognized.size() - kUnrecognizedShown) +
+                           " more such rule(s): see `ufw status`");
+        }
         save();
         reconciled_ = true;
-        sys::log_info("blocks reconciled with ufw: " + std::to_string(blocks_.size()) +
-                      " active, " + std::to_string(plan.to_delete.size()) + " stale removed, " +
-                      std::to_string(plan.adopt.size()) + " untracked kept, " +
-                      std::to_string(plan.forget.size()) + " removed by hand");
+        if (plan.ufw_inactive) {
+          sys::log_warning(
+              "ufw is inactive: its rules cannot be read, so the block list is "
+              "trusted (" +
+              std::to_string(blocks_.size()) +
+              " kept); they are not enforced, and no new block is added, until ufw "
+              "is enabled");
+        } else {
+          sys::log_info("blocks reconciled with ufw: " + std::to_string(blocks_.size()) +
+                        " active, " + std::to_string(plan.to_delete.size()) + " stale removed, " +
+                        std::to_string(plan.adopt.size()) + " untracked kept, " +
+                        std::to_string(plan.forget.size()) + " removed by hand");
+        }
         expire(now);
       },
       kMaxUfwStatusOutput);

@@ -196,7 +196,7 @@ Decision decide(const Incident& inc, const LadderState& ladder, const Config& co
     d.reason = "maintenance window: no mitigations until it ends";
     return d;
   }
-  if (guards.flapping || inc.flapping()) {
+  if (inc.flapping()) {
     d.kind = Decision::Kind::wait;
     d.reason = "flapping: mitigations on hold until the check settles";
     return d;

@@ -87,7 +87,6 @@ LadderOwner ladder_owner(const Incident& inc, const Config& config);
 
 struct Guards {
   bool maintenance = false;
-  bool flapping = false;
   DryRun dry_run = DryRun::no;  // [agent] dry_run / --dry-run
   // Why an address must never be blocked ("allow-listed (10.0.0.0/8)"), or nullopt.
   std::function<std::optional<std::string>(const IpAddress&)> protected_reason;

@@ -759,6 +759,8 @@ case_block_lifecycle() {
   tb ufw allow 8080/tcp >/dev/null
   tb ufw allow proto tcp from 203.0.113.48 to any port 5432 >/dev/null
   tb ufw deny from 192.0.2.99 >/dev/null # the admin's own deny: must survive the removal
+  # Tagged "vigil:" by hand, in a shape vigil never writes (a network): never touched, warned.
+  tb ufw deny from 198.51.100.0/24 comment 'vigil: by hand' >/dev/null
   tb ufw --force enable >/dev/null
   tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
 [agent]
@@ -781,6 +783,10 @@ mitigate = ["block:ssh"]
 TOML
   tb systemctl restart vigil
   wait_until 10 journal_has -u vigil --grep "blocks reconciled with ufw" || fail "no reconcile at start"
+  journal_has -u vigil --grep 'tagged "vigil:" but not of the shape vigil writes.*198\.51\.100\.0/24' ||
+    fail "the hand-tagged rule was not warned about"
+  tb sh -c 'ufw status | grep -q "198.51.100.0/24"' || fail "vigil touched the hand-tagged rule"
+  tb ufw delete deny from 198.51.100.0/24 >/dev/null
   local i
   for i in 1 2 3; do
     ssh_line 203.0.113.48

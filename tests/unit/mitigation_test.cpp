@@ -198,9 +198,17 @@ TEST_F(Ladder, HoldsForMaintenanceAndFlapping) {
   EXPECT_EQ(next(1, g).kind, Kind::wait);
   EXPECT_NE(next(1, g).reason.find("maintenance"), std::string::npos);
   g.maintenance = false;
-  g.flapping = true;
-  EXPECT_EQ(next(1, g).kind, Kind::wait);
-  EXPECT_NE(next(1, g).reason.find("flapping"), std::string::npos);
+  EXPECT_EQ(next(1, g).kind, Kind::act);
+  // A member starts flapping (the incident book hears it from the flap detector): on hold until
+  // it settles.
+  (void)book.on_flapping(*cfg.find_check("app"), "", Flapping::started, Severity::sev1,
+                         "5 changes in 20 results", t(1), InMaintenance::no);
+  ASSERT_TRUE(book.find(id)->flapping());
+  EXPECT_EQ(next(2, g).kind, Kind::wait);
+  EXPECT_NE(next(2, g).reason.find("flapping"), std::string::npos);
+  (void)book.on_flapping(*cfg.find_check("app"), "", Flapping::stopped, Severity::sev1,
+                         "settled", t(3), InMaintenance::no);
+  EXPECT_EQ(next(4, g).kind, Kind::act);
 }
 
 TEST_F(Ladder, OpenCircuitRefusesUntilClosed) {
