@@ -206,8 +206,8 @@ TEST_F(Ladder, HoldsForMaintenanceAndFlapping) {
   ASSERT_TRUE(book.find(id)->flapping());
   EXPECT_EQ(next(2, g).kind, Kind::wait);
   EXPECT_NE(next(2, g).reason.find("flapping"), std::string::npos);
-  (void)book.on_flapping(*cfg.find_check("app"), "", Flapping::stopped, Severity::sev1,
-                         "settled", t(3), InMaintenance::no);
+  (void)book.on_flapping(*cfg.find_check("app"), "", Flapping::stopped, Severity::sev1, "settled",
+                         t(3), InMaintenance::no);
   EXPECT_EQ(next(4, g).kind, Kind::act);
 }
 
