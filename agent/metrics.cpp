@@ -240,13 +240,14 @@ std::string render_metrics(const MetricsSnapshot& s) {
   w.sample("vigil_protection_read_errors_total", {}, u(s.protection_read_errors));
 
   w.family("vigil_fleet_etcd_up", "gauge",
-           "1 when etcd answered the fleet budget's last request, 0 when it did not (capped "
-           "actions hold, or act without a slot, per [fleet] unreachable).");
+           "1 when the fleet budget's last request to etcd got a usable answer; 0 when etcd could "
+           "not be reached, refused it or answered something unusable (capped actions hold, or "
+           "act without a slot, per [fleet] unreachable).");
   if (s.fleet)
     w.sample("vigil_fleet_etcd_up", {{"fleet", s.fleet->name}}, s.fleet->etcd_up ? "1" : "0");
   w.family("vigil_fleet_slot_held", "gauge",
-           "1 while this host holds a slot of the fleet's budget for the action, else 0; sum "
-           "by (fleet, action) for the hosts acting now.");
+           "1 while this host holds a slot of the fleet's budget for the action; 0 when it asked "
+           "for one and holds none now. Sum by (fleet, action) for the hosts acting now.");
   if (s.fleet) {
     std::set<std::string> actions = s.fleet->held;
     for (const auto& [key, n] : s.fleet->answers) actions.insert(key.first);

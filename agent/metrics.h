@@ -105,7 +105,7 @@ inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0
 //   vigil_incidents_open{severity} (SEV1..SEV3, always), vigil_incidents_opened_total,
 //   vigil_mitigations_total{action,outcome}, vigil_pages_total{notifier,outcome},
 //   vigil_protection_read_errors_total, and with [fleet]: vigil_fleet_etcd_up{fleet},
-//   vigil_fleet_slot_held{fleet,action} (1/0, for every action held or asked for),
+//   vigil_fleet_slot_held{fleet,action} (1 held, 0 asked for and not held now),
 //   vigil_fleet_slot_requests_total{fleet,action,answer}.
 std::string render_metrics(const MetricsSnapshot& s);
 

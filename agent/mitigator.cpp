@@ -82,15 +82,16 @@ bool Mitigator::save_ledger() const {
 std::vector<IncidentBook::Change> Mitigator::event(const std::string& incident, const Decision& d,
                                                    const char* oc, const std::string& text,
                                                    TimePoint at) {
-  return book_.record(incident, step_event(d, oc, text, at));
+  return book_.record(incident, mitigation_timeline_event(d, oc, text, at));
 }
 
-TimelineEvent Mitigator::step_event(const Decision& d, const char* oc, const std::string& text,
-                                    TimePoint at) {
-  TimelineEvent e = mitigation_timeline_event(d, oc, text, at);
-  const auto action = e.fields.find("action");
-  ++outcomes_[{action == e.fields.end() ? std::string() : action->second, oc}];
-  return e;
+void Mitigator::count(const TimelineEvent& e) {
+  if (e.type != TimelineEvent::Type::mitigation) return;
+  const auto field = [&e](const char* key) {
+    const auto it = e.fields.find(key);
+    return it == e.fields.end() ? std::string() : it->second;
+  };
+  ++outcomes_[{field("action"), field("outcome")}];
 }
 
 void Mitigator::hold(const std::string& incident, const Decision& d, const std::string& why,
@@ -273,8 +274,9 @@ void Mitigator::done(const std::string& incident, const Decision& d, ActionResul
   if (inc == nullptr || !inc->open()) {
     // The checks recovered while the action ran: the incident is resolved; its file still gets
     // the action's outcome, so the timeline never ends on "started".
-    const TimelineEvent e =
-        step_event(d, result == ActionResult::ok ? outcome::ok : outcome::failed, text, now);
+    const TimelineEvent e = mitigation_timeline_event(
+        d, result == ActionResult::ok ? outcome::ok : outcome::failed, text, now);
+    count(e);  // appended to the closed incident's file: recorded() never sees it
     sys::log_info("incident " + incident + " (resolved meanwhile): " + e.text);
     hooks_.append_closed(incident, e);
     return;
@@ -310,8 +312,8 @@ void Mitigator::done(const std::string& incident, const Decision& d, ActionResul
     within = std::max(within, c->journal()->window + c->interval * (c->recover_after + 1));
   }
   const TimePoint deadline = now + within;
-  TimelineEvent e =
-      step_event(d, outcome::ok, text + "; verifying until " + format_time(deadline), now);
+  TimelineEvent e = mitigation_timeline_event(
+      d, outcome::ok, text + "; verifying until " + format_time(deadline), now);
   e.fields["deadline"] = format_time(deadline);
   hooks_.record(book_.record(incident, std::move(e)));
   set_state(incident, IncidentState::verifying,
@@ -513,6 +515,9 @@ void Mitigator::check_passed(const CheckConfig& check, TimePoint at) {
 
 void Mitigator::recorded(const std::vector<IncidentBook::Change>& changes) {
   for (const IncidentBook::Change& c : changes) {
+    // Every mitigation event, whoever wrote it: the book writes "verified" when the checks
+    // recover during a verification.
+    count(c.event);
     const Incident* inc = book_.find(c.incident);
     if (inc == nullptr) continue;
     for (auto& [kind, action] : actions_) action->recorded(*inc, c.event);

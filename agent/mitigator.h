@@ -97,8 +97,9 @@ class Mitigator {
   // The last never-block view and how many reads of it failed since start.
   const std::optional<ProtectedAddresses>& protection() const { return protected_; }
   std::uint64_t protection_failures() const { return protection_failures_; }
-  // Mitigation events recorded since start, by action ref ("restart:app"; empty for an
-  // escalation past the last rung) and outcome (agent/incidents/incident.h): the metrics.
+  // Mitigation events recorded since start (as recorded() sees them, plus outcomes appended to
+  // closed incidents), by action ref ("restart:app"; empty for an escalation past the last
+  // rung) and outcome (agent/incidents/incident.h): the metrics.
   const std::map<std::pair<std::string, std::string>, std::uint64_t>& outcomes() const {
     return outcomes_;
   }
@@ -107,9 +108,8 @@ class Mitigator {
   std::vector<IncidentBook::Change> event(const std::string& incident, const Decision& d,
                                           const char* outcome, const std::string& text,
                                           TimePoint at);
-  // The timeline event of step `d` with its outcome, counted in outcomes().
-  TimelineEvent step_event(const Decision& d, const char* outcome, const std::string& text,
-                           TimePoint at);
+  // Counts a mitigation event in outcomes().
+  void count(const TimelineEvent& e);
   // Records "on hold: WHY" once per reason (the ladder is asked every second).
   void hold(const std::string& incident, const Decision& d, const std::string& why, TimePoint at);
   void set_state(const std::string& incident, IncidentState s, const std::string& why,

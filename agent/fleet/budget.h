@@ -72,7 +72,8 @@ class Budget {
   const FleetSettings& settings() const { return settings_; }
   // For `vigil status`: the etcd endpoint, the lease, the slots held.
   nlohmann::json status() const;
-  // For the metrics: etcd answered the last request (and has answered one since start); the
+  // For the metrics: etcd's last answer was usable (and one has come since start; an
+  // unreachable etcd, a refusal or an answer that could not be used is false); the
   // action refs whose slot this host holds; answers to acquire() since this budget started, by
   // action ref and "granted", "full" or "unavailable".
   bool etcd_up() const { return last_ok_ != TimePoint{} && last_error_.empty(); }

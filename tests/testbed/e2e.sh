@@ -1410,6 +1410,8 @@ TOML
     # did not come back within the timeout is retried, and Alertmanager counts both (it dedupes
     # them: the notifications below stay one firing, one resolve). So the peer may have received
     # the resolve as many times as vigil sent it, never more (a resend of a delivered page).
+    # Every attempt of the resolve came after the link was up: pages of one incident go in
+    # order, and the resolve waits for its trigger, which was delivered only then.
     n=0
     [[ $p == b ]] && n=1
     got=$(am_received "$p" resolved)

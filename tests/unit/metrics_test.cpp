@@ -93,9 +93,9 @@ vigil_pages_total{notifier="alertmanager",outcome="sent"} 2
 # HELP vigil_protection_read_errors_total Failed reads of a never-block source (host addresses, gateways, SSH sessions, ufw allow rules); blocks are held while one fails.
 # TYPE vigil_protection_read_errors_total counter
 vigil_protection_read_errors_total 0
-# HELP vigil_fleet_etcd_up 1 when etcd answered the fleet budget's last request, 0 when it did not (capped actions hold, or act without a slot, per [fleet] unreachable).
+# HELP vigil_fleet_etcd_up 1 when the fleet budget's last request to etcd got a usable answer; 0 when etcd could not be reached, refused it or answered something unusable (capped actions hold, or act without a slot, per [fleet] unreachable).
 # TYPE vigil_fleet_etcd_up gauge
-# HELP vigil_fleet_slot_held 1 while this host holds a slot of the fleet's budget for the action, else 0; sum by (fleet, action) for the hosts acting now.
+# HELP vigil_fleet_slot_held 1 while this host holds a slot of the fleet's budget for the action; 0 when it asked for one and holds none now. Sum by (fleet, action) for the hosts acting now.
 # TYPE vigil_fleet_slot_held gauge
 # HELP vigil_fleet_slot_requests_total Slots of the fleet's budget asked for, by action and answer (granted, full: the cap is reached, unavailable: etcd could not be asked); since the budget started.
 # TYPE vigil_fleet_slot_requests_total counter

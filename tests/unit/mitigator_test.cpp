@@ -109,8 +109,10 @@ class MitigatorTest : public ::testing::Test {
       actions[ActionKind::restart] = std::move(restart);
       actions[ActionKind::block] = std::move(block);
       Mitigator::Hooks h;
+      // As the daemon's scribe: what was recorded goes back to the mitigator (recorded()).
       h.record = [this](std::vector<IncidentBook::Change> changes) {
         for (const auto& c : changes) recorded.push_back(c.event);
+        mitigator->recorded(changes);
       };
       h.append_closed = [this](const std::string& id, const TimelineEvent& e) {
         closed.push_back(id + ": " + e.text);
@@ -152,7 +154,9 @@ class MitigatorTest : public ::testing::Test {
     f.observation.key = key;
     f.observation.failure = c.journal() ? FailureKind::journal_match : FailureKind::http_5xx;
     std::string id;
-    for (const auto& ch : book.on_finding(c, f)) id = ch.incident;
+    const auto changes = book.on_finding(c, f);
+    for (const auto& ch : changes) id = ch.incident;
+    if (mitigator) mitigator->recorded(changes);  // the daemon records every change
     return id;
   }
   void recover(const std::string& check) {
@@ -162,7 +166,8 @@ class MitigatorTest : public ::testing::Test {
     f.severity = Severity::sev2;
     f.at = now;
     f.since = now;
-    (void)book.on_finding(*cfg.find_check(check), f);
+    const auto changes = book.on_finding(*cfg.find_check(check), f);
+    if (mitigator) mitigator->recorded(changes);
   }
 
   // The texts of the mitigation and state events recorded so far, in order.
@@ -266,6 +271,22 @@ TEST_F(MitigatorTest, ASuccessVerifiesUntilTheDeadlineAndThenTriesTheNextRungOrE
   const Counts expected = {{{"restart:app", "started"}, 1}, {{"restart:app", "ok"}, 1},
                            {{"restart:app", "failed"}, 1},  {{"restart:api", "started"}, 1},
                            {{"restart:api", "failed"}, 1},  {{"", "escalated"}, 1}};
+  EXPECT_EQ(m().outcomes(), expected);
+}
+
+// The success the metrics exist for: the checks pass again during the verification, and the
+// book (not the mitigator) writes "verified"; it is counted like every other step.
+TEST_F(MitigatorTest, AVerifiedRestartIsCounted) {
+  const std::string id = fire("app");
+  m().mitigate(id, now);
+  now += 3s;
+  restarts->runs[0].done(ActionResult::ok, "restarted app.service");
+  now += 10s;
+  recover("app");
+  using Counts = std::map<std::pair<std::string, std::string>, std::uint64_t>;
+  const Counts expected = {{{"restart:app", "started"}, 1},
+                           {{"restart:app", "ok"}, 1},
+                           {{"restart:app", "verified"}, 1}};
   EXPECT_EQ(m().outcomes(), expected);
 }
 
