@@ -603,6 +603,7 @@ UNIT
   tb sh -c 'cat > /etc/vigil/vigil.toml' <<'TOML'
 [agent]
 state_dir = "/var/lib/vigil"
+metrics = "127.0.0.1:9717"
 
 [action.restart.worker]
 max_runs = 2
@@ -631,6 +632,13 @@ TOML
   journal_has -u vigil --grep "verified: the checks pass again after restart:worker" ||
     fail "the restart was not verified"
   (($(starts) == 2)) || fail "worker started $(starts) times; expected 2"
+  # The metrics count the steps, the verification (written when the checks pass again) too.
+  local metrics outcome
+  metrics=$(tb curl -fsS http://127.0.0.1:9717/metrics) || fail "no metrics"
+  for outcome in started ok verified; do
+    grep -qx "vigil_mitigations_total{action=\"restart:worker\",outcome=\"$outcome\"} 1" <<<"$metrics" ||
+      fail "vigil_mitigations_total does not count one '$outcome': $(grep '^vigil_mitigations' <<<"$metrics")"
+  done
   # 2. It now dies 0.2 s after every start: one restart, not verified, escalated; no storm.
   tb touch /run/worker.crash
   tb systemctl kill -s KILL worker
