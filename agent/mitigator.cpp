@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "agent/core/time.h"
+#include "agent/incidents/incident_text.h"
 #include "agent/sys/files.h"
 #include "agent/sys/log.h"
 
@@ -87,11 +88,7 @@ std::vector<IncidentBook::Change> Mitigator::event(const std::string& incident, 
 
 void Mitigator::count(const TimelineEvent& e) {
   if (e.type != TimelineEvent::Type::mitigation) return;
-  const auto field = [&e](const char* key) {
-    const auto it = e.fields.find(key);
-    return it == e.fields.end() ? std::string() : it->second;
-  };
-  ++outcomes_[{field("action"), field("outcome")}];
+  ++outcomes_[{incident_text::field(e, "action"), incident_text::field(e, "outcome")}];
 }
 
 void Mitigator::hold(const std::string& incident, const Decision& d, const std::string& why,

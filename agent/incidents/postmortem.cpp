@@ -476,10 +476,9 @@ std::string marked_title(const nlohmann::json& summary) {
 }
 
 std::string format_incidents_table(const nlohmann::json& summaries, TimePoint now) {
-  const auto text = text_of;
-  // A column of `width`, or the text and one space when it is wider (an id is never cut).
-  const auto col = [](const std::string& t, std::size_t width) {
-    return t.size() >= width ? t + " " : t + std::string(width - t.size(), ' ');
+  // A column of `width`: the text padded, and at least one space after it (an id is never cut).
+  const auto col = [](std::string t, std::size_t width) {
+    return pad(std::move(t), width - 1) + " ";
   };
   std::string out = "INCIDENT" + std::string(30, ' ') + "SEV   PEAK  STATE       DETECTED" +
                     std::string(17, ' ') + "LASTED   TITLE\n";
@@ -487,18 +486,18 @@ std::string format_incidents_table(const nlohmann::json& summaries, TimePoint no
   for (const nlohmann::json& i : summaries) {
     if (!i.is_object()) continue;
     std::string lasted = "?";
-    const std::optional<TimePoint> detected = parse_time(text(i, "detected"));
-    if (const auto resolved = parse_time(text(i, "resolved"))) {
-      if (const auto started = parse_time(text(i, "started"))) {
+    const std::optional<TimePoint> detected = parse_time(text_of(i, "detected"));
+    if (const auto resolved = parse_time(text_of(i, "resolved"))) {
+      if (const auto started = parse_time(text_of(i, "started"))) {
         lasted = format_duration(std::chrono::duration_cast<Duration>(*resolved - *started));
       }
     } else if (detected) {
       lasted = "open " + format_duration(std::chrono::duration_cast<Duration>(
                              std::chrono::duration_cast<std::chrono::seconds>(now - *detected)));
     }
-    out += col(text(i, "id"), 38) + col(text(i, "severity"), 6) + col(text(i, "peak"), 6) +
-           col(text(i, "state"), 12) + col(text(i, "detected").substr(0, 19), 25) + col(lasted, 9) +
-           marked_title(i) + "\n";
+    out += col(text_of(i, "id"), 38) + col(text_of(i, "severity"), 6) + col(text_of(i, "peak"), 6) +
+           col(text_of(i, "state"), 12) + col(text_of(i, "detected").substr(0, 19), 25) +
+           col(lasted, 9) + marked_title(i) + "\n";
   }
   return out;
 }
